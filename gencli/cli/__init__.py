@@ -1,0 +1,14 @@
+"""The command-line interface. Importing it must not import torch,
+transformers or diffusers: a test checks ``sys.modules`` in a subprocess."""
+
+from gencli.cli import env as _env  # noqa: F401  (registers the command)
+from gencli.cli import text as _text  # noqa: F401
+from gencli.cli.app import app
+
+
+def main() -> None:
+    """The ``gencli`` console script."""
+    app(prog_name="gencli")
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,155 @@
+"""Where a model runs and in what precision: decided once, here, for every task.
+
+``choose(device, dtype)`` turns the user's request (``auto`` or explicit) into a
+:class:`Placement` and says why. What the machine offers is read by
+:func:`probe` into a :class:`Hardware` value, so tests can pass a fake one.
+torch is imported only inside :func:`probe` and :func:`torch_dtype`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from gencli.errors import DeviceError, UsageError
+
+DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps."
+DTYPE_HELP = "auto, fp32, fp16 or bf16."
+
+# Every spelling a user may reach for, mapped to the one name gencli uses.
+_DTYPE_NAMES = {
+    "auto": "auto",
+    "fp32": "fp32", "float32": "fp32", "float": "fp32",
+    "fp16": "fp16", "float16": "fp16", "half": "fp16",
+    "bf16": "bf16", "bfloat16": "bf16",
+}
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(?::(\d+))?)$")
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """What this machine offers, as torch sees it."""
+
+    cuda_names: tuple[str, ...] = ()
+    cuda_bf16: tuple[bool, ...] = ()  # per CUDA device: does it do bf16 natively?
+    mps: bool = False
+
+    @property
+    def cuda_count(self) -> int:
+        return len(self.cuda_names)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """The device and dtype a run uses, with the reasons and any warnings."""
+
+    device: str  # "cpu", "cuda:N" or "mps"
+    dtype: str  # "fp32", "fp16" or "bf16"
+    reasons: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = field(default=())
+
+
+def probe() -> Hardware:
+    """Ask torch what this machine has (imports torch)."""
+    import torch
+
+    names: list[str] = []
+    bf16: list[bool] = []
+    if torch.cuda.is_available():
+        for index in range(torch.cuda.device_count()):
+            names.append(torch.cuda.get_device_name(index))
+            major, _minor = torch.cuda.get_device_capability(index)
+            bf16.append(major >= 8)  # Ampere and newer compute in bf16 natively
+    mps_backend = getattr(torch.backends, "mps", None)
+    mps = bool(mps_backend and mps_backend.is_available())
+    return Hardware(cuda_names=tuple(names), cuda_bf16=tuple(bf16), mps=mps)
+
+
+def normalize_device(text: str) -> str:
+    """Validate a ``--device`` value; ``cuda`` means ``cuda:0``."""
+    value = (text or "auto").strip().lower()
+    if not _DEVICE_RE.match(value):
+        raise UsageError(f"unknown device {text!r}", f"use {DEVICE_HELP}")
+    return "cuda:0" if value == "cuda" else value
+
+
+def normalize_dtype(text: str) -> str:
+    """Validate a ``--dtype`` value and map its aliases (float16 -> fp16 ...)."""
+    value = (text or "auto").strip().lower()
+    if value not in _DTYPE_NAMES:
+        raise UsageError(f"unknown dtype {text!r}", f"use {DTYPE_HELP}")
+    return _DTYPE_NAMES[value]
+
+
+def choose(device: str = "auto", dtype: str = "auto", hardware: Hardware | None = None) -> Placement:
+    """Decide the device and dtype for a run.
+
+    auto device: CUDA if present, else MPS, else CPU. auto dtype: bf16 on CUDA
+    that has it, fp16 on older CUDA and on MPS, fp32 on CPU. A device that is
+    not here is a :class:`DeviceError` (exit 4); fp16 on CPU falls back to fp32
+    with a warning, as does bf16 on a CUDA card without it (to fp16).
+    """
+    device = normalize_device(device)
+    dtype = normalize_dtype(dtype)
+    hw = hardware if hardware is not None else probe()
+    reasons: list[str] = []
+    warnings: list[str] = []
+
+    if device == "auto":
+        if hw.cuda_count:
+            device = "cuda:0"
+            reasons.append(f"device cuda:0: CUDA is available ({hw.cuda_names[0]})")
+        elif hw.mps:
+            device = "mps"
+            reasons.append("device mps: no CUDA; Apple MPS is available")
+        else:
+            device = "cpu"
+            reasons.append("device cpu: no CUDA or MPS device found")
+    elif device.startswith("cuda"):
+        index = int(device.split(":")[1])
+        if not hw.cuda_count:
+            raise DeviceError("CUDA was requested but this machine has no CUDA device",
+                              "use --device cpu or --device auto")
+        if index >= hw.cuda_count:
+            raise DeviceError(f"{device} does not exist: this machine has {hw.cuda_count} CUDA device(s)",
+                              f"use cuda:0 to cuda:{hw.cuda_count - 1}")
+        reasons.append(f"device {device}: requested")
+    elif device == "mps":
+        if not hw.mps:
+            raise DeviceError("MPS was requested but is not available here",
+                              "use --device cpu or --device auto")
+        reasons.append("device mps: requested")
+    else:
+        reasons.append("device cpu: requested")
+
+    cuda_index = int(device.split(":")[1]) if device.startswith("cuda") else None
+    has_bf16 = cuda_index is not None and cuda_index < len(hw.cuda_bf16) and hw.cuda_bf16[cuda_index]
+
+    if dtype == "auto":
+        if cuda_index is not None:
+            dtype = "bf16" if has_bf16 else "fp16"
+            why = "the GPU supports bf16" if has_bf16 else "the GPU lacks bf16"
+        elif device == "mps":
+            dtype, why = "fp16", "MPS runs fp16 well"
+        else:
+            dtype, why = "fp32", "CPU"
+        reasons.append(f"dtype {dtype}: {why}")
+    elif dtype == "fp16" and device == "cpu":
+        warnings.append("fp16 is slow and unsupported for many CPU ops; using fp32 (or try --dtype bf16)")
+        dtype = "fp32"
+        reasons.append("dtype fp32: fp16 requested, not usable on CPU")
+    elif dtype == "bf16" and cuda_index is not None and not has_bf16:
+        warnings.append(f"{device} has no native bf16; using fp16")
+        dtype = "fp16"
+        reasons.append("dtype fp16: bf16 requested, not supported by this GPU")
+    else:
+        reasons.append(f"dtype {dtype}: requested")
+
+    return Placement(device=device, dtype=dtype, reasons=tuple(reasons), warnings=tuple(warnings))
+
+
+def torch_dtype(name: str):
+    """The torch dtype for a gencli dtype name (imports torch)."""
+    import torch
+
+    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]

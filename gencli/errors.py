@@ -1,0 +1,54 @@
+"""Typed errors raised below the CLI, each carrying its exit code and a fix.
+
+The CLI turns any of these into one line on stderr (see ``cli/app.py``);
+code below the CLI never prints errors or calls ``sys.exit`` itself.
+The exit codes are the table in the README and DESIGN.md.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_USAGE = 2
+EXIT_MODEL = 3
+EXIT_DEVICE = 4
+EXIT_PARTIAL = 5
+EXIT_INTERRUPTED = 130
+
+
+class GencliError(Exception):
+    """An error a user can act on: a message, an optional hint, an exit code."""
+
+    exit_code = EXIT_UNEXPECTED
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def one_line(self) -> str:
+        """The message and hint as the single stderr line the user sees."""
+        text = self.message.rstrip(".")
+        return f"{text}. {self.hint}" if self.hint else text
+
+
+class UsageError(GencliError):
+    """Bad input: a missing prompt, an option out of range, an unreadable file."""
+
+    exit_code = EXIT_USAGE
+
+
+class ModelNotFound(GencliError):
+    """The model cannot be found locally and cannot be downloaded."""
+
+    exit_code = EXIT_MODEL
+
+
+class DeviceError(GencliError):
+    """The requested device does not exist here, or it ran out of memory."""
+
+    exit_code = EXIT_DEVICE
+
+
+class PipeClosed(Exception):
+    """stdout's reader went away (``| head``): stop at once, quietly."""
