@@ -29,7 +29,9 @@ class GencliError(Exception):
     def one_line(self) -> str:
         """The message and hint as the single stderr line the user sees."""
         text = self.message.rstrip(".")
-        return f"{text}. {self.hint}" if self.hint else text
+        if not self.hint:
+            return text
+        return f"{text}. {self.hint[0].upper()}{self.hint[1:]}"
 
 
 class UsageError(GencliError):

@@ -22,7 +22,7 @@ from gencli.models import LoadedModel, load_causal_lm, resolve
 from gencli.tasks import TASKS
 from gencli.textstream import IncrementalDecoder, Shaper
 
-Notify = Callable[[str], None]
+Notify = Callable[..., None]  # notify(message, level="info" | "warning")
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def generate_text(request: TextRequest, on_text: Callable[[str], None] | None = 
     placement = choose(request.device, request.dtype)
     for warning in placement.warnings:
         if notify:
-            notify(warning)
+            notify(warning, "warning")
     ref = resolve(request.model, TASKS["text"])
     loaded = load_causal_lm(ref, placement, trust_remote_code=request.trust_remote_code,
                             allow_pickle=request.allow_pickle, notify=notify)
@@ -184,7 +184,7 @@ def run(loaded: LoadedModel, inputs, request: TextRequest,
                 on_text(shown)
 
         def end(self):
-            shown = shaper.finish()
+            shown = shaper.feed(decoder.flush()) + shaper.finish()
             if shown and on_text:
                 on_text(shown)
 

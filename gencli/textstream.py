@@ -94,6 +94,13 @@ class IncrementalDecoder:
         self.text = text
         return new
 
+    def flush(self) -> str:
+        """The sequence is over: whatever is left, an unfinished character included."""
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        new = text[len(self.text):] if text.startswith(self.text) else ""
+        self.text = text
+        return new
+
 
 class Shaper:
     """StopFilter then EdgeTrimmer, collecting everything it emits."""

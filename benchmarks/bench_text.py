@@ -1,0 +1,145 @@
+"""Speed of ``gencli text`` on the embedded SmolLM2 model, as in-run ratios.
+
+Runs, one at a time, in a fresh temporary GENCLI_CACHE (so the first load
+converts the embedded GGUF to safetensors), with HF_HUB_OFFLINE=1:
+
+1. cold load: ``gencli text "hi" --max-new-tokens 1 --json`` once (converts);
+2. warm load: the same command, ``--runs`` times, alternating with
+   ``python -c "import torch"`` as the baseline; prints warm / import-torch
+   (target <= 3x);
+3. generation: ``gencli text "Write a short story about a robot."
+   --temperature 0 --max-new-tokens 128 --json``, ``--runs`` times each with
+   ``--dtype fp32`` and ``--dtype bf16``, alternating; medians of the JSON's
+   timings (first token, decode tokens/s, load) and of the peak RSS of the
+   gencli process; prints the bf16 / fp32 decode ratio.
+
+Peak RSS comes from ``/usr/bin/time -v`` when it exists, else from
+``os.wait4`` on the process (its own peak, not the maximum over every child
+so far that ``getrusage(RUSAGE_CHILDREN)`` would give).
+
+    .venv/bin/python benchmarks/bench_text.py [--gencli PATH] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TIME_V = "/usr/bin/time"
+WARM_TARGET = 3.0
+LOAD = ["text", "hi", "--max-new-tokens", "1", "--json"]
+STORY = ["text", "Write a short story about a robot.", "--temperature", "0", "--max-new-tokens", "128", "--json"]
+
+
+def bench_env(cache: str) -> dict:
+    """Offline, a private cache, and no other gencli settings leaking in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GENCLI_")}
+    env.update(HF_HUB_OFFLINE="1", GENCLI_CACHE=cache)
+    return env
+
+
+def run(cmd: list[str], env: dict) -> tuple[float, float, str]:
+    """Run ``cmd``; return (wall seconds, peak RSS in MB, stdout). Fails loudly."""
+    use_time = os.access(TIME_V, os.X_OK)
+    full = [TIME_V, "-v", *cmd] if use_time else cmd
+    started = time.perf_counter()
+    proc = subprocess.Popen(full, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    if use_time:
+        out, err = proc.communicate()
+        elapsed = time.perf_counter() - started
+        code = proc.returncode
+        found = re.search(r"Maximum resident set size \(kbytes\): (\d+)", err)
+        rss_kb = int(found.group(1)) if found else 0
+    else:  # read both pipes, then reap the process ourselves to get its rusage
+        out, err = proc.stdout.read(), proc.stderr.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - started
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        rss_kb = usage.ru_maxrss  # kilobytes on Linux
+    if code != 0:
+        sys.exit(f"{' '.join(cmd)} exited {code}:\n{err}")
+    return elapsed, rss_kb / 1024, out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gencli", default=str(Path(sys.executable).with_name("gencli")),
+                        help="the gencli console script (default: next to this Python)")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each repeated measure (default 3)")
+    args = parser.parse_args()
+    med = statistics.median
+
+    with tempfile.TemporaryDirectory(prefix="gencli-bench-") as cache:
+        env = bench_env(cache)
+        gencli = [args.gencli]
+
+        # 1. Cold: the first load converts the GGUF into the empty cache.
+        cold, _, out = run(gencli + LOAD, env)
+        if not json.loads(out)["model"].get("converted"):
+            sys.exit("the first load did not convert: is the cache really empty?")
+        print(f"cold load (converts): {cold:.1f} s", flush=True)
+
+        # 2. Warm loads against import torch, alternating.
+        warm, torch_import = [], []
+        for _ in range(args.runs):
+            wall, _, out = run(gencli + LOAD, env)
+            if json.loads(out)["model"].get("converted"):
+                sys.exit("a warm load converted again: the cache entry was not reused")
+            warm.append(wall)
+            torch_import.append(run([sys.executable, "-c", "import torch"], env)[0])
+        print(f"warm load: {med(warm):.2f} s; import torch: {med(torch_import):.2f} s", flush=True)
+
+        # 3. 128-token generation, fp32 against bf16, alternating.
+        gen: dict[str, list[dict]] = {"fp32": [], "bf16": []}
+        for _ in range(args.runs):
+            for dtype in gen:
+                wall, rss, out = run(gencli + STORY + ["--dtype", dtype], env)
+                record = json.loads(out)
+                if record["dtype"] != dtype:
+                    sys.exit(f"asked for {dtype}, gencli ran {record['dtype']}")
+                gen[dtype].append({"wall": wall, "rss": rss, **record["timings"],
+                                   "tokens": record["usage"]["completion_tokens"]})
+            print(f"generation round done ({len(gen['fp32'])}/{args.runs})", flush=True)
+
+    def m(dtype: str, key: str) -> float:
+        return med(r[key] for r in gen[dtype])
+
+    warm_ratio = med(warm) / med(torch_import)
+    decode_ratio = m("bf16", "tokens_per_s") / m("fp32", "tokens_per_s")
+    n = args.runs
+    rows = [
+        ("cold load, converts GGUF (1 run)", f"{cold:.2f} s"),
+        (f"warm load 'text hi -t 1' (median {n})", f"{med(warm):.2f} s"),
+        (f"python -c 'import torch' (median {n})", f"{med(torch_import):.2f} s"),
+        ("warm / import torch", f"{warm_ratio:.2f}x  target <= {WARM_TARGET}x "
+                                f"[{'OK' if warm_ratio <= WARM_TARGET else 'OVER'}]"),
+        ("cold / warm", f"{cold / med(warm):.1f}x"),
+    ]
+    for dtype in gen:
+        rows += [
+            (f"{dtype}: completion tokens", f"{m(dtype, 'tokens'):.0f}"),
+            (f"{dtype}: load_s (median {n})", f"{m(dtype, 'load_s'):.2f} s"),
+            (f"{dtype}: first token (median {n})", f"{m(dtype, 'first_token_s') * 1000:.0f} ms"),
+            (f"{dtype}: decode (median {n})", f"{m(dtype, 'tokens_per_s'):.1f} tokens/s"),
+            (f"{dtype}: wall, whole command (median {n})", f"{m(dtype, 'wall'):.2f} s"),
+            (f"{dtype}: peak RSS (median {n})", f"{m(dtype, 'rss'):.0f} MB"),
+        ]
+    rows.append(("decode bf16 / fp32", f"{decode_ratio:.2f}x"))
+    width = max(len(label) for label, _ in rows) + 2
+    print()
+    print(f"gencli text, embedded SmolLM2-135M ({'/usr/bin/time -v' if os.access(TIME_V, os.X_OK) else 'wait4'} RSS)")
+    for label, value in rows:
+        print(f"  {label:<{width}}{value}")
+
+
+if __name__ == "__main__":
+    main()

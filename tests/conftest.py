@@ -1,0 +1,71 @@
+"""Test set-up: no network, temporary caches, tiny real models built once.
+
+The environment is fixed here, before any test imports huggingface_hub (which
+reads HF_HUB_OFFLINE at import time).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_ROOT = Path(tempfile.mkdtemp(prefix="gencli-tests-"))
+os.environ.update({
+    "HF_HUB_OFFLINE": "1",
+    "HF_HOME": str(_ROOT / "hf-home"),
+    "GENCLI_CACHE": str(_ROOT / "gencli-cache"),
+    "TOKENIZERS_PARALLELISM": "false",
+})
+for _name in ("GENCLI_DEVICE", "GENCLI_DTYPE", "GENCLI_MODEL", "GENCLI_DEBUG", "NO_COLOR", "FORCE_COLOR",
+              "HF_HUB_CACHE", "XDG_CACHE_HOME"):
+    os.environ.pop(_name, None)
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+GENCLI = Path(sys.executable).with_name("gencli")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_ROOT, ignore_errors=True)
+
+
+def run_cli(*args: str, input: bytes | None = None, env: dict | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the installed ``gencli`` as a user would; stdout and stderr as bytes."""
+    return subprocess.run([str(GENCLI), *args], input=input, stdin=None if input is not None else subprocess.DEVNULL,
+                          capture_output=True, env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory) -> Path:
+    """A tiny random Llama with a trained tokenizer and a chat template."""
+    from tiny_models import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_plain(tmp_path_factory) -> Path:
+    """The same tiny Llama without a chat template (a base model)."""
+    from tiny_models import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama-plain"), chat_template=False)
+
+
+@pytest.fixture
+def cli():
+    """Invoke the Typer app in-process: stdout and stderr apart, stdin from ``input``."""
+    from typer.testing import CliRunner
+
+    from gencli.cli import app
+
+    def invoke(*args: str, input: str | bytes = ""):
+        return CliRunner().invoke(app, list(args), input=input)
+
+    return invoke

@@ -1,0 +1,91 @@
+"""The GGUF conversion cache: complete entries are used, damaged ones never are."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from gencli import convert
+
+
+@pytest.fixture
+def gguf(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENCLI_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "model.gguf"
+    path.write_bytes(b"GGUF fake weights")
+    return path
+
+
+@pytest.fixture
+def fake_conversion(monkeypatch):
+    """Stand in for transformers' dequantiser (the real one runs in test_embedded.py)."""
+    calls = []
+
+    def convert_into(gguf, scratch):
+        calls.append(scratch)
+        scratch.mkdir(parents=True)
+        (scratch / "model.safetensors").write_bytes(b"x" * 100)
+        (scratch / "config.json").write_text("{}")
+        files = {p.name: p.stat().st_size for p in scratch.iterdir()}
+        (scratch / convert.MARKER).write_text(json.dumps({"sha256": "abc", "files": files}))
+        return "abc"
+
+    monkeypatch.setattr(convert, "_convert_into", convert_into)
+    return calls
+
+
+def test_first_use_converts_and_later_uses_read_the_cache(gguf, fake_conversion):
+    first = convert.ensure_converted(gguf)
+    second = convert.ensure_converted(gguf)
+    assert first.converted_now and not second.converted_now
+    assert first.path == second.path and len(fake_conversion) == 1
+    assert not list(first.path.parent.glob(".tmp-*"))  # the scratch directory was renamed into place
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete_marker", "garble_marker", "delete_file"])
+def test_a_damaged_entry_is_rebuilt(gguf, fake_conversion, damage):
+    entry = convert.ensure_converted(gguf).path
+    if damage == "truncate":
+        (entry / "model.safetensors").write_bytes(b"x" * 10)
+    elif damage == "delete_marker":
+        (entry / convert.MARKER).unlink()
+    elif damage == "garble_marker":
+        (entry / convert.MARKER).write_text("{not json")
+    else:
+        (entry / "config.json").unlink()
+    again = convert.ensure_converted(gguf)
+    assert again.converted_now and len(fake_conversion) == 2
+    assert (again.path / "model.safetensors").stat().st_size == 100
+
+
+def test_a_changed_gguf_file_gets_a_new_entry(gguf, fake_conversion):
+    first = convert.ensure_converted(gguf).path
+    gguf.write_bytes(b"GGUF other weights, longer")
+    assert convert.ensure_converted(gguf).path != first
+
+
+def test_scratch_left_by_a_killed_conversion_is_removed(gguf, fake_conversion):
+    root = convert.entry_dir(gguf).parent
+    root.mkdir(parents=True)
+    dead = root / ".tmp-model-abc-999999999-deadbeef"  # no such pid
+    dead.mkdir()
+    (dead / "model.safetensors").write_bytes(b"half")
+    mine = root / f".tmp-model-abc-{os.getpid()}-cafecafe"  # a live process's work in progress
+    mine.mkdir()
+    convert.ensure_converted(gguf)
+    assert not dead.exists() and mine.exists()
+
+
+def test_a_failed_conversion_leaves_nothing_behind(gguf, monkeypatch):
+    def broken(gguf, scratch):
+        scratch.mkdir(parents=True)
+        (scratch / "model.safetensors").write_bytes(b"partial")
+        raise RuntimeError("killed halfway")
+
+    monkeypatch.setattr(convert, "_convert_into", broken)
+    with pytest.raises(RuntimeError):
+        convert.ensure_converted(gguf)
+    root = convert.entry_dir(gguf).parent
+    assert list(root.iterdir()) == []

