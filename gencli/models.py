@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +70,46 @@ def _hub_or_embedded(hub_id: str, use_embedded: bool) -> ModelRef:
     return ModelRef("hub", hub_id)
 
 
+@dataclass(frozen=True)
+class Location:
+    """Where ``from_pretrained`` should look, with the keyword arguments it needs."""
+
+    target: str  # a directory or a hub id
+    kwargs: dict
+    provenance: dict
+
+
+def locate(ref: ModelRef, required_file: str = "config.json", allow_pickle: bool = False) -> Location:
+    """Check a hub or local model can be loaded, before any model library is imported.
+
+    ``required_file`` is the file that marks the model kind: ``config.json`` for
+    transformers, ``model_index.json`` for a diffusers pipeline. GGUF files are
+    converted by the causal-LM loader and are not handled here.
+    """
+    provenance: dict = {"id": ref.id, "revision": ref.revision, "source": ref.source}
+    if ref.source == "local":
+        _check_local_dir(ref.path, required_file, allow_pickle)
+        provenance["path"] = str(ref.path.resolve())
+        return Location(str(ref.path), {}, provenance)
+    if ref.source == "hub":
+        kwargs = {"revision": ref.revision} if ref.revision else {}
+        if not _hub_reachable(ref, required_file):
+            kwargs["local_files_only"] = True
+        return Location(ref.id, kwargs, provenance)
+    raise UsageError(f"{ref.id} is a GGUF file, which holds a language model",
+                     "GGUF works with text and code; give a hub id or directory here")
+
+
+_LOADED: dict[tuple, object] = {}
+
+
+def cached_load(key: tuple, build: Callable[[], object]):
+    """Build once per process and reuse: a batch loads its model one time."""
+    if key not in _LOADED:
+        _LOADED[key] = build()
+    return _LOADED[key]
+
+
 @dataclass
 class LoadedModel:
     """A model and tokenizer on their device, with where they came from."""
@@ -81,97 +122,129 @@ class LoadedModel:
     load_seconds: float = 0.0
 
 
-_LOADED: dict[tuple, LoadedModel] = {}
-
-
 def load_causal_lm(ref: ModelRef, placement: Placement, *, trust_remote_code: bool = False,
-                   allow_pickle: bool = False, notify: Callable[[str], None] | None = None) -> LoadedModel:
+                   allow_pickle: bool = False, notify: Callable[..., None] | None = None) -> LoadedModel:
     """Load a causal language model and its tokenizer, once per process."""
-    key = (ref, placement.device, placement.dtype, trust_remote_code, allow_pickle)
-    if key in _LOADED:
-        return _LOADED[key]
+    key = ("causal-lm", ref, placement.device, placement.dtype, trust_remote_code, allow_pickle)
+    return cached_load(key, lambda: _load_causal_lm(ref, placement, trust_remote_code, allow_pickle, notify))
+
+
+def _load_causal_lm(ref, placement, trust_remote_code, allow_pickle, notify) -> LoadedModel:
     started = time.perf_counter()
     quiet_libraries()
-    provenance: dict = {"id": ref.id, "revision": ref.revision, "source": ref.source}
-
     if ref.source == "gguf":
         entry = convert.ensure_converted(ref.path, notify)
-        provenance.update(path=str(ref.path), sha256=entry.sha256, converted=entry.converted_now,
-                          embedded=ref.embedded)
+        provenance = {"id": ref.id, "revision": None, "source": "gguf", "path": str(ref.path),
+                      "sha256": entry.sha256, "converted": entry.converted_now, "embedded": ref.embedded}
         try:
-            model, tokenizer = _from_pretrained(str(entry.path), placement, {}, trust_remote_code, False)
+            model, tokenizer = _from_pretrained(Location(str(entry.path), {}, provenance), placement,
+                                                trust_remote_code, False)
         except ModelNotFound:
             # The entry looked whole but would not load: rebuild it once.
             convert.remove_entry(entry.path)
             entry = convert.ensure_converted(ref.path, notify)
             provenance["converted"] = True
-            model, tokenizer = _from_pretrained(str(entry.path), placement, {}, trust_remote_code, False)
-    elif ref.source == "local":
-        _check_local_dir(ref.path, allow_pickle)
-        provenance["path"] = str(ref.path.resolve())
-        model, tokenizer = _from_pretrained(str(ref.path), placement, {}, trust_remote_code, allow_pickle)
+            model, tokenizer = _from_pretrained(Location(str(entry.path), {}, provenance), placement,
+                                                trust_remote_code, False)
     else:
-        _check_hub_reachable(ref)
-        kwargs = {"revision": ref.revision} if ref.revision else {}
-        model, tokenizer = _from_pretrained(ref.id, placement, kwargs, trust_remote_code, allow_pickle, hub_id=ref.id)
-        provenance["revision"] = getattr(model.config, "_commit_hash", None) or ref.revision
+        location = locate(ref, "config.json", allow_pickle)
+        model, tokenizer = _from_pretrained(location, placement, trust_remote_code, allow_pickle)
+        provenance = dict(location.provenance)
+        if ref.source == "hub":
+            provenance["revision"] = getattr(model.config, "_commit_hash", None) or ref.revision
 
     # Left padding lets prompts of different lengths be generated together.
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    loaded = LoadedModel(model, tokenizer, ref, placement, provenance, time.perf_counter() - started)
-    _LOADED[key] = loaded
-    return loaded
+    return LoadedModel(model, tokenizer, ref, placement, provenance, time.perf_counter() - started)
 
 
-def _from_pretrained(location: str, placement: Placement, kwargs: dict, trust_remote_code: bool,
-                     allow_pickle: bool, hub_id: str | None = None):
+def _from_pretrained(location: Location, placement: Placement, trust_remote_code: bool, allow_pickle: bool):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code, **kwargs)
+    with load_errors(location):
+        tokenizer = AutoTokenizer.from_pretrained(location.target, trust_remote_code=trust_remote_code,
+                                                  **location.kwargs)
         model = AutoModelForCausalLM.from_pretrained(
-            location,
+            location.target,
             dtype=torch_dtype(placement.dtype),
             use_safetensors=None if allow_pickle else True,
             trust_remote_code=trust_remote_code,
-            **kwargs,
+            **location.kwargs,
         )
-    except (OSError, ValueError) as exc:
-        if hub_id and "trust_remote_code" not in str(exc):
-            raise ModelNotFound(f"could not load {hub_id} from the hub or the cache: {_first_line(exc)}",
-                                f"download it where there is network: hf download {hub_id}") from exc
-        raise ModelNotFound(f"could not load the model at {location}: {_first_line(exc)}") from exc
     model.to(placement.device)
     model.eval()
     return model, tokenizer
 
 
-def _check_local_dir(path: Path, allow_pickle: bool) -> None:
-    if not (path / "config.json").is_file():
-        raise ModelNotFound(f"{path} is not a transformers model (no config.json)",
+@contextmanager
+def load_errors(location: Location):
+    """Turn a library's failure to find or read a model into ModelNotFound (exit 3)."""
+    try:
+        yield
+    except (OSError, ValueError) as exc:
+        if "trust_remote_code" in str(exc):
+            raise UsageError(f"{location.target} needs its own code to run: {_first_line(exc)}",
+                             "pass --trust-remote-code if you trust its source") from exc
+        if location.provenance.get("source") == "hub":
+            raise ModelNotFound(f"could not load {location.target}: {_first_line(exc)}",
+                                f"download it where there is network: {fetch_command(location.target, location.kwargs.get('revision'))}") from exc
+        raise ModelNotFound(f"could not load the model at {location.target}: {_first_line(exc)}") from exc
+
+
+def fetch_command(model_id: str, revision: str | None = None) -> str:
+    return f"hf download {model_id}" + (f" --revision {revision}" if revision else "")
+
+
+def _check_local_dir(path: Path, required_file: str, allow_pickle: bool) -> None:
+    if not (path / required_file).is_file():
+        kind = "diffusers pipeline" if required_file == "model_index.json" else "transformers model"
+        found = ", ".join(sorted(p.name for p in path.iterdir())[:6]) or "nothing"
+        raise ModelNotFound(f"{path} is not a {kind} (no {required_file}; found {found})",
                             "give the directory that save_pretrained wrote")
-    if allow_pickle or any(path.glob("*.safetensors")):
+    if allow_pickle or any(path.rglob("*.safetensors")):
         return
-    if any(p.suffix in _PICKLE_SUFFIXES for p in path.iterdir()):
+    if any(p.suffix in _PICKLE_SUFFIXES for p in path.rglob("*")):
         raise ModelNotFound(f"{path} has only pickle weights, which can run code when loaded",
                             "convert them to safetensors, or pass --allow-pickle if you trust the source")
     raise ModelNotFound(f"{path} has no weights (no *.safetensors file)")
 
 
-def _check_hub_reachable(ref: ModelRef) -> None:
-    """Fail fast, without importing transformers, when offline and not cached."""
+def _hub_reachable(ref: ModelRef, required_file: str) -> bool:
+    """Whether to go online for ``ref``; exit 3 at once when it is needed and impossible.
+
+    Offline (HF_HUB_OFFLINE) or with the hub unreachable, a cached model loads
+    from the cache and a missing one is ModelNotFound, instead of the hub
+    library retrying for most of a minute.
+    """
     from huggingface_hub import constants, try_to_load_from_cache
 
-    if not constants.HF_HUB_OFFLINE:
-        return
-    cached = try_to_load_from_cache(ref.id, "config.json", revision=ref.revision)
-    if not isinstance(cached, str):
-        target = f"{ref.id}@{ref.revision}" if ref.revision else ref.id
+    cached = isinstance(try_to_load_from_cache(ref.id, required_file, revision=ref.revision), str)
+    target = f"{ref.id}@{ref.revision}" if ref.revision else ref.id
+    if constants.HF_HUB_OFFLINE:
+        if cached:
+            return False
         raise ModelNotFound(f"{target} is not in the Hugging Face cache and HF_HUB_OFFLINE is set",
-                            f"download it where there is network: hf download {ref.id}"
-                            + (f" --revision {ref.revision}" if ref.revision else ""))
+                            f"download it where there is network: {fetch_command(ref.id, ref.revision)}")
+    if _hub_answers():
+        return True
+    if cached:
+        return False
+    raise ModelNotFound(f"{target} is not cached and the Hugging Face hub cannot be reached",
+                        f"download it where there is network: {fetch_command(ref.id, ref.revision)}")
+
+
+def _hub_answers(timeout: float = 5.0) -> bool:
+    """One quick request to the hub, with no retries."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    try:
+        get_session().head(constants.ENDPOINT, timeout=timeout)
+        return True
+    except Exception:  # any network failure means: not reachable now
+        return False
 
 
 def _first_line(exc: BaseException) -> str:
@@ -187,10 +260,14 @@ def quiet_libraries() -> None:
 
     if os.environ.get("GENCLI_DEBUG"):
         return
+    from huggingface_hub.utils import disable_progress_bars
+    from huggingface_hub.utils import logging as hub_logging
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    hub_logging.set_verbosity_error()
     if not sys.stderr.isatty():
         hf_logging.disable_progress_bar()
+        disable_progress_bars()
     warnings.filterwarnings("ignore", module="transformers")
     warnings.filterwarnings("ignore", module="torch")

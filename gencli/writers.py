@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
+import unicodedata
+import uuid
+from pathlib import Path
 
-from gencli.errors import PipeClosed
+from gencli.errors import PipeClosed, UsageError
 
 
 def _stdout_bytes():
@@ -85,3 +89,89 @@ def notice(message: str, level: str = "info") -> None:
         sys.stderr.flush()
     except (BrokenPipeError, ValueError):
         pass
+
+
+# --- files ------------------------------------------------------------------------
+
+def atomic_write_bytes(path: Path, data: bytes, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``path`` all at once: a temporary file, fsync, then a rename.
+
+    Without ``overwrite`` an existing file is never replaced, even by a race
+    with another process (the final step is a hard link, which fails if the
+    name exists). Readers never see a half-written file.
+    """
+    path = Path(path)
+    if not overwrite and path.exists():
+        raise UsageError(f"{path} already exists", "pass --overwrite, or choose another name")
+    if not path.parent.is_dir():
+        raise UsageError(f"the directory {path.parent} does not exist", "create it, or choose another path")
+    scratch = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(scratch, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if overwrite:
+            os.replace(scratch, path)
+        else:
+            try:
+                os.link(scratch, path)
+            except FileExistsError:
+                raise UsageError(f"{path} already exists", "pass --overwrite, or choose another name") from None
+            except OSError:  # a file system without hard links
+                if path.exists():
+                    raise UsageError(f"{path} already exists", "pass --overwrite, or choose another name") from None
+                os.replace(scratch, path)
+    except PermissionError as exc:
+        raise UsageError(f"cannot write {path}: permission denied", "choose a writable place") from exc
+    finally:
+        if scratch.exists():
+            scratch.unlink()
+    return path
+
+
+def slugify(text: str, max_length: int = 40) -> str:
+    """A safe file-name fragment from prompt text: ASCII letters, digits and dashes only."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug[:max_length].rstrip("-") or "output"
+
+
+def numbered_name(index: int, seed: int, prompt: str, extension: str) -> str:
+    """``0001-<seed>-<slug>.<ext>``: sorts in order, says its seed, never holds a separator."""
+    return f"{index:04d}-{seed}-{slugify(prompt)}.{extension.lstrip('.')}"
+
+
+def plan_outputs(output: str | None, names: list[str]) -> list[Path] | None:
+    """Where each of ``len(names)`` outputs goes, from ``-o FILE | DIR | -``.
+
+    ``-`` means stdout (one output only; None is returned). A directory (one
+    that exists, or a path ending in '/', created here) receives ``names``.
+    A file path takes a single output. Nothing is written here.
+    """
+    if output == "-":
+        if len(names) != 1:
+            raise UsageError(f"'-o -' writes one output to stdout, but this run makes {len(names)}",
+                             "use -o DIR for several")
+        return None
+    target = Path(output or ".").expanduser()
+    if (output or ".").endswith(("/", os.sep)) or target.is_dir():
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create the directory {target}: {exc.strerror}") from exc
+        return [target / name for name in names]
+    if len(names) != 1:
+        raise UsageError(f"-o {output} names one file, but this run makes {len(names)} outputs",
+                         "give a directory (ending in '/') instead")
+    return [target]
+
+
+def write_stdout_bytes(data: bytes) -> None:
+    """Raw bytes (a PNG, a WAV) to stdout, for ``-o -``."""
+    try:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except BrokenPipeError as exc:
+        raise PipeClosed() from exc
