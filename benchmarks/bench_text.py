@@ -113,13 +113,18 @@ def main() -> None:
     def m(dtype: str, key: str) -> float:
         return med(r[key] for r in gen[dtype])
 
+    def spread(values) -> str:
+        """The range of the runs, to show how noisy the median is."""
+        values = list(values)
+        return f"  ({min(values):.3g}-{max(values):.3g})"
+
     warm_ratio = med(warm) / med(torch_import)
     decode_ratio = m("bf16", "tokens_per_s") / m("fp32", "tokens_per_s")
     n = args.runs
     rows = [
         ("cold load, converts GGUF (1 run)", f"{cold:.2f} s"),
-        (f"warm load 'text hi -t 1' (median {n})", f"{med(warm):.2f} s"),
-        (f"python -c 'import torch' (median {n})", f"{med(torch_import):.2f} s"),
+        (f"warm load 'text hi -t 1' (median {n})", f"{med(warm):.2f} s" + spread(warm)),
+        (f"python -c 'import torch' (median {n})", f"{med(torch_import):.2f} s" + spread(torch_import)),
         ("warm / import torch", f"{warm_ratio:.2f}x  target <= {WARM_TARGET}x "
                                 f"[{'OK' if warm_ratio <= WARM_TARGET else 'OVER'}]"),
         ("cold / warm", f"{cold / med(warm):.1f}x"),
@@ -128,8 +133,10 @@ def main() -> None:
         rows += [
             (f"{dtype}: completion tokens", f"{m(dtype, 'tokens'):.0f}"),
             (f"{dtype}: load_s (median {n})", f"{m(dtype, 'load_s'):.2f} s"),
-            (f"{dtype}: first token (median {n})", f"{m(dtype, 'first_token_s') * 1000:.0f} ms"),
-            (f"{dtype}: decode (median {n})", f"{m(dtype, 'tokens_per_s'):.1f} tokens/s"),
+            (f"{dtype}: first token (median {n})", f"{m(dtype, 'first_token_s') * 1000:.0f} ms"
+             + spread(r["first_token_s"] * 1000 for r in gen[dtype])),
+            (f"{dtype}: decode (median {n})", f"{m(dtype, 'tokens_per_s'):.1f} tokens/s"
+             + spread(r["tokens_per_s"] for r in gen[dtype])),
             (f"{dtype}: wall, whole command (median {n})", f"{m(dtype, 'wall'):.2f} s"),
             (f"{dtype}: peak RSS (median {n})", f"{m(dtype, 'rss'):.0f} MB"),
         ]
