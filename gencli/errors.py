@@ -13,6 +13,7 @@ EXIT_USAGE = 2
 EXIT_MODEL = 3
 EXIT_DEVICE = 4
 EXIT_PARTIAL = 5
+EXIT_CHECK = 6
 EXIT_INTERRUPTED = 130
 
 
@@ -50,6 +51,12 @@ class DeviceError(GencliError):
     """The requested device does not exist here, or it ran out of memory."""
 
     exit_code = EXIT_DEVICE
+
+
+class CheckFailed(GencliError):
+    """Generated code failed its --check after every retry (it was still printed)."""
+
+    exit_code = EXIT_CHECK
 
 
 class PipeClosed(Exception):

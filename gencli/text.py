@@ -67,6 +67,8 @@ class TextRequest:
     dtype: str = "auto"
     trust_remote_code: bool = False
     allow_pickle: bool = False
+    task: str = "text"  # whose default model an empty ``model`` means
+    prefill: str = ""  # the start of the answer, written for the model (it continues from here)
 
 
 @dataclass
@@ -130,7 +132,7 @@ def generate_text(request: TextRequest, on_text: Callable[[str], None] | None = 
     for warning in placement.warnings:
         if notify:
             notify(warning, "warning")
-    ref = resolve(request.model, TASKS["text"])
+    ref = resolve(request.model, TASKS[request.task])
     loaded = load_causal_lm(ref, placement, trust_remote_code=request.trust_remote_code,
                             allow_pickle=request.allow_pickle, notify=notify)
     inputs = prepare(loaded, request, notify)
@@ -148,10 +150,10 @@ def prepare(loaded: LoadedModel, request: TextRequest, notify: Notify | None = N
         messages = ([{"role": "system", "content": request.system}] if request.system else [])
         messages.append({"role": "user", "content": request.prompt})
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return tokenizer(text, return_tensors="pt", add_special_tokens=False)
+        return tokenizer(text + request.prefill, return_tensors="pt", add_special_tokens=False)
     if not request.raw and notify:
         notify("this model has no chat template; sending the prompt as plain text")
-    return tokenizer(request.prompt, return_tensors="pt")
+    return tokenizer(request.prompt + request.prefill, return_tensors="pt")
 
 
 def run(loaded: LoadedModel, inputs, request: TextRequest,
@@ -192,6 +194,10 @@ def run(loaded: LoadedModel, inputs, request: TextRequest,
         def __call__(self, input_ids, scores, **kwargs):
             return torch.full((input_ids.shape[0],), shaper.stopped, dtype=torch.bool, device=input_ids.device)
 
+    if request.prefill:  # the answer starts with it, though the model did not generate it
+        shown = shaper.feed(request.prefill)
+        if shown and on_text:
+            on_text(shown)
     inputs = inputs.to(loaded.placement.device)
     torch.manual_seed(seed)
     sampling = ({"do_sample": True, "temperature": options.temperature, "top_p": options.top_p,

@@ -52,3 +52,39 @@ def build_tiny_llama(directory: Path, *, chat_template: bool = True, seed: int =
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+def build_scripted_llama(directory: Path, opener: str, pieces: list[str]) -> Path:
+    """A real tiny Llama whose weights make it answer ``pieces`` after ``opener``, then stop.
+
+    Each piece and the opener are single added tokens. Attention and MLP
+    outputs are zeroed, so the residual stream holds the current token's
+    embedding alone: a one-hot vector whose lm_head row points at the next
+    piece. The answer is then fixed whatever the prompt or sampling settings,
+    which lets tests check what gencli does with a known answer.
+    """
+    import torch
+
+    build_tiny_llama(directory)
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    tokenizer.add_tokens([opener, *pieces])
+    chain = [tokenizer.convert_tokens_to_ids(t) for t in [opener, *pieces]] + [tokenizer.eos_token_id]
+    assert len(set(chain)) == len(chain), "pieces must be distinct"
+    model = LlamaForCausalLM.from_pretrained(directory)
+    model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    hidden = model.config.hidden_size
+    assert len(chain) <= hidden, "one basis vector per chain token"
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+        model.model.norm.weight.fill_(1.0)
+        model.lm_head.weight.zero_()
+        for index, (token, following) in enumerate(zip(chain, chain[1:])):
+            model.model.embed_tokens.weight[token] = torch.nn.functional.one_hot(torch.tensor(index), hidden).float()
+            model.lm_head.weight[following, index] = 20.0
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory

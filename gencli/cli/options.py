@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from gencli.devices import DEVICE_HELP, DTYPE_HELP
+from gencli.text import TextOptions
 
 ModelOpt = Annotated[Optional[str], typer.Option(
     "--model", "-m", envvar="GENCLI_MODEL", show_default=False,
@@ -28,3 +29,19 @@ OutputOpt = Annotated[Optional[str], typer.Option(
     help="A file, a directory (created when it ends in '/'), or '-' for stdout. Default: the current directory.")]
 OverwriteOpt = Annotated[bool, typer.Option(
     "--overwrite", help="Replace files that already exist (never done otherwise).")]
+
+# Generation options shared by `text` and `code` (defaults from TextOptions).
+_TEXT = TextOptions()
+SystemOpt = Annotated[Optional[str], typer.Option(
+    "--system", "-s", show_default=False, help="System prompt for chat models.")]
+MaxNewTokensOpt = Annotated[int, typer.Option(
+    "--max-new-tokens", "-t", help="Most tokens to generate.")]
+TemperatureOpt = Annotated[float, typer.Option(
+    "--temperature", help="Sampling temperature; 0 is greedy (deterministic).")]
+TopPOpt = Annotated[float, typer.Option(
+    "--top-p", help="Nucleus sampling: keep the likeliest tokens holding this much probability.")]
+TopKOpt = Annotated[int, typer.Option("--top-k", help="Sample among the k likeliest tokens; 0 turns it off.")]
+RepetitionPenaltyOpt = Annotated[float, typer.Option(
+    "--repetition-penalty", help="Above 1 discourages repeating tokens.")]
+StopOpt = Annotated[Optional[list[str]], typer.Option(
+    "--stop", show_default=False, help="Stop before this string (repeatable); it is not printed.")]

@@ -7,27 +7,27 @@ from typing import Annotated, Optional
 import typer
 
 from gencli.cli.app import app, error_boundary
-from gencli.cli.options import AllowPickleOpt, DeviceOpt, DtypeOpt, JsonOpt, ModelOpt, SeedOpt, TrustRemoteCodeOpt
+from gencli.cli.options import (_TEXT, AllowPickleOpt, DeviceOpt, DtypeOpt, JsonOpt, MaxNewTokensOpt, ModelOpt,
+                                RepetitionPenaltyOpt, SeedOpt, StopOpt, SystemOpt, TemperatureOpt, TopKOpt, TopPOpt,
+                                TrustRemoteCodeOpt)
 from gencli.text import TextOptions
 
-_DEFAULTS = TextOptions()
+PromptArg = Annotated[Optional[str], typer.Argument(
+    show_default=False, help="The prompt. Piped stdin comes first, then this; '-' means stdin alone.")]
 
 
 @app.command()
 def text(
-    prompt: Annotated[Optional[str], typer.Argument(
-        show_default=False, help="The prompt. Piped stdin comes first, then this; '-' means stdin alone.")] = None,
+    prompt: PromptArg = None,
     model: ModelOpt = None,
-    system: Annotated[Optional[str], typer.Option("--system", "-s", show_default=False,
-                                                  help="System prompt for chat models.")] = None,
+    system: SystemOpt = None,
     raw: Annotated[bool, typer.Option("--raw", help="Send the prompt as plain completion, without the chat template.")] = False,
-    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", "-t", help="Most tokens to generate.")] = _DEFAULTS.max_new_tokens,
-    temperature: Annotated[float, typer.Option("--temperature", help="Sampling temperature; 0 is greedy (deterministic).")] = _DEFAULTS.temperature,
-    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling: keep the top tokens holding this much probability.")] = _DEFAULTS.top_p,
-    top_k: Annotated[int, typer.Option("--top-k", help="Sample among the k likeliest tokens; 0 turns it off.")] = _DEFAULTS.top_k,
-    repetition_penalty: Annotated[float, typer.Option("--repetition-penalty", help="Above 1 discourages repeating tokens.")] = _DEFAULTS.repetition_penalty,
-    stop: Annotated[Optional[list[str]], typer.Option("--stop", show_default=False,
-                                                      help="Stop before this string (repeatable); it is not printed.")] = None,
+    max_new_tokens: MaxNewTokensOpt = _TEXT.max_new_tokens,
+    temperature: TemperatureOpt = _TEXT.temperature,
+    top_p: TopPOpt = _TEXT.top_p,
+    top_k: TopKOpt = _TEXT.top_k,
+    repetition_penalty: RepetitionPenaltyOpt = _TEXT.repetition_penalty,
+    stop: StopOpt = None,
     seed: SeedOpt = None,
     json_out: JsonOpt = False,
     device: DeviceOpt = "auto",
@@ -45,16 +45,10 @@ def text(
       cat notes.md | gencli text "Summarise this" > summary.txt
     """
     with error_boundary():
-        from gencli.prompts import read_prompt
-        from gencli.text import TextRequest, generate_text
+        from gencli.text import generate_text
         from gencli.writers import TextStream, notice, write_json
 
-        options = TextOptions(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-                              top_k=top_k, repetition_penalty=repetition_penalty, stop=tuple(stop or ()))
-        options.validate()  # before reading stdin or loading anything
-        request = TextRequest(prompt=read_prompt(prompt, "text"), options=options, system=system, raw=raw,
-                              seed=seed, model=model, device=device, dtype=dtype,
-                              trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+        request = build_text_request(**locals())
         if json_out:
             result = generate_text(request, notify=notice)
             write_json(result.record(request))
@@ -67,3 +61,18 @@ def text(
                 stream.close()
             raise
         stream.close()
+
+
+def build_text_request(*, prompt, model, system, max_new_tokens, temperature, top_p, top_k, repetition_penalty,
+                       stop, seed, device, dtype, trust_remote_code, allow_pickle, raw=False, task="text",
+                       **_ignored):
+    """The TextRequest for the shared generation options; validates before stdin is read."""
+    from gencli.prompts import read_prompt
+    from gencli.text import TextRequest
+
+    options = TextOptions(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
+                          repetition_penalty=repetition_penalty, stop=tuple(stop or ()))
+    options.validate()  # before reading stdin or loading anything
+    return TextRequest(prompt=read_prompt(prompt, task), options=options, system=system, raw=raw, seed=seed,
+                       model=model, device=device, dtype=dtype, trust_remote_code=trust_remote_code,
+                       allow_pickle=allow_pickle, task=task)
