@@ -125,53 +125,78 @@ def generate_text(request: TextRequest, on_text: Callable[[str], None] | None = 
     ``on_text`` receives the shaped text as it is made; ``notify`` receives
     one-line notices for stderr (fallbacks, the one-time GGUF conversion).
     """
-    request.options.validate()
-    if request.raw and request.system:
-        raise UsageError("--system needs the chat template, which --raw turns off", "drop one of them")
-    placement = choose(request.device, request.dtype)
+    return generate_texts([request], on_text=on_text, notify=notify)[0]
+
+
+def generate_texts(requests: list[TextRequest], on_text: Callable[[str], None] | None = None,
+                   notify: Notify | None = None) -> list[TextResult]:
+    """Generate for several requests in one batch on the device.
+
+    They share the model, device, dtype and options (the batch runner groups
+    them so); each keeps its own prompt, seed and stop strings. Greedy output
+    equals each request run alone; sampled output is seeded per request.
+    ``on_text`` streams, and needs a batch of one.
+    """
+    first = requests[0]
+    for request in requests:
+        request.options.validate()
+        if request.raw and request.system:
+            raise UsageError("--system needs the chat template, which --raw turns off", "drop one of them")
+    if on_text and len(requests) > 1:
+        raise ValueError("streaming needs a batch of one")
+    placement = choose(first.device, first.dtype)
     for warning in placement.warnings:
         if notify:
             notify(warning, "warning")
-    ref = resolve(request.model, TASKS[request.task])
-    loaded = load_causal_lm(ref, placement, trust_remote_code=request.trust_remote_code,
-                            allow_pickle=request.allow_pickle, notify=notify)
-    inputs = prepare(loaded, request, notify)
-    result = run(loaded, inputs, request, on_text)
-    result.load_seconds = loaded.load_seconds
-    result.model = dict(loaded.provenance)
-    result.device, result.dtype = placement.device, placement.dtype
-    return result
+    ref = resolve(first.model, TASKS[first.task])
+    loaded = load_causal_lm(ref, placement, trust_remote_code=first.trust_remote_code,
+                            allow_pickle=first.allow_pickle, notify=notify)
+    if notify and not first.raw and not getattr(loaded.tokenizer, "chat_template", None):
+        notify("this model has no chat template; sending the prompt as plain text")
+    results = run(loaded, [prepare(loaded, r) for r in requests], requests, on_text)
+    for result in results:
+        result.load_seconds = loaded.load_seconds
+        result.model = dict(loaded.provenance)
+        result.device, result.dtype = placement.device, placement.dtype
+    return results
 
 
-def prepare(loaded: LoadedModel, request: TextRequest, notify: Notify | None = None):
-    """Tokenise the prompt: through the chat template unless ``raw`` or the model has none."""
+def prepare(loaded: LoadedModel, request: TextRequest) -> list[int]:
+    """The prompt's token ids: through the chat template unless ``raw`` or the model has none."""
     tokenizer = loaded.tokenizer
     if not request.raw and getattr(tokenizer, "chat_template", None):
         messages = ([{"role": "system", "content": request.system}] if request.system else [])
         messages.append({"role": "user", "content": request.prompt})
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return tokenizer(text + request.prefill, return_tensors="pt", add_special_tokens=False)
-    if not request.raw and notify:
-        notify("this model has no chat template; sending the prompt as plain text")
-    return tokenizer(request.prompt + request.prefill, return_tensors="pt")
+        return tokenizer(text + request.prefill, add_special_tokens=False)["input_ids"]
+    return tokenizer(request.prompt + request.prefill)["input_ids"]
 
 
-def run(loaded: LoadedModel, inputs, request: TextRequest,
-        on_text: Callable[[str], None] | None = None) -> TextResult:
-    """Generate on the device, streaming shaped text to ``on_text``."""
+def run(loaded: LoadedModel, prompts: list[list[int]], requests: list[TextRequest],
+        on_text: Callable[[str], None] | None = None) -> list[TextResult]:
+    """Generate for the tokenised ``prompts`` together, left-padded; shape each row's text."""
     import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList
+    from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
     from transformers.generation.streamers import BaseStreamer
 
-    options = request.options
-    seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
-    shaper = Shaper(options.stop)
-    decoder = IncrementalDecoder(loaded.tokenizer)
+    tokenizer, model = loaded.tokenizer, loaded.model
+    options = requests[0].options
+    rows = len(prompts)
+    seeds = [r.seed if r.seed is not None else secrets.randbelow(2**31) for r in requests]
+    shapers = [Shaper(r.options.stop) for r in requests]
+    decoders = [IncrementalDecoder(tokenizer) for _ in requests]
+    counts = [0] * rows
+    ended = [False] * rows  # by an end-of-sequence token or a stop string
+    eos_ids = _eos_ids(model, tokenizer)
     timing = {"first": None}
     started = time.perf_counter()
 
+    def show(row: int, text: str) -> None:
+        if text and on_text:
+            on_text(text)
+
     class Stream(BaseStreamer):
-        """Receives each new token from ``generate``; the first call is the prompt."""
+        """Receives each step's new tokens from ``generate``; the first call is the prompt."""
 
         prompt_seen = False
 
@@ -181,48 +206,90 @@ def run(loaded: LoadedModel, inputs, request: TextRequest,
                 return
             if timing["first"] is None:
                 timing["first"] = time.perf_counter() - started
-            shown = shaper.feed(decoder.add(value.reshape(-1).tolist()))
-            if shown and on_text:
-                on_text(shown)
+            for row, token in enumerate(value.reshape(rows, -1)[:, -1].tolist()):
+                if ended[row]:
+                    continue
+                counts[row] += 1
+                if token in eos_ids:
+                    ended[row] = True
+                    continue
+                show(row, shapers[row].feed(decoders[row].add([token])))
+                ended[row] = shapers[row].stopped
 
         def end(self):
-            shown = shaper.feed(decoder.flush()) + shaper.finish()
-            if shown and on_text:
-                on_text(shown)
+            for row in range(rows):
+                show(row, shapers[row].feed(decoders[row].flush()) + shapers[row].finish())
 
     class StopOnString(StoppingCriteria):
         def __call__(self, input_ids, scores, **kwargs):
-            return torch.full((input_ids.shape[0],), shaper.stopped, dtype=torch.bool, device=input_ids.device)
+            return torch.tensor([s.stopped for s in shapers], dtype=torch.bool, device=input_ids.device)
 
-    if request.prefill:  # the answer starts with it, though the model did not generate it
-        shown = shaper.feed(request.prefill)
-        if shown and on_text:
-            on_text(shown)
-    inputs = inputs.to(loaded.placement.device)
-    torch.manual_seed(seed)
-    sampling = ({"do_sample": True, "temperature": options.temperature, "top_p": options.top_p,
-                 "top_k": options.top_k or None}
-                if options.temperature > 0
-                else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None})
+    for row, request in enumerate(requests):
+        if request.prefill:  # the answer starts with it, though the model did not generate it
+            show(row, shapers[row].feed(request.prefill))
+    inputs = tokenizer.pad({"input_ids": prompts}, padding=True, return_tensors="pt").to(loaded.placement.device)
+    config = GenerationConfig(max_new_tokens=options.max_new_tokens, do_sample=False,
+                              repetition_penalty=options.repetition_penalty, pad_token_id=tokenizer.pad_token_id,
+                              eos_token_id=sorted(eos_ids), bos_token_id=model.generation_config.bos_token_id)
+    processors = LogitsProcessorList()
+    if options.temperature > 0:
+        processors.append(SeededSampler(seeds, options, loaded.placement.device))
     with torch.inference_mode():
-        output = loaded.model.generate(
-            **inputs,
-            max_new_tokens=options.max_new_tokens,
-            repetition_penalty=options.repetition_penalty,
-            pad_token_id=loaded.tokenizer.pad_token_id,
-            streamer=Stream(),
-            stopping_criteria=StoppingCriteriaList([StopOnString()]),
-            **sampling,
-        )
+        model.generate(**inputs, generation_config=config, logits_processor=processors, streamer=Stream(),
+                       stopping_criteria=StoppingCriteriaList([StopOnString()]))
     elapsed = time.perf_counter() - started
-    prompt_tokens = int(inputs["input_ids"].shape[1])
-    completion_tokens = int(output.shape[1]) - prompt_tokens
-    if shaper.stopped:
-        finish = "stop"
-    elif completion_tokens >= options.max_new_tokens:
-        finish = "length"
-    else:
-        finish = "eos"
-    return TextResult(text=shaper.text, seed=seed, prompt_tokens=prompt_tokens,
-                      completion_tokens=completion_tokens, finish_reason=finish,
-                      first_token_seconds=timing["first"], generate_seconds=elapsed)
+    results = []
+    for row in range(rows):
+        if shapers[row].stopped:
+            finish = "stop"
+        elif counts[row] >= options.max_new_tokens:
+            finish = "length"
+        else:
+            finish = "eos"
+        results.append(TextResult(text=shapers[row].text, seed=seeds[row], prompt_tokens=len(prompts[row]),
+                                  completion_tokens=counts[row], finish_reason=finish,
+                                  first_token_seconds=timing["first"], generate_seconds=elapsed))
+    return results
+
+
+def _eos_ids(model, tokenizer) -> set[int]:
+    configured = model.generation_config.eos_token_id
+    ids = set(configured if isinstance(configured, list) else [configured] if configured is not None else [])
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    return ids
+
+
+class SeededSampler:
+    """Samples each row with its own seeded generator, as a logits processor.
+
+    generate's own sampling draws every row from one global generator, so a
+    row's text would depend on its batch-mates. Here temperature, top-k and
+    top-p shape the scores as transformers' warpers do, then each row draws
+    from its own ``torch.Generator``; the scores leave only the drawn token,
+    for greedy selection to pick. A request gives the same text alone or in
+    a batch (up to the batch's floating-point noise).
+    """
+
+    def __init__(self, seeds: list[int], options: TextOptions, device: str):
+        import torch
+        from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+        self.generators = [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
+        self.warpers = [TemperatureLogitsWarper(options.temperature)]
+        if options.top_k:
+            self.warpers.append(TopKLogitsWarper(options.top_k))
+        if options.top_p < 1:
+            self.warpers.append(TopPLogitsWarper(options.top_p))
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        for warper in self.warpers:
+            scores = warper(input_ids, scores)
+        probs = torch.softmax(scores.float(), dim=-1)
+        drawn = torch.cat([torch.multinomial(probs[row], 1, generator=generator)
+                           for row, generator in enumerate(self.generators)])
+        chosen = torch.full_like(scores, float("-inf"))
+        chosen[torch.arange(len(drawn)), drawn] = 0.0
+        return chosen

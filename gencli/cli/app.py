@@ -42,7 +42,8 @@ def root(
 
     Results go to stdout, everything else to stderr. Exit codes: 0 ok,
     1 unexpected failure, 2 bad input, 3 model not available, 4 device or
-    memory problem, 5 some batch items failed, 130 interrupted.
+    memory problem, 5 some batch items failed, 6 code failed --check,
+    130 interrupted.
     """
 
 
