@@ -151,7 +151,7 @@ def _load_causal_lm(ref, placement, trust_remote_code, allow_pickle, notify) -> 
         model, tokenizer = _from_pretrained(location, placement, trust_remote_code, allow_pickle)
         provenance = dict(location.provenance)
         if ref.source == "hub":
-            provenance["revision"] = getattr(model.config, "_commit_hash", None) or ref.revision
+            provenance["revision"] = snapshot_commit(ref, "config.json") or ref.revision
 
     # Left padding lets prompts of different lengths be generated together.
     tokenizer.padding_side = "left"
@@ -271,3 +271,198 @@ def quiet_libraries() -> None:
         disable_progress_bars()
     warnings.filterwarnings("ignore", module="transformers")
     warnings.filterwarnings("ignore", module="torch")
+
+
+# --- text to audio ------------------------------------------------------------------
+
+@dataclass
+class LoadedPipeline:
+    """A transformers pipeline on its device, with its model kind and where it came from."""
+
+    pipeline: object
+    kind: str  # the model's config.model_type: "vits", "musicgen", "bark", ...
+    ref: ModelRef
+    placement: Placement
+    provenance: dict = field(default_factory=dict)
+    load_seconds: float = 0.0
+
+
+def read_model_config(ref: ModelRef, allow_pickle: bool = False) -> dict:
+    """A hub or local model's ``config.json``, read as JSON with no model library (once per process).
+
+    Lets a task check that the model suits the request before loading weights.
+    """
+    import json
+
+    def build() -> dict:
+        location = locate(ref, "config.json", allow_pickle)
+        with load_errors(location):
+            if ref.source == "local":
+                path = Path(location.target) / "config.json"
+            else:
+                from huggingface_hub import hf_hub_download
+
+                path = hf_hub_download(ref.id, "config.json", revision=ref.revision,
+                                       local_files_only=bool(location.kwargs.get("local_files_only")))
+            return json.loads(Path(path).read_text(encoding="utf-8"))
+
+    return cached_load(("config", ref, allow_pickle), build)
+
+
+def load_text_to_audio(ref: ModelRef, placement: Placement, *, allow_pickle: bool = False,
+                       trust_remote_code: bool = False) -> LoadedPipeline:
+    """Load a transformers text-to-audio pipeline (VITS, MusicGen, Bark ...), once per process."""
+    key = ("text-to-audio", ref, placement.device, placement.dtype, trust_remote_code, allow_pickle)
+    return cached_load(key, lambda: _load_text_to_audio(ref, placement, allow_pickle, trust_remote_code))
+
+
+def _load_text_to_audio(ref, placement, allow_pickle, trust_remote_code) -> LoadedPipeline:
+    started = time.perf_counter()
+    quiet_libraries()
+    location = locate(ref, "config.json", allow_pickle)
+    from transformers import TextToAudioPipeline, pipeline
+
+    class Pipeline(TextToAudioPipeline):
+        """transformers 5.24's pipeline() passes local_files_only on to the pipeline, which refuses it."""
+
+        def __init__(self, *args, local_files_only=None, **kwargs):
+            super().__init__(*args, **kwargs)
+
+    with load_errors(location):
+        pipe = pipeline(
+            "text-to-audio",
+            pipeline_class=Pipeline,
+            model=location.target,
+            device=placement.device,
+            dtype=torch_dtype(placement.dtype),
+            trust_remote_code=trust_remote_code,
+            revision=location.kwargs.get("revision"),
+            local_files_only=bool(location.kwargs.get("local_files_only")),
+            model_kwargs={"use_safetensors": None if allow_pickle else True},
+        )
+    pipe.model.eval()
+    provenance = dict(location.provenance)
+    if ref.source == "hub":
+        provenance["revision"] = snapshot_commit(ref, "config.json") or ref.revision
+    return LoadedPipeline(pipe, pipe.model.config.model_type, ref, placement, provenance,
+                          time.perf_counter() - started)
+
+
+def snapshot_commit(ref: ModelRef, filename: str) -> str | None:
+    """The commit of the hub-cache snapshot ``filename`` was read from (configs no longer carry it in 5.x)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(ref.id, filename, revision=ref.revision)
+    if not isinstance(found, str):
+        return None
+    parts = Path(found).parts
+    return parts[-2] if len(parts) >= 3 and parts[-3] == "snapshots" else None
+
+
+# --- text-to-image (diffusers) -------------------------------------------------------
+
+@dataclass
+class LoadedImagePipeline:
+    """A diffusers text-to-image pipeline on its device, with where it came from.
+
+    ``scheduler`` is the pipeline's own scheduler as loaded: a request that
+    swaps in another one starts from its config, and one that does not gets
+    it back, so a cached pipeline serves every request the same way.
+    """
+
+    pipe: object
+    ref: ModelRef
+    placement: Placement
+    provenance: dict = field(default_factory=dict)
+    scheduler: object = None
+    offloaded: bool = False
+    load_seconds: float = 0.0
+
+
+def load_text_to_image(ref: ModelRef, placement: Placement, *, allow_pickle: bool = False,
+                       trust_remote_code: bool = False, offload: bool = False, attention_slicing: bool = False,
+                       vae_tiling: bool = False, notify: Callable[..., None] | None = None) -> LoadedImagePipeline:
+    """Load a text-to-image pipeline through ``AutoPipelineForText2Image``, once per process.
+
+    ``offload`` uses model CPU offload where the device is CUDA (elsewhere it
+    does nothing, with a warning); ``attention_slicing`` and ``vae_tiling``
+    switch on those memory savers where the pipeline offers them.
+    """
+    key = ("text-to-image", ref, placement.device, placement.dtype, allow_pickle, trust_remote_code, offload,
+           attention_slicing, vae_tiling)
+    return cached_load(key, lambda: _load_text_to_image(ref, placement, allow_pickle, trust_remote_code, offload,
+                                                        attention_slicing, vae_tiling, notify))
+
+
+def _load_text_to_image(ref, placement, allow_pickle, trust_remote_code, offload, attention_slicing,
+                        vae_tiling, notify) -> LoadedImagePipeline:
+    started = time.perf_counter()
+    location = locate(ref, "model_index.json", allow_pickle)
+    quiet_libraries()
+    quiet_diffusers()
+    from diffusers import AutoPipelineForText2Image
+
+    with load_errors(location):
+        pipe = AutoPipelineForText2Image.from_pretrained(
+            location.target,
+            **{_diffusers_dtype_keyword(): torch_dtype(placement.dtype)},
+            use_safetensors=None if allow_pickle else True,
+            trust_remote_code=trust_remote_code,
+            **location.kwargs,
+        )
+
+    def warn(message: str) -> None:
+        if notify:
+            notify(message, "warning")
+
+    offloaded = False
+    if offload and placement.device.startswith("cuda"):
+        pipe.enable_model_cpu_offload(gpu_id=int(placement.device.split(":")[1]))
+        offloaded = True
+    else:
+        if offload:
+            warn(f"--offload moves models between CPU and a CUDA device; it does nothing on {placement.device}")
+        pipe.to(placement.device)
+    if attention_slicing:
+        if any(hasattr(getattr(pipe, name, None), "set_attention_slice") for name in pipe.components):
+            pipe.enable_attention_slicing()
+        else:
+            warn(f"{type(pipe).__name__} offers no attention slicing; --attention-slicing does nothing here")
+    if vae_tiling:
+        try:
+            pipe.vae.enable_tiling()
+        except (AttributeError, NotImplementedError):
+            warn(f"{type(pipe).__name__}'s VAE offers no tiling; --vae-tiling does nothing here")
+
+    provenance = dict(location.provenance)
+    if ref.source == "hub":
+        provenance["revision"] = snapshot_commit(ref, "model_index.json") or ref.revision
+    return LoadedImagePipeline(pipe, ref, placement, provenance, scheduler=pipe.scheduler, offloaded=offloaded,
+                          load_seconds=time.perf_counter() - started)
+
+
+def _diffusers_dtype_keyword() -> str:
+    """``dtype`` where diffusers has renamed ``torch_dtype`` to it (and deprecated the old name)."""
+    try:
+        from diffusers.utils.deprecation_utils import _resolve_dtype  # noqa: F401
+    except ImportError:
+        return "torch_dtype"
+    return "dtype"
+
+
+def quiet_diffusers() -> None:
+    """diffusers' share of :func:`quiet_libraries`: no info logs; no loading bars on a pipe."""
+    import os
+    import sys
+    import warnings
+
+    if os.environ.get("GENCLI_DEBUG"):
+        return
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.set_verbosity_error()
+    if not sys.stderr.isatty():
+        diffusers_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", module="diffusers")
+    # diffusers passes the hub library arguments it has deprecated (a UserWarning per file).
+    warnings.filterwarnings("ignore", module="huggingface_hub")

@@ -6,6 +6,7 @@ reads HF_HUB_OFFLINE at import time).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -69,3 +70,21 @@ def cli():
         return CliRunner().invoke(app, list(args), input=input)
 
     return invoke
+
+
+FAKE_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@contextlib.contextmanager
+def in_hub_cache(model_dir: Path, repo_id: str, commit: str = FAKE_COMMIT):
+    """Place a saved model in the HF hub cache as `hf download repo_id` would, for the block's duration."""
+    from huggingface_hub import constants
+
+    repo = Path(constants.HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--"))
+    shutil.copytree(model_dir, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    try:
+        yield repo
+    finally:
+        shutil.rmtree(repo, ignore_errors=True)

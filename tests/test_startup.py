@@ -20,7 +20,8 @@ def test_importing_the_cli_imports_no_model_library():
 
 
 def test_help_of_every_command_imports_no_model_library():
-    for argv in (["--help"], ["text", "--help"], ["env", "--help"]):
+    for argv in (["--help"], ["text", "--help"], ["env", "--help"], ["audio", "--help"],
+                 ["image", "--help"]):
         code = ("import sys\nfrom gencli.cli import main\nsys.argv = ['gencli', *%r]\n"
                 "try:\n    main()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n") % (argv,)
         assert _heavy_after(code) == [], argv

@@ -228,3 +228,12 @@ def test_ctrl_c_exits_130_and_keeps_what_was_printed(tiny_llama):
     assert proc.returncode == 130
     assert len(first) == 10 and (first + rest).endswith(b"\n")
     assert b"Traceback" not in err
+
+
+def test_a_cached_hub_model_loads_offline_and_reports_its_commit(tiny_llama, cli):
+    """The path `hf download org/name` prepares: the hub cache, with HF_HUB_OFFLINE set."""
+    from conftest import FAKE_COMMIT, in_hub_cache
+
+    with in_hub_cache(tiny_llama, "gencli-tests/tiny-llama"):
+        record = as_json(cli("text", "hi", "-m", "gencli-tests/tiny-llama", "-t", "3", "--json"))
+    assert record["model"] == {"id": "gencli-tests/tiny-llama", "revision": FAKE_COMMIT, "source": "hub"}

@@ -4,6 +4,8 @@ transformers or diffusers: a test checks ``sys.modules`` in a subprocess."""
 from gencli.cli import code as _code  # noqa: F401  (registers the command)
 from gencli.cli import env as _env  # noqa: F401
 from gencli.cli import text as _text  # noqa: F401
+from gencli.cli import image as _image  # noqa: F401
+from gencli.cli import audio as _audio  # noqa: F401
 from gencli.cli.app import app
 
 
