@@ -9,6 +9,7 @@ code model cannot be had.
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from collections.abc import Callable
@@ -19,7 +20,8 @@ from gencli.errors import ModelNotFound, UsageError
 from gencli.extract import CodeStream, BlockParser, extract_code, normalize_language, select_blocks
 from gencli.models import locate, resolve
 from gencli.tasks import TASKS
-from gencli.text import TextRequest, TextResult, generate_text
+from gencli.text import (TextBatch, TextRequest, TextResult, batch_record, generate_text, generate_texts,
+                         load_for)
 
 RETRY_TEMPERATURE = 0.7  # retries sample, so a greedy first attempt is not simply repeated
 
@@ -103,15 +105,17 @@ def resolve_language(request: CodeRequest) -> str | None:
     return language
 
 
-def generate_code(request: CodeRequest, on_code: Callable[[str], None] | None = None,
-                  on_answer: Callable[[str], None] | None = None,
-                  notify: Callable[..., None] | None = None) -> CodeResult:
-    """Generate code; stream it to ``on_code`` (extracted) or ``on_answer`` (the whole answer).
+@dataclass(frozen=True)
+class Framed:
+    """A code request turned into the text request that asks for it."""
 
-    Without ``check`` the first answer is final and streams. With it, the code
-    must pass its language's checker; a failed attempt is retried with the
-    next seed, sampling, up to ``retries`` times; the result says which passed.
-    """
+    text: TextRequest
+    language: str | None
+    fallback: str | None  # why the embedded model answers instead, if it does
+
+
+def frame(request: CodeRequest, notify: Callable[..., None] | None = None) -> Framed:
+    """Validate, settle the language and seed, and frame the prompt for one code block."""
     request.validate()
     request.text.options.validate()
     language = resolve_language(request)
@@ -121,46 +125,74 @@ def generate_code(request: CodeRequest, on_code: Callable[[str], None] | None = 
     # dropping it, which would leave the code indistinguishable from prose.
     text_request = replace(base, system=framing(language, base.system), seed=seed, task="code",
                            prefill=f"```{language or ''}\n" if language else "```")
-    fallback = None
-    if not base.model:
-        fallback = _code_model_missing()
-        if fallback:
-            if notify:
-                notify(f"{fallback}; using the embedded text model instead", "warning")
-            text_request = replace(text_request, task="text")
+    task, fallback = model_task(base, notify)
+    return Framed(replace(text_request, task=task), language, fallback)
 
-    attempts = 1 + (request.retries if request.check else 0)
-    for attempt in range(attempts):
-        if attempt:
-            options = replace(text_request.options, temperature=text_request.options.temperature or RETRY_TEMPERATURE)
-            text_request = replace(text_request, seed=seed + attempt, options=options)
-        stream = CodeStream(language) if on_code and not request.check else None
-        sink = stream.feed if stream else None
 
-        def on_text(piece, sink=sink):
-            if on_answer and not request.check:
+def model_task(text: TextRequest, notify: Callable[..., None] | None = None) -> tuple[str, str | None]:
+    """Whose default model answers: the code task's, or the text task's where that one is missing."""
+    fallback = None if text.model else _code_model_missing()
+    if fallback and notify:
+        notify(f"{fallback}; using the embedded text model instead", "warning")
+    return ("text" if fallback else "code"), fallback
+
+
+def finish(framed: Framed, result: TextResult, check: bool, attempts: int = 1) -> CodeResult:
+    """The code in a generated answer, checked when asked."""
+    code = extract_code(result.text, framed.language)
+    outcome = check_code(code, framed.language) if check else None
+    return CodeResult(code, framed.language or _tagged_language(result.text), outcome, attempts, result,
+                      framed.fallback)
+
+
+def retry(framed: Framed, attempt: int) -> Framed:
+    """The framing for attempt ``attempt`` (from 0): the next seed, and sampling."""
+    text = framed.text
+    options = replace(text.options, temperature=text.options.temperature or RETRY_TEMPERATURE)
+    return replace(framed, text=replace(text, seed=text.seed + attempt, options=options))
+
+
+def generate_code(request: CodeRequest, on_code: Callable[[str], None] | None = None,
+                  on_answer: Callable[[str], None] | None = None,
+                  notify: Callable[..., None] | None = None) -> CodeResult:
+    """Generate code; stream it to ``on_code`` (extracted) or ``on_answer`` (the whole answer).
+
+    Without ``check`` the first answer is final and streams. With it, the code
+    must pass its language's checker; a failed attempt is retried with the
+    next seed, sampling, up to ``retries`` times; the result says which passed.
+    """
+    framed = frame(request, notify)
+    if not request.check:
+        stream = CodeStream(framed.language) if on_code else None
+
+        def on_text(piece):
+            if on_answer:
                 on_answer(piece)
-            if sink:
-                shown = sink(piece)
-                if shown:
-                    on_code(shown)
+            shown = stream.feed(piece) if stream else ""
+            if shown:
+                on_code(shown)
 
-        result = generate_text(text_request, on_text=on_text, notify=notify)
-        if stream:
-            rest = stream.finish()
-            if rest:
-                on_code(rest)
-        code = extract_code(result.text, language)
-        found_language = language or _tagged_language(result.text)
-        if not request.check:
-            return CodeResult(code, found_language, None, 1, result, fallback)
-        outcome = check_code(code, language)
-        if outcome.passed:
+        result = generate_text(framed.text, on_text=on_text, notify=notify)
+        rest = stream.finish() if stream else ""
+        if rest:
+            on_code(rest)
+        return finish(framed, result, check=False)
+    return check_with_retries(framed, request.retries, notify)
+
+
+def check_with_retries(framed: Framed, retries: int, notify: Callable[..., None] | None = None,
+                       first: CodeResult | None = None) -> CodeResult:
+    """Generate (or take ``first``) until the code passes its check, up to ``retries`` more attempts."""
+    result = first or finish(framed, generate_text(framed.text, notify=notify), check=True)
+    for attempt in range(1, retries + 1):
+        if result.check.passed:
             break
-        if notify and attempt + 1 < attempts:
-            notify(f"attempt {attempt + 1} failed {outcome.checker}: {outcome.message}; "
-                   f"retrying with seed {seed + attempt + 1}", "warning")
-    return CodeResult(code, found_language, outcome, attempt + 1, result, fallback)
+        if notify:
+            notify(f"attempt {attempt} failed {result.check.checker}: {result.check.message}; "
+                   f"retrying with seed {framed.text.seed + attempt}", "warning")
+        again = retry(framed, attempt)
+        result = finish(again, generate_text(again.text, notify=notify), check=True, attempts=attempt + 1)
+    return result
 
 
 def _tagged_language(answer: str) -> str | None:
@@ -171,6 +203,7 @@ def _tagged_language(answer: str) -> str | None:
     return tags[0] if tags else None
 
 
+@functools.lru_cache(maxsize=1)
 def _code_model_missing() -> str | None:
     """Why the code task's default model cannot be had here, or None if it can."""
     ref = resolve(None, TASKS["code"])
@@ -179,3 +212,43 @@ def _code_model_missing() -> str | None:
     except ModelNotFound:
         return f"{ref.id} is not cached and cannot be downloaded now (to use it: hf download {ref.id})"
     return None
+
+
+class CodeBatch:
+    """The code task's side of a batch: text's batching, framed, with extraction and checks."""
+
+    def __init__(self, base: CodeRequest, notify: Callable[..., None] | None = None):
+        self.base = base
+        self.text = TextBatch(base.text, notify)
+        self.notify = notify
+
+    def request_for(self, item) -> CodeRequest:
+        return replace(self.base, text=self.text.request_for(item), instruction=item.prompt,
+                       language=item.overrides.get("lang", self.base.language))
+
+    def validate(self, items) -> None:
+        self.text.validate(items)
+        for item in items:
+            try:
+                resolve_language(self.request_for(item))
+            except UsageError as exc:
+                raise UsageError(f"line {item.line}: {exc.message}", exc.hint) from None
+
+    def load(self) -> None:
+        task, _ = model_task(self.text.base, self.notify)
+        load_for(replace(self.text.base, task=task), self.notify)
+
+    def groups(self, items, batch_size: int):
+        return self.text.groups(items, batch_size)
+
+    def generate(self, items) -> list[dict]:
+        requests = [self.request_for(item) for item in items]
+        framed = [frame(request) for request in requests]
+        answers = generate_texts([f.text for f in framed])
+        records = []
+        for item, request, f, answer in zip(items, requests, framed, answers):
+            result = finish(f, answer, request.check)
+            if request.check and not result.check.passed:
+                result = check_with_retries(f, request.retries, first=result)
+            records.append(batch_record(item, result.record(request), len(items), output=result.code))
+        return records

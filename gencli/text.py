@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from gencli import __version__
 from gencli.devices import choose
@@ -144,21 +144,27 @@ def generate_texts(requests: list[TextRequest], on_text: Callable[[str], None] |
             raise UsageError("--system needs the chat template, which --raw turns off", "drop one of them")
     if on_text and len(requests) > 1:
         raise ValueError("streaming needs a batch of one")
-    placement = choose(first.device, first.dtype)
-    for warning in placement.warnings:
-        if notify:
-            notify(warning, "warning")
-    ref = resolve(first.model, TASKS[first.task])
-    loaded = load_causal_lm(ref, placement, trust_remote_code=first.trust_remote_code,
-                            allow_pickle=first.allow_pickle, notify=notify)
-    if notify and not first.raw and not getattr(loaded.tokenizer, "chat_template", None):
-        notify("this model has no chat template; sending the prompt as plain text")
+    loaded = load_for(first, notify)
     results = run(loaded, [prepare(loaded, r) for r in requests], requests, on_text)
     for result in results:
         result.load_seconds = loaded.load_seconds
         result.model = dict(loaded.provenance)
-        result.device, result.dtype = placement.device, placement.dtype
+        result.device, result.dtype = loaded.placement.device, loaded.placement.dtype
     return results
+
+
+def load_for(request: TextRequest, notify: Notify | None = None) -> LoadedModel:
+    """The model a request names, on the device it asks for (loaded once per process)."""
+    placement = choose(request.device, request.dtype)
+    if notify:
+        for warning in placement.warnings:
+            notify(warning, "warning")
+    ref = resolve(request.model, TASKS[request.task])
+    loaded = load_causal_lm(ref, placement, trust_remote_code=request.trust_remote_code,
+                            allow_pickle=request.allow_pickle, notify=notify)
+    if notify and not request.raw and not getattr(loaded.tokenizer, "chat_template", None):
+        notify("this model has no chat template; sending the prompt as plain text")
+    return loaded
 
 
 def prepare(loaded: LoadedModel, request: TextRequest) -> list[int]:
@@ -293,3 +299,62 @@ class SeededSampler:
         chosen = torch.full_like(scores, float("-inf"))
         chosen[torch.arange(len(drawn)), drawn] = 0.0
         return chosen
+
+
+class TextBatch:
+    """The text task's side of a batch (see :mod:`gencli.batch`).
+
+    Item ``i`` (from 0, in input order) gets seed ``seed + i`` unless it sets
+    its own, so any record can be made again alone with ``--seed``. Items
+    that share generation options are generated together, shortest prompts
+    with shortest, to cut padding.
+    """
+
+    def __init__(self, base: TextRequest, notify: Notify | None = None):
+        self.base = base if base.seed is not None else replace(base, seed=secrets.randbelow(2**31))
+        self.notify = notify
+
+    def request_for(self, item) -> TextRequest:
+        overrides = dict(item.overrides)
+        if isinstance(overrides.get("stop"), str):
+            overrides["stop"] = [overrides["stop"]]
+        option_names = {f.name for f in fields(TextOptions)}
+        options = replace(self.base.options, **{k: (tuple(v) if k == "stop" else v)
+                                                for k, v in overrides.items() if k in option_names})
+        return replace(self.base, prompt=item.prompt, options=options,
+                       seed=overrides.get("seed", self.base.seed + item.index),
+                       system=overrides.get("system", self.base.system))
+
+    def validate(self, items) -> None:
+        """Every item's options are valid (a UsageError naming the line), before any model loads."""
+        for item in items:
+            try:
+                self.request_for(item).options.validate()
+            except UsageError as exc:
+                raise UsageError(f"line {item.line}: {exc.message}", exc.hint) from None
+
+    def load(self) -> None:
+        load_for(self.base, self.notify)
+
+    def groups(self, items, batch_size: int):
+        by_options: dict[tuple, list] = {}
+        for item in items:
+            options = self.request_for(item).options
+            by_options.setdefault(replace(options, stop=()), []).append(item)
+        for group in by_options.values():
+            group.sort(key=lambda item: len(item.prompt))
+            for start in range(0, len(group), batch_size):
+                yield group[start:start + batch_size]
+
+    def generate(self, items) -> list[dict]:
+        requests = [self.request_for(item) for item in items]
+        results = generate_texts(requests)  # load() has said what there is to say
+        return [batch_record(item, result.record(request), len(items), output=result.text)
+                for item, request, result in zip(items, requests, results)]
+
+
+def batch_record(item, record: dict, batch_size: int, output) -> dict:
+    """A batch's JSONL record: the item's id first, ``output``, and the batch size in the timings."""
+    record = {k: v for k, v in record.items() if k != "text"}
+    record["timings"] = {**record.get("timings", {}), "batch_size": batch_size}
+    return {"id": item.id, "prompt": item.prompt, "output": output, **record}

@@ -72,6 +72,8 @@ def build_scripted_llama(directory: Path, opener: str, pieces: list[str]) -> Pat
     tokenizer.add_tokens([opener, *pieces])
     chain = [tokenizer.convert_tokens_to_ids(t) for t in [opener, *pieces]] + [tokenizer.eos_token_id]
     assert len(set(chain)) == len(chain), "pieces must be distinct"
+    in_context = tokenizer("assistant\n" + opener, add_special_tokens=False)["input_ids"]
+    assert in_context[-1] == chain[0], "a piece must not match inside the opener (e.g. '\\n```' in '\\n```python')"
     model = LlamaForCausalLM.from_pretrained(directory)
     model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     hidden = model.config.hidden_size

@@ -8,8 +8,9 @@ from typing import Annotated, Optional
 import typer
 
 from gencli.cli.app import app, error_boundary
-from gencli.cli.options import (_TEXT, AllowPickleOpt, DeviceOpt, DtypeOpt, JsonOpt, MaxNewTokensOpt, ModelOpt,
-                                RepetitionPenaltyOpt, SeedOpt, StopOpt, SystemOpt, TemperatureOpt, TopKOpt, TopPOpt,
+from gencli.cli.options import (_TEXT, AllowPickleOpt, BatchOpt, BatchSizeOpt, DeviceOpt, DtypeOpt, JsonOpt,
+                                MaxNewTokensOpt, ModelOpt, OutOpt, OverwriteOpt, ProgressOpt, RepetitionPenaltyOpt,
+                                ResumeOpt, SeedOpt, StopOpt, SystemOpt, TemperatureOpt, TopKOpt, TopPOpt,
                                 TrustRemoteCodeOpt)
 from gencli.cli.text import PromptArg, build_text_request
 
@@ -42,6 +43,12 @@ def code(
     dtype: DtypeOpt = "auto",
     trust_remote_code: TrustRemoteCodeOpt = False,
     allow_pickle: AllowPickleOpt = False,
+    batch: BatchOpt = None,
+    out: OutOpt = None,
+    resume: ResumeOpt = False,
+    batch_size: BatchSizeOpt = None,
+    progress: ProgressOpt = False,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Generate code. Piped (or with --extract), stdout gets only the code.
 
@@ -54,14 +61,20 @@ def code(
       gencli code "a function that reverses a string" -l python --check
     """
     with error_boundary():
-        from gencli.code import CodeRequest, generate_code
+        from gencli.cli.batching import check_batch_flags, run_batch_command
+        from gencli.code import CodeBatch, CodeRequest, generate_code
         from gencli.errors import CheckFailed
         from gencli.writers import TextStream, notice, write_json
 
+        check_batch_flags(prompt, batch, out, resume, batch_size)
         text_request = build_text_request(**{**locals(), "raw": False}, task="code")
         request = CodeRequest(text=text_request, instruction=prompt if prompt not in (None, "-") else None,
                               language=lang, check=check, retries=retries)
         request.validate()
+        if batch is not None:
+            run_batch_command("code", CodeBatch, request, source=batch, out=out, resume=resume,
+                              overwrite=overwrite, batch_size=batch_size, progress=progress)
+            return
         stream = TextStream()
         terminal = sys.stdout.isatty() and not extract and not raw
         try:

@@ -45,3 +45,16 @@ RepetitionPenaltyOpt = Annotated[float, typer.Option(
     "--repetition-penalty", help="Above 1 discourages repeating tokens.")]
 StopOpt = Annotated[Optional[list[str]], typer.Option(
     "--stop", show_default=False, help="Stop before this string (repeatable); it is not printed.")]
+
+# Batch mode, shared by every generating command.
+BatchOpt = Annotated[Optional[str], typer.Option(
+    "--batch", show_default=False,
+    help="Prompts file: .txt (one prompt a line) or .jsonl ({\"prompt\", \"id\", overrides}); '-' = stdin.")]
+OutOpt = Annotated[Optional[str], typer.Option(
+    "--out", show_default=False, help="With --batch: the JSONL results file. Default: stdout.")]
+ResumeOpt = Annotated[bool, typer.Option(
+    "--resume", help="With --batch: keep the records already in --out and do the rest (failed ones again).")]
+BatchSizeOpt = Annotated[Optional[int], typer.Option(
+    "--batch-size", show_default=False, help="With --batch: prompts generated together. Default: 16 on CPU, 64 on a GPU.")]
+ProgressOpt = Annotated[bool, typer.Option(
+    "--progress", help="With --batch: progress lines on stderr even when it is not a terminal.")]

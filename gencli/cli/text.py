@@ -7,8 +7,9 @@ from typing import Annotated, Optional
 import typer
 
 from gencli.cli.app import app, error_boundary
-from gencli.cli.options import (_TEXT, AllowPickleOpt, DeviceOpt, DtypeOpt, JsonOpt, MaxNewTokensOpt, ModelOpt,
-                                RepetitionPenaltyOpt, SeedOpt, StopOpt, SystemOpt, TemperatureOpt, TopKOpt, TopPOpt,
+from gencli.cli.options import (_TEXT, AllowPickleOpt, BatchOpt, BatchSizeOpt, DeviceOpt, DtypeOpt, JsonOpt,
+                                MaxNewTokensOpt, ModelOpt, OutOpt, OverwriteOpt, ProgressOpt, RepetitionPenaltyOpt,
+                                ResumeOpt, SeedOpt, StopOpt, SystemOpt, TemperatureOpt, TopKOpt, TopPOpt,
                                 TrustRemoteCodeOpt)
 from gencli.text import TextOptions
 
@@ -34,21 +35,35 @@ def text(
     dtype: DtypeOpt = "auto",
     trust_remote_code: TrustRemoteCodeOpt = False,
     allow_pickle: AllowPickleOpt = False,
+    batch: BatchOpt = None,
+    out: OutOpt = None,
+    resume: ResumeOpt = False,
+    batch_size: BatchSizeOpt = None,
+    progress: ProgressOpt = False,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Generate text from a prompt, streamed to stdout as it is made.
 
     Piped, the output is plain text ending in one newline. With no --model,
-    the embedded SmolLM2-135M-Instruct runs with no network.
+    the embedded SmolLM2-135M-Instruct runs with no network. With --batch,
+    one JSONL record per prompt, in input order (see the README).
 
     Examples:
       gencli text "Write a haiku about the sea"
       cat notes.md | gencli text "Summarise this" > summary.txt
+      gencli text --batch prompts.jsonl --out results.jsonl --resume
     """
     with error_boundary():
-        from gencli.text import generate_text
+        from gencli.cli.batching import check_batch_flags, run_batch_command
+        from gencli.text import TextBatch, generate_text
         from gencli.writers import TextStream, notice, write_json
 
+        check_batch_flags(prompt, batch, out, resume, batch_size)
         request = build_text_request(**locals())
+        if batch is not None:
+            run_batch_command("text", TextBatch, request, source=batch, out=out, resume=resume,
+                              overwrite=overwrite, batch_size=batch_size, progress=progress)
+            return
         if json_out:
             result = generate_text(request, notify=notice)
             write_json(result.record(request))
@@ -65,14 +80,17 @@ def text(
 
 def build_text_request(*, prompt, model, system, max_new_tokens, temperature, top_p, top_k, repetition_penalty,
                        stop, seed, device, dtype, trust_remote_code, allow_pickle, raw=False, task="text",
-                       **_ignored):
-    """The TextRequest for the shared generation options; validates before stdin is read."""
+                       batch=None, **_ignored):
+    """The TextRequest for the shared generation options; validates before stdin is read.
+
+    With ``batch`` the prompts come from the file, so stdin is not read here.
+    """
     from gencli.prompts import read_prompt
     from gencli.text import TextRequest
 
     options = TextOptions(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
                           repetition_penalty=repetition_penalty, stop=tuple(stop or ()))
     options.validate()  # before reading stdin or loading anything
-    return TextRequest(prompt=read_prompt(prompt, task), options=options, system=system, raw=raw, seed=seed,
+    return TextRequest(prompt="" if batch is not None else read_prompt(prompt, task), options=options, system=system, raw=raw, seed=seed,
                        model=model, device=device, dtype=dtype, trust_remote_code=trust_remote_code,
                        allow_pickle=allow_pickle, task=task)

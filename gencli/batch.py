@@ -1,0 +1,343 @@
+"""Batch generation: a prompts file in, one JSONL record per prompt out.
+
+- :func:`read_items` parses a ``.txt`` (one prompt a line) or ``.jsonl`` file
+  (objects with ``prompt``, optional ``id`` and per-item overrides) and
+  rejects bad lines, naming them, before any model loads.
+- :class:`ResultsFile` owns ``--out``: an exclusive lock, resume (records
+  already there are skipped; a torn last line is cut), one ``write`` per
+  record, fsync per batch, and a final rewrite in input order.
+- :func:`run` drives a task's :class:`Runner` over the pending items, batch
+  by batch, and turns per-item failures into error records.
+- :func:`shard_for_process` splits the items across ``accelerate launch``
+  processes; each writes its own shard, which the main process merges.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from gencli.errors import EXIT_PARTIAL, GencliError, UsageError
+
+# Per-item overrides each task accepts, with the JSON types each must have.
+_INT, _NUM, _STR = (int,), (int, float), (str,)
+TEXT_KEYS = {"seed": _INT, "max_new_tokens": _INT, "temperature": _NUM, "top_p": _NUM, "top_k": _INT,
+             "repetition_penalty": _NUM, "stop": (list, str), "system": _STR}
+OVERRIDES = {"text": TEXT_KEYS, "code": {**TEXT_KEYS, "lang": _STR}}
+
+
+class BatchFailures(GencliError):
+    """Some items failed; their error records were written with the rest."""
+
+    exit_code = EXIT_PARTIAL
+
+
+@dataclass(frozen=True)
+class Item:
+    index: int  # position in the input, from 0
+    id: str
+    prompt: str
+    overrides: dict = field(default_factory=dict)
+    line: int = 0
+
+
+def read_items(source: str, task: str) -> list[Item]:
+    """Parse a prompts file (``-`` = stdin). Every problem is a UsageError naming its line."""
+    name = "stdin" if source == "-" else source
+    if source == "-":
+        text = sys.stdin.buffer.read() if sys.stdin else b""
+    else:
+        path = Path(source)
+        if path.is_dir():
+            raise UsageError(f"{source} is a directory, not a prompts file")
+        try:
+            text = path.read_bytes()
+        except FileNotFoundError:
+            raise UsageError(f"no prompts file at {source}") from None
+        except OSError as exc:
+            raise UsageError(f"cannot read {source}: {exc.strerror}") from None
+    try:
+        lines = text.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{name} is not valid UTF-8 (byte {exc.start})") from None
+    jsonl = source.lower().endswith((".jsonl", ".json")) or (
+        source == "-" and next((ln for ln in lines if ln.strip()), "").lstrip().startswith("{"))
+    items = _jsonl_items(lines, name, task) if jsonl else _text_items(lines)
+    if not items:
+        raise UsageError(f"{name} holds no prompts")
+    return items
+
+
+def _text_items(lines: list[str]) -> list[Item]:
+    items = []
+    for number, line in enumerate(lines, 1):
+        if line.strip():
+            items.append(Item(len(items), str(number), line.strip(), {}, number))
+    return items
+
+
+def _jsonl_items(lines: list[str], name: str, task: str) -> list[Item]:
+    allowed = OVERRIDES[task]
+    items: list[Item] = []
+    seen: dict[str, int] = {}
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{name}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{where}: not JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise UsageError(f"{where}: expected a JSON object with a \"prompt\"")
+        prompt = record.pop("prompt", None)
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise UsageError(f"{where}: \"prompt\" must be a non-empty string")
+        item_id = record.pop("id", number)
+        if isinstance(item_id, bool) or not isinstance(item_id, (str, int)):
+            raise UsageError(f"{where}: \"id\" must be a string or an integer")
+        item_id = str(item_id)
+        if item_id in seen:
+            raise UsageError(f"{where}: duplicate id {item_id!r} (first on line {seen[item_id]})")
+        seen[item_id] = number
+        for key, value in record.items():
+            if key not in allowed:
+                raise UsageError(f"{where}: unknown key {key!r}", "allowed: prompt, id, " + ", ".join(allowed))
+            kinds = allowed[key]
+            if isinstance(value, bool) or not isinstance(value, kinds) or (
+                    key == "stop" and isinstance(value, list) and not all(isinstance(s, str) for s in value)):
+                wanted = {_INT: "an integer", _NUM: "a number", _STR: "a string"}.get(kinds, "a string or a list of strings")
+                raise UsageError(f"{where}: {key!r} must be {wanted}, not {json.dumps(value)}")
+        items.append(Item(len(items), item_id, prompt, record, number))
+    return items
+
+
+class ResultsFile:
+    """The ``--out`` JSONL file: locked, resumable, written a whole record at a time."""
+
+    def __init__(self, path: Path, resume: bool, overwrite: bool):
+        self.path = path
+        self.lock_path = path.with_name(path.name + ".lock")
+        if not path.parent.is_dir():
+            raise UsageError(f"the directory {path.parent} does not exist", "create it, or choose another --out")
+        self._lock_fd = self._lock()
+        if path.exists() and not resume:
+            if not overwrite:
+                self.close()
+                raise UsageError(f"{path} already exists", "pass --resume to continue it, or --overwrite")
+            path.unlink()
+        self.done: dict[str, dict] = self._read_done() if resume else {}
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def _lock(self) -> int:
+        import fcntl
+
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise UsageError(f"another gencli run is writing {self.path}", "wait for it, or choose another --out")
+        return fd
+
+    def _read_done(self) -> dict[str, dict]:
+        """The records already written (each id's last); a line cut short by a crash is removed."""
+        done, good = read_records(self.path)
+        if self.path.exists() and good < self.path.stat().st_size:
+            os.truncate(self.path, good)
+        return done
+
+    def write(self, record: dict) -> None:
+        os.write(self._fd, (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+
+    def sync(self) -> None:
+        os.fsync(self._fd)
+
+    def finalize(self, order: list[str]) -> None:
+        """Rewrite the file in input order, one record per id."""
+        self.sync()
+        write_in_order(self.path, read_records(self.path)[0].values(), order)
+
+    def close(self) -> None:
+        """Close the file and drop the lock (its file too: a crash leaves it, harmlessly unlocked)."""
+        if getattr(self, "_fd", None) is not None:
+            os.close(self._fd)
+            self._fd = None
+        if getattr(self, "_lock_fd", None) is not None:
+            self.lock_path.unlink(missing_ok=True)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+def read_records(path: Path) -> tuple[dict[str, dict], int]:
+    """The whole records in a JSONL file, by id (the last wins), and the length they span."""
+    done: dict[str, dict] = {}
+    good = 0
+    if not path.exists():
+        return done, good
+    with open(path, "rb") as handle:
+        for raw in handle:
+            if not raw.endswith(b"\n"):
+                break
+            try:
+                record = json.loads(raw)
+            except json.JSONDecodeError:
+                break
+            done[str(record.get("id"))] = record
+            good += len(raw)
+    return done, good
+
+
+def write_in_order(path: Path, records: Iterable[dict], order: list[str]) -> None:
+    """Write ``records`` to ``path`` sorted by input order, atomically (a temp file, then a rename)."""
+    rank = {item_id: i for i, item_id in enumerate(order)}
+    ordered = sorted(records, key=lambda r: rank.get(str(r.get("id")), len(rank)))
+    scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(scratch, "w", encoding="utf-8") as handle:
+        for record in ordered:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(scratch, path)
+
+
+class InOrderStdout:
+    """Records to stdout in input order, each as soon as every earlier one is out."""
+
+    def __init__(self, order: list[str], write_line: Callable[[str], None]):
+        self.order = order
+        self.next = 0
+        self.waiting: dict[str, dict] = {}
+        self.write_line = write_line
+        self.done: dict[str, dict] = {}
+
+    def write(self, record: dict) -> None:
+        self.waiting[str(record["id"])] = record
+        while self.next < len(self.order) and self.order[self.next] in self.waiting:
+            self.write_line(json.dumps(self.waiting.pop(self.order[self.next]), ensure_ascii=False) + "\n")
+            self.next += 1
+
+    def sync(self) -> None:
+        pass
+
+    def finalize(self, order: list[str]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class Runner(Protocol):
+    """A task's batch side: load once, group items, generate a group, make records."""
+
+    def load(self) -> None: ...
+
+    def groups(self, items: list[Item], batch_size: int) -> Iterable[list[Item]]: ...
+
+    def generate(self, items: list[Item]) -> list[dict]: ...
+
+
+@dataclass
+class Summary:
+    total: int
+    skipped: int
+    written: int = 0
+    failed: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+
+
+def run(items: list[Item], runner: Runner, sink, batch_size: int,
+        progress: Callable[[Summary], None] | None = None) -> Summary:
+    """Generate every item not already in ``sink.done``; write each record as its batch ends."""
+    done = getattr(sink, "done", {})
+    # Failed items are tried again on resume; the final rewrite keeps each id's last record.
+    pending = [item for item in items if item.id not in done or "error" in done[item.id]]
+    summary = Summary(total=len(items), skipped=len(items) - len(pending))
+    if pending:
+        runner.load()
+    started = time.perf_counter()
+    for group in runner.groups(pending, batch_size):
+        for record in _generate_or_isolate(runner, group):
+            sink.write(record)
+            summary.written += 1
+            summary.failed += "error" in record
+            summary.tokens += record.get("usage", {}).get("completion_tokens", 0)
+        sink.sync()
+        summary.seconds = time.perf_counter() - started
+        if progress:
+            progress(summary)
+    return summary
+
+
+def _generate_or_isolate(runner: Runner, group: list[Item]) -> list[dict]:
+    """Generate a group; if it fails, each item alone, so one bad item fails alone."""
+    try:
+        return runner.generate(group)
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as exc:
+        if len(group) == 1:
+            return [error_record(group[0], exc)]
+    records = []
+    for item in group:
+        try:
+            records.extend(runner.generate([item]))
+        except (KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as exc:
+            records.append(error_record(item, exc))
+    return records
+
+
+def error_record(item: Item, exc: BaseException) -> dict:
+    message = exc.one_line() if isinstance(exc, GencliError) else f"{type(exc).__name__}: {exc}"
+    return {"id": item.id, "prompt": item.prompt, "error": message.strip().splitlines()[0]}
+
+
+# --- accelerate launch: one shard per process ----------------------------------------
+
+def distributed_state():
+    """accelerate's PartialState when launched as several processes, else None."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    import torch
+    from accelerate import PartialState
+
+    # Without cpu=True, accelerate treats processes on a machine with no GPU as one.
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def shard_path(out: Path, rank: int, world: int) -> Path:
+    return out.with_name(f"{out.name}.shard-{rank}-of-{world}")
+
+
+def shards_of(out: Path) -> list[Path]:
+    """Every shard file of ``out``, from this run or an earlier one with another process count."""
+    return sorted(p for p in out.parent.glob(f"{out.name}.shard-*-of-*") if not p.name.endswith(".lock"))
+
+
+def records_in_shards(out: Path) -> dict[str, dict]:
+    records: dict[str, dict] = {}
+    for shard in shards_of(out):
+        records.update(read_records(shard)[0])
+    return records
+
+
+def merge_shards(out: Path, order: list[str]) -> None:
+    """The last step: ``out``'s records and every shard's, into ``out`` in input order; shards removed."""
+    shards = shards_of(out)
+    if not shards:
+        return
+    records, _ = read_records(out)
+    records.update(records_in_shards(out))
+    write_in_order(out, records.values(), order)
+    for shard in shards:
+        for leftover in (shard, shard.with_name(shard.name + ".lock")):
+            leftover.unlink(missing_ok=True)
