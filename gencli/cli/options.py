@@ -55,6 +55,6 @@ OutOpt = Annotated[Optional[str], typer.Option(
 ResumeOpt = Annotated[bool, typer.Option(
     "--resume", help="With --batch: keep the records already in --out and do the rest (failed ones again).")]
 BatchSizeOpt = Annotated[Optional[int], typer.Option(
-    "--batch-size", show_default=False, help="With --batch: prompts generated together. Default: 16 on CPU, 64 on a GPU.")]
+    "--batch-size", show_default=False, help="With --batch: prompts generated together (fewer use less memory). Default: 64.")]
 ProgressOpt = Annotated[bool, typer.Option(
     "--progress", help="With --batch: progress lines on stderr even when it is not a terminal.")]
