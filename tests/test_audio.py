@@ -8,7 +8,6 @@ import math
 import struct
 import subprocess
 import wave
-from pathlib import Path
 
 import pytest
 

