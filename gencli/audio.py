@@ -1,9 +1,10 @@
 """The audio task: text in, speech or music out, through transformers' text-to-audio pipeline.
 
-:func:`generate_audio` is the one call a command makes. It reads the model's
-``config.json`` to learn its kind (VITS, MusicGen, Bark ...) and checks the
-request against it before any weights load, loads the pipeline once per
-process, then:
+:func:`generate_audio` is the one call a command makes (a batch,
+:class:`AudioBatch`, calls its two halves, :func:`load_for` once and
+:func:`generate_with` per item). It reads the model's ``config.json`` to
+learn its kind (VITS, MusicGen, Bark ...) and checks the request against it
+before any weights load, loads the pipeline once per process, then:
 
 - speech models get the text split into sentences (:func:`split_sentences`),
   each generated on its own and joined with a short silence, so a paragraph
@@ -32,6 +33,7 @@ from gencli.devices import choose
 from gencli.errors import ModelNotFound, UsageError
 from gencli.models import LoadedPipeline, fetch_command, load_text_to_audio, read_model_config, resolve
 from gencli.tasks import TASKS
+from gencli.writers import numbered_name
 
 Notify = Callable[..., None]  # notify(message, level="info" | "warning")
 OnChunk = Callable[[object, int], None]  # on_chunk(samples shaped (channels, frames), sample_rate)
@@ -154,21 +156,36 @@ def generate_audio(request: AudioRequest, on_chunk: OnChunk | None = None,
                    notify: Notify | None = None) -> AudioResult:
     """Check the request against the model, load it (once per process), and generate."""
     request.validate()
+    return generate_with(load_for(request, notify), request, on_chunk, notify)
+
+
+def load_for(request: AudioRequest, notify: Notify | None = None) -> LoadedPipeline:
+    """The model a request names, checked against the request before its weights load (once per process)."""
     placement = choose(request.device, request.dtype)
     for warning in placement.warnings:
         if notify:
             notify(warning, "warning")
+    ref = check_request(request)
+    return load_text_to_audio(ref, placement, allow_pickle=request.allow_pickle,
+                              trust_remote_code=request.trust_remote_code)
+
+
+def check_request(request: AudioRequest):
+    """Refuse, from the model's config.json alone, a model or options that do not go together; the model's ref."""
     ref = resolve(request.model, TASKS["audio"])
-    config = read_model_config(ref, request.allow_pickle)
-    check_model(config, request, ref.id)
-    loaded = load_text_to_audio(ref, placement, allow_pickle=request.allow_pickle,
-                                trust_remote_code=request.trust_remote_code)
+    check_model(read_model_config(ref, request.allow_pickle), request, ref.id)
+    return ref
+
+
+def generate_with(loaded: LoadedPipeline, request: AudioRequest, on_chunk: OnChunk | None = None,
+                  notify: Notify | None = None) -> AudioResult:
+    """Generate a checked request on a loaded model."""
     seed = request.seed if request.seed is not None else random_seed()
     pieces = prepare(loaded, request, notify)
     result = run(loaded, pieces, request, seed, on_chunk)
     result.load_seconds = loaded.load_seconds
     result.model = dict(loaded.provenance)
-    result.device, result.dtype = placement.device, placement.dtype
+    result.device, result.dtype = loaded.placement.device, loaded.placement.dtype
     return result
 
 
@@ -360,3 +377,95 @@ def _first(exc: BaseException) -> str:
 
 def _quote(text: str, limit: int = 40) -> str:
     return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+# --- batch ---------------------------------------------------------------------------------
+
+class AudioBatch:
+    """The audio task's side of a batch (see :mod:`gencli.batch`).
+
+    The model loads once; items are generated one at a time, since VITS,
+    MusicGen and Bark pipelines differ in what batching they allow (and
+    speech is already one generation per sentence). Item ``i`` (from 0)
+    gets seed ``seed + i`` unless it sets its own, so ``gencli audio TEXT
+    --seed SEED`` makes a record's audio again. Each WAV goes under
+    ``out_dir`` as ``gencli audio`` would name it, with the item's position,
+    or as the item's own ``output``.
+    """
+
+    def __init__(self, base: AudioRequest, notify: Notify | None = None, *, out_dir: str | Path | None = None,
+                 overwrite: bool = False, sample_format: str = "pcm16"):
+        from dataclasses import replace
+
+        from gencli.batch import BatchFiles
+
+        self.base = base if base.seed is not None else replace(base, seed=random_seed())
+        self.notify = notify
+        self.sample_format = sample_format
+        self.files = BatchFiles(out_dir, overwrite, "wav", strict_suffix=False, kind="audio file", notify=notify)
+        self.loaded: LoadedPipeline | None = None
+
+    def request_for(self, item) -> AudioRequest:
+        from dataclasses import replace
+
+        given = item.overrides
+        return replace(self.base, text=item.prompt, seed=given.get("seed", self.base.seed + item.index),
+                       duration=given.get("duration", self.base.duration), voice=given.get("voice", self.base.voice),
+                       sentence_pause=given.get("pause", self.base.sentence_pause),
+                       split=given.get("split", self.base.split))
+
+    def format_for(self, item) -> str:
+        return item.overrides.get("sample_format", self.sample_format)
+
+    def names(self, item) -> list[str]:
+        return [numbered_name(item.index + 1, self.request_for(item).seed, item.prompt, "wav")]
+
+    def validate(self, items) -> None:
+        """Every item's options, paths, and fit with the model's config (a UsageError naming the line).
+
+        Only config.json is read: no weights load.
+        """
+        for item in items:
+            try:
+                self.request_for(item).check_options()
+                wav.check_format(self.format_for(item))
+            except UsageError as exc:
+                raise UsageError(f"line {item.line}: {exc.message}", exc.hint) from None
+        self.files.plan(items, self.names)
+        ref = resolve(self.base.model, TASKS["audio"])
+        config = read_model_config(ref, self.base.allow_pickle)
+        for item in items:
+            try:
+                check_model(config, self.request_for(item), ref.id)
+            except UsageError as exc:
+                raise UsageError(f"line {item.line}: {exc.message}", exc.hint) from None
+
+    def plan(self, pending) -> None:
+        self.files.check_free(pending)
+
+    def load(self) -> None:
+        self.loaded = load_for(self.base, self.notify)
+
+    def groups(self, items, batch_size: int):
+        """One item a group: each is generated, written and recorded before the next."""
+        for item in items:
+            yield [item]
+
+    def generate(self, items) -> list[dict]:
+        from gencli.batch import files_record
+
+        loaded = self.loaded or load_for(self.base)
+        records = []
+        for item in items:
+            request = self.request_for(item)
+            sample_format = self.format_for(item)
+            result = generate_with(loaded, request, notify=self._about(item))
+            paths = self.files.write(item, [result.wav(sample_format)])
+            records.append(files_record(item, result.record(request, None, sample_format), 1, paths))
+        return records
+
+    def _about(self, item) -> Notify | None:
+        """Notices while generating an item, saying which."""
+        if self.notify is None:
+            return None
+        return lambda message, level="info": self.notify(f"item {item.id}: {message}", level)

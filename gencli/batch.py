@@ -26,10 +26,15 @@ from typing import Protocol
 from gencli.errors import EXIT_PARTIAL, GencliError, UsageError
 
 # Per-item overrides each task accepts, with the JSON types each must have.
-_INT, _NUM, _STR = (int,), (int, float), (str,)
+_INT, _NUM, _STR, _BOOL = (int,), (int, float), (str,), (bool,)
 TEXT_KEYS = {"seed": _INT, "max_new_tokens": _INT, "temperature": _NUM, "top_p": _NUM, "top_k": _INT,
              "repetition_penalty": _NUM, "stop": (list, str), "system": _STR}
-OVERRIDES = {"text": TEXT_KEYS, "code": {**TEXT_KEYS, "lang": _STR}}
+# "output": a file name under --out-dir (see BatchFiles).
+IMAGE_KEYS = {"seed": _INT, "negative": _STR, "steps": _INT, "guidance": _NUM, "width": _INT, "height": _INT,
+              "num_images": _INT, "scheduler": _STR, "output": _STR}
+AUDIO_KEYS = {"seed": _INT, "duration": _NUM, "voice": _STR, "pause": _NUM, "split": _BOOL, "sample_format": _STR,
+              "output": _STR}
+OVERRIDES = {"text": TEXT_KEYS, "code": {**TEXT_KEYS, "lang": _STR}, "image": IMAGE_KEYS, "audio": AUDIO_KEYS}
 
 
 class BatchFailures(GencliError):
@@ -110,9 +115,10 @@ def _jsonl_items(lines: list[str], name: str, task: str) -> list[Item]:
             if key not in allowed:
                 raise UsageError(f"{where}: unknown key {key!r}", "allowed: prompt, id, " + ", ".join(allowed))
             kinds = allowed[key]
-            if isinstance(value, bool) or not isinstance(value, kinds) or (
+            if (isinstance(value, bool) and kinds is not _BOOL) or not isinstance(value, kinds) or (
                     key == "stop" and isinstance(value, list) and not all(isinstance(s, str) for s in value)):
-                wanted = {_INT: "an integer", _NUM: "a number", _STR: "a string"}.get(kinds, "a string or a list of strings")
+                wanted = {_INT: "an integer", _NUM: "a number", _STR: "a string", _BOOL: "true or false"}.get(
+                    kinds, "a string or a list of strings")
                 raise UsageError(f"{where}: {key!r} must be {wanted}, not {json.dumps(value)}")
         items.append(Item(len(items), item_id, prompt, record, number))
     return items
@@ -234,7 +240,14 @@ class InOrderStdout:
 
 
 class Runner(Protocol):
-    """A task's batch side: load once, group items, generate a group, make records."""
+    """A task's batch side: check items, load once, group items, generate a group, make records.
+
+    A runner may also have ``plan(pending)``: called with the items still to
+    do, before ``load()``, to refuse them (a UsageError) while nothing is
+    loaded or written, e.g. because their output files exist.
+    """
+
+    def validate(self, items: list[Item]) -> None: ...
 
     def load(self) -> None: ...
 
@@ -261,6 +274,9 @@ def run(items: list[Item], runner: Runner, sink, batch_size: int,
     pending = [item for item in items if item.id not in done or "error" in done[item.id]]
     summary = Summary(total=len(items), skipped=len(items) - len(pending))
     if pending:
+        plan = getattr(runner, "plan", None)
+        if plan is not None:
+            plan(pending)
         runner.load()
     started = time.perf_counter()
     for group in runner.groups(pending, batch_size):
@@ -296,9 +312,135 @@ def _generate_or_isolate(runner: Runner, group: list[Item]) -> list[dict]:
     return records
 
 
+def files_record(item: Item, record: dict, batch_size: int, paths: list[Path]) -> dict:
+    """A batch's JSONL record for a task that writes files: id and prompt first, then the ``paths``."""
+    record = {k: v for k, v in record.items() if k not in ("prompt", "text", "path", "index")}
+    record["timings"] = {**record.get("timings", {}), "batch_size": batch_size}
+    return {"id": item.id, "prompt": item.prompt, "paths": [str(path) for path in paths], **record}
+
+
 def error_record(item: Item, exc: BaseException) -> dict:
     message = exc.one_line() if isinstance(exc, GencliError) else f"{type(exc).__name__}: {exc}"
     return {"id": item.id, "prompt": item.prompt, "error": message.strip().splitlines()[0]}
+
+
+# --- files under --out-dir -------------------------------------------------------------
+
+class BatchFiles:
+    """Where a batch's files go: under ``--out-dir``, each item's own names or its ``output``.
+
+    :meth:`plan` settles every item's paths before anything loads (exit 2
+    naming the line): an ``output`` is relative to the directory, and no path
+    may lead out of it, by ``..``, by being absolute, or through a symbolic
+    link already there. :meth:`check_free` refuses files that exist (unless
+    ``overwrite``) among the items still to do; :meth:`write` writes an
+    item's files atomically, all of them or none.
+    """
+
+    def __init__(self, out_dir: str | Path | None, overwrite: bool, extension: str, *, strict_suffix: bool = True,
+                 kind: str = "file", notify: Callable[..., None] | None = None):
+        self.out_dir = Path(out_dir or ".").expanduser()
+        self.overwrite = overwrite
+        self.extension = "." + extension.lstrip(".")
+        self.strict_suffix = strict_suffix  # an "output" ending in another suffix: refused, or only a warning
+        self.kind = kind  # what one file holds, for messages: "image", "audio file"
+        self.notify = notify
+        self.planned: dict[str, list[Path]] = {}
+
+    def plan(self, items: list[Item], names_of: Callable[[Item], list[str]]) -> None:
+        """Every item's paths, from its ``output`` or ``names_of(item)``; exit 2 naming a bad line."""
+        if self.out_dir.exists() and not self.out_dir.is_dir():
+            raise UsageError(f"--out-dir {self.out_dir} is not a directory")
+        root = self._root()
+        owners: dict[Path, int] = {}
+        for item in items:
+            where = f"line {item.line}"
+            try:
+                paths = self._paths(item.overrides.get("output"), names_of(item), root)
+            except UsageError as exc:
+                raise UsageError(f"{where}: {exc.message}", exc.hint) from None
+            for path in paths:
+                key = path.resolve()
+                if key in owners:
+                    raise UsageError(f"{where}: {path} is also an output of line {owners[key]}",
+                                     'give each item its own "output"')
+                owners[key] = item.line
+            self.planned[item.id] = paths
+
+    def _root(self) -> Path:
+        return self.out_dir.resolve()
+
+    def _paths(self, output, names: list[str], root: Path) -> list[Path]:
+        if output is None:
+            paths = [self.out_dir / name for name in names]
+        else:
+            relative = Path(output)
+            if not output.strip() or "\0" in output:
+                raise UsageError(f'"output" {output!r} is not a file name')
+            if relative.is_absolute() or output.startswith("~") or ".." in relative.parts:
+                raise UsageError(f'"output" {output!r} must stay inside --out-dir {self.out_dir}',
+                                 "give a name relative to --out-dir, without '..'")
+            target = self.out_dir / relative
+            if output.endswith(("/", os.sep)) or target.is_dir():
+                paths = [target / name for name in names]
+            elif len(names) != 1:
+                raise UsageError(f'"output" {output!r} names one file, but this item makes {len(names)}',
+                                 "end it with '/' for a directory under --out-dir")
+            else:
+                paths = [target]
+                suffix, kind = target.suffix.lower(), self.extension[1:].upper()
+                if suffix and suffix != self.extension:
+                    if self.strict_suffix:
+                        raise UsageError(f'"output" {output!r} does not end in {self.extension}, and gencli writes '
+                                         f"{kind} files", f"use {target.with_suffix(self.extension).name}")
+                    if self.notify:
+                        self.notify(f"{target.name} will hold {kind} data, whatever its extension says", "warning")
+        for path in paths:
+            self._check_inside(path, root)
+        return paths
+
+    def _check_inside(self, path: Path, root: Path) -> None:
+        try:
+            resolved = path.resolve()
+        except (OSError, RuntimeError) as exc:  # a symbolic-link loop
+            raise UsageError(f"cannot follow {path}: {exc}") from None
+        if resolved != root and root not in resolved.parents:
+            raise UsageError(f"{path} leads outside --out-dir {self.out_dir} (to {resolved})",
+                             "a file name or a symbolic link may not lead out of --out-dir")
+
+    def check_free(self, items: list[Item]) -> None:
+        """Refuse, before anything loads, files the items would replace (unless ``overwrite``); make --out-dir."""
+        for item in items:
+            for path in self.planned[item.id]:
+                if path.is_dir():
+                    raise UsageError(f"line {item.line}: {path} is a directory", 'give the item another "output"')
+                if path.exists() and not self.overwrite:
+                    raise UsageError(f"line {item.line}: {path} already exists",
+                                     "pass --overwrite, or choose another --out-dir")
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create the directory {self.out_dir}: {exc.strerror}") from None
+
+    def write(self, item: Item, data: list[bytes]) -> list[Path]:
+        """Write the item's files atomically; if one fails, those written before it are removed."""
+        from gencli.writers import atomic_write_bytes
+
+        paths = self.planned[item.id]
+        if len(paths) != len(data):
+            raise ValueError(f"{len(paths)} paths planned for {len(data)} {self.kind}s")
+        root = self._root()
+        written: list[Path] = []
+        try:
+            for path, content in zip(paths, data):
+                self._check_inside(path, root)  # again: a link made since the plan must not lead out
+                path.parent.mkdir(parents=True, exist_ok=True)
+                written.append(atomic_write_bytes(path, content, overwrite=self.overwrite))
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
+        return paths
 
 
 # --- accelerate launch: one shard per process ----------------------------------------

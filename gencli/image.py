@@ -1,10 +1,11 @@
 """The image task: a prompt in, PNG images out, through diffusers.
 
-:func:`generate_images` is the one call a command (or, later, a batch) makes:
-it chooses the device, loads the pipeline once per process through
+:func:`generate_images` is the one call a command makes: it chooses the
+device, loads the pipeline once per process through
 ``AutoPipelineForText2Image``, settles each setting (the user's value, else
 the model's row in :data:`MODEL_DEFAULTS`, else the pipeline's own default),
-and makes ``num_images`` images in one batched call. Image ``i`` (from 0)
+and makes ``num_images`` images in one batched call (:func:`draw`, which
+:class:`ImageBatch` also uses for several prompts at once). Image ``i`` (from 0)
 uses seed ``seed + i`` on its own generator, so any one of them can be made
 again alone with ``--seed seed+i``. torch, diffusers and Pillow are imported
 inside functions only.
@@ -26,6 +27,7 @@ from gencli.devices import choose
 from gencli.errors import UsageError
 from gencli.models import LoadedImagePipeline, ModelRef, load_text_to_image, resolve
 from gencli.tasks import TASKS
+from gencli.writers import numbered_name
 
 Notify = Callable[..., None]  # notify(message, level="info" | "warning")
 
@@ -294,6 +296,12 @@ def generate_images(request: ImageRequest, notify: Notify | None = None) -> list
     truncated prompt, a negative prompt that has no effect, the safety
     checker blanking an image.
     """
+    request = ready(request)
+    return draw(load_for(request, notify), [request], notify)[0]
+
+
+def ready(request: ImageRequest) -> ImageRequest:
+    """The request checked (a bad scheduler name too, before any model loads), with a seed."""
     request.validate()
     if request.scheduler:
         scheduler_class(request.scheduler)  # a bad name is exit 2 before any model loads
@@ -301,19 +309,48 @@ def generate_images(request: ImageRequest, notify: Notify | None = None) -> list
         from dataclasses import replace
 
         request = replace(request, seed=random_seed())
+    return request
+
+
+def load_for(request: ImageRequest, notify: Notify | None = None) -> LoadedImagePipeline:
+    """The pipeline a request names, on the device it asks for (loaded once per process)."""
     placement = choose(request.device, request.dtype)
     for warning in placement.warnings:
         _notify(notify, warning, "warning")
     ref = resolve(request.model, TASKS["image"])
-    loaded = load_text_to_image(ref, placement, allow_pickle=request.allow_pickle,
-                                trust_remote_code=request.trust_remote_code, offload=request.offload,
-                                attention_slicing=request.attention_slicing, vae_tiling=request.vae_tiling,
-                                notify=notify)
-    pipe = loaded.pipe
-    scheduler = _use_scheduler(loaded, request.scheduler)
-    settings = settle(request, ref, pipe)
-    call = _call_arguments(pipe, request, settings, placement.device, notify)
-    _warn_if_truncated(pipe, request, notify)
+    return load_text_to_image(ref, placement, allow_pickle=request.allow_pickle,
+                              trust_remote_code=request.trust_remote_code, offload=request.offload,
+                              attention_slicing=request.attention_slicing, vae_tiling=request.vae_tiling,
+                              notify=notify)
+
+
+def call_key(request: ImageRequest) -> tuple:
+    """What requests must share to be drawn in one pipeline call; prompts, seeds and counts may differ.
+
+    Whether there is a negative prompt matters, not what it says: some
+    pipelines (SDXL) treat "no negative prompt" apart from any text.
+    """
+    return (request.steps, request.guidance, request.width, request.height, request.scheduler,
+            bool(request.negative))
+
+
+def draw(loaded: LoadedImagePipeline, requests: list[ImageRequest],
+         notify: Notify | None = None) -> list[list[ImageResult]]:
+    """Make every request's images in ONE pipeline call; each request's images, in order.
+
+    The requests are ready (see :func:`ready`) and share :func:`call_key`
+    (the batch runner groups them so). Each image has its own generator, so a
+    request draws what it draws alone (up to batched kernels' rounding).
+    """
+    first = requests[0]
+    if any(call_key(r) != call_key(first) for r in requests):
+        raise ValueError("requests drawn together must share their call settings")
+    pipe, placement = loaded.pipe, loaded.placement
+    scheduler = _use_scheduler(loaded, first.scheduler)
+    settings = settle(first, loaded.ref, pipe)
+    call = _call_arguments(pipe, requests, settings, placement.device, notify)
+    for request in requests:
+        _warn_if_truncated(pipe, request, notify, named=len(requests) > 1)
 
     pipe.set_progress_bar_config(disable=not sys.stderr.isatty(), leave=False)
     started = time.perf_counter()
@@ -324,15 +361,14 @@ def generate_images(request: ImageRequest, notify: Notify | None = None) -> list
     if (width, height) != (settings.width, settings.height):  # e.g. Flux rounds to multiples of 16
         _notify(notify, f"{type(pipe).__name__} drew {width}x{height}, not the {settings.width}x{settings.height} "
                         "asked for (the sizes it can draw are coarser)", "warning")
+    seeds = [seed for request in requests for seed in request.seeds()]
     flagged = getattr(output, "nsfw_content_detected", None) or []
     for index, hit in enumerate(flagged, start=1):
         if hit:
-            _notify(notify, f"image {index}'s safety checker flagged it; diffusers returned it blacked out",
-                    "warning")
+            which = f"image {index}" if len(requests) == 1 else f"the image with seed {seeds[index - 1]}"
+            _notify(notify, f"{which}'s safety checker flagged it; diffusers returned it blacked out", "warning")
 
     shared = {
-        "prompt": request.prompt,
-        "negative": request.negative,
         "model": dict(loaded.provenance),
         "pipeline": type(pipe).__name__,
         "steps": settings.steps,
@@ -346,45 +382,61 @@ def generate_images(request: ImageRequest, notify: Notify | None = None) -> list
         "timings": {"load_s": round(loaded.load_seconds, 4), "generate_s": round(elapsed, 4)},
         "gencli_version": __version__,
     }
-    return [ImageResult(image=image, index=i + 1, seed=seed, settings=shared)
-            for i, (image, seed) in enumerate(zip(output.images, request.seeds()))]
+    images = iter(output.images)
+    results = []
+    for request in requests:
+        settings_of = {"prompt": request.prompt, "negative": request.negative, **shared}
+        results.append([ImageResult(image=next(images), index=i + 1, seed=seed, settings=settings_of)
+                        for i, seed in enumerate(request.seeds())])
+    return results
 
 
-def _call_arguments(pipe, request: ImageRequest, settings: ImageDefaults, device: str,
+def _call_arguments(pipe, requests: list[ImageRequest], settings: ImageDefaults, device: str,
                     notify: Notify | None) -> dict:
-    """The keyword arguments of the one pipeline call, as a user would write them by hand."""
+    """The keyword arguments of the one pipeline call, as a user would write them by hand.
+
+    One request: its prompt and ``num_images_per_prompt``. Several: a list
+    with each prompt once per image it makes (and its negative likewise).
+    """
     import torch
 
     accepts = inspect.signature(pipe.__call__).parameters
     # diffusers recommends CPU generators on MPS; elsewhere, the device's own.
     generator_device = "cpu" if device == "mps" else device
-    generators = [torch.Generator(generator_device).manual_seed(seed) for seed in request.seeds()]
+    generators = [torch.Generator(generator_device).manual_seed(seed) for r in requests for seed in r.seeds()]
+    first = requests[0]
+    if len(requests) == 1:
+        prompt, negative, per_prompt = first.prompt, first.negative, first.num_images
+    else:
+        prompt = [r.prompt for r in requests for _ in range(r.num_images)]
+        negative = [r.negative for r in requests for _ in range(r.num_images)] if first.negative else None
+        per_prompt = 1
     call = {
-        "prompt": request.prompt,
+        "prompt": prompt,
         "num_inference_steps": settings.steps,
         "width": settings.width,
         "height": settings.height,
-        "num_images_per_prompt": request.num_images,
+        "num_images_per_prompt": per_prompt,
         "generator": generators[0] if len(generators) == 1 else generators,
     }
     if "guidance_scale" in accepts:
         call["guidance_scale"] = settings.guidance
-    if request.negative:
+    if negative:
         if "negative_prompt" not in accepts:
             raise UsageError(f"{type(pipe).__name__} takes no negative prompt", "drop --negative")
         if "true_cfg_scale" in accepts:
             _notify(notify, f"{type(pipe).__name__} uses a negative prompt only with true CFG, "
                             "which gencli does not turn on; --negative is ignored", "warning")
         else:
-            call["negative_prompt"] = request.negative
+            call["negative_prompt"] = negative
             if settings.guidance <= 1:
                 _notify(notify, f"--negative has no effect at guidance {settings.guidance:g} "
                                 "(classifier-free guidance needs more than 1)", "warning")
     return {key: value for key, value in call.items() if key in accepts or key == "prompt"}
 
 
-def _warn_if_truncated(pipe, request: ImageRequest, notify: Notify | None) -> None:
-    """Say when a prompt is longer than the text encoder takes (the pipeline cuts it)."""
+def _warn_if_truncated(pipe, request: ImageRequest, notify: Notify | None, named: bool = False) -> None:
+    """Say when a prompt is longer than the text encoder takes (the pipeline cuts it); ``named``: quote it."""
     limit, tokenizer = _prompt_limit(pipe)
     if tokenizer is None:
         return
@@ -393,7 +445,8 @@ def _warn_if_truncated(pipe, request: ImageRequest, notify: Notify | None) -> No
             continue
         count = len(tokenizer(text, truncation=False, add_special_tokens=True)["input_ids"])
         if count > limit:
-            _notify(notify, f"the {flag} is {count} tokens but the text encoder takes {limit}; "
+            which = f"the {flag} {_quote(text)}" if named else f"the {flag}"
+            _notify(notify, f"{which} is {count} tokens but the text encoder takes {limit}; "
                             "the rest is ignored", "warning")
 
 
@@ -421,6 +474,109 @@ def _prompt_limit(pipe) -> tuple[int, object]:
     return tokenizer.model_max_length, tokenizer
 
 
+def _quote(text: str, limit: int = 30) -> str:
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
 def _notify(notify: Notify | None, message: str, level: str = "info") -> None:
     if notify:
         notify(message, level)
+
+
+# --- batch ---------------------------------------------------------------------------------
+
+class ImageBatch:
+    """The image task's side of a batch (see :mod:`gencli.batch`).
+
+    Item ``i`` (from 0, in input order) gets seed ``seed + i`` unless it sets
+    its own, and its image ``j`` seed ``+ j``, as ``gencli image`` does, so
+    ``gencli image PROMPT --seed SEED -n N`` makes a record's images again.
+    Items that can share a pipeline call (see :func:`call_key`) are drawn
+    together, up to ``batch_size`` images a call. Files go under ``out_dir``:
+    ``0001-<seed>-<prompt>.png`` with the item's position, or the item's own
+    ``output``.
+    """
+
+    # Images a pipeline call makes when --batch-size is not given: a few, since every one
+    # holds its latents and its decoded pixels in device memory at once.
+    default_batch_size = 4
+
+    def __init__(self, base: ImageRequest, notify: Notify | None = None, *, out_dir: str | Path | None = None,
+                 overwrite: bool = False):
+        from dataclasses import replace
+
+        from gencli.batch import BatchFiles
+
+        self.base = base if base.seed is not None else replace(base, seed=random_seed())
+        self.notify = notify
+        self.files = BatchFiles(out_dir, overwrite, "png", kind="image")
+        self.loaded: LoadedImagePipeline | None = None
+
+    def request_for(self, item) -> ImageRequest:
+        from dataclasses import replace
+
+        options = {k: v for k, v in item.overrides.items() if k not in ("seed", "output")}
+        return replace(self.base, prompt=item.prompt, seed=item.overrides.get("seed", self.base.seed + item.index),
+                       **options)
+
+    def names(self, item) -> list[str]:
+        request = self.request_for(item)
+        return [numbered_name(item.index + 1, seed, request.prompt, "png") for seed in request.seeds()]
+
+    def validate(self, items) -> None:
+        """Every item's settings and paths (a UsageError naming the line), before any model loads."""
+        schedulers: dict[str, int] = {}
+        for item in items:
+            request = self.request_for(item)
+            try:
+                request.validate()
+            except UsageError as exc:
+                raise UsageError(f"line {item.line}: {exc.message}", exc.hint) from None
+            if request.scheduler:
+                schedulers.setdefault(request.scheduler, item.line)
+        for name, line in schedulers.items():  # imports diffusers, which loading needs anyway
+            try:
+                scheduler_class(name)
+            except UsageError as exc:
+                raise UsageError(f"line {line}: {exc.message}", exc.hint) from None
+        self.files.plan(items, self.names)
+
+    def plan(self, pending) -> None:
+        self.files.check_free(pending)
+
+    def load(self) -> None:
+        self.loaded = load_for(self.base, self.notify)
+
+    def groups(self, items, batch_size: int):
+        """Items with the same call settings, in input order, up to ``batch_size`` images a group.
+
+        An item's images are never split; one making more than ``batch_size`` goes alone.
+        """
+        by_call: dict[tuple, list] = {}
+        for item in items:
+            by_call.setdefault(call_key(self.request_for(item)), []).append(item)
+        for group in by_call.values():
+            chunk, images = [], 0
+            for item in group:
+                count = self.request_for(item).num_images
+                if chunk and images + count > batch_size:
+                    yield chunk
+                    chunk, images = [], 0
+                chunk.append(item)
+                images += count
+            if chunk:
+                yield chunk
+
+    def generate(self, items) -> list[dict]:
+        from gencli.batch import files_record
+
+        requests = [self.request_for(item) for item in items]
+        loaded = self.loaded or load_for(self.base)
+        drawn = draw(loaded, requests, self.notify)
+        size = sum(r.num_images for r in requests)
+        records = []
+        for item, request, results in zip(items, requests, drawn):
+            paths = self.files.write(item, [result.png_bytes() for result in results])
+            record = {"seed": request.seed, "num_images": request.num_images, **results[0].record()}
+            records.append(files_record(item, record, size, paths))
+        return records

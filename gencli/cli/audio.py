@@ -7,8 +7,13 @@ from typing import Annotated, Optional
 import typer
 
 from gencli.cli.app import app, error_boundary
-from gencli.cli.options import (AllowPickleOpt, DeviceOpt, DtypeOpt, JsonOpt, ModelOpt, OutputOpt, OverwriteOpt,
-                                SeedOpt, TrustRemoteCodeOpt)
+from gencli.cli.options import (AllowPickleOpt, BatchOpt, DeviceOpt, DtypeOpt, JsonOpt, ModelOpt, OutDirOpt, OutOpt,
+                                OutputOpt, OverwriteOpt, ProgressOpt, ResumeOpt, SeedOpt, TrustRemoteCodeOpt)
+
+BatchSizeOpt = Annotated[Optional[int], typer.Option(
+    "--batch-size", show_default=False,
+    help="Accepted as other commands take it, but audio items are made one at a time: text-to-audio "
+         "models (VITS, MusicGen, Bark) differ in what batching they allow.")]
 
 _PAUSE = 0.3  # gencli.audio.DEFAULT_PAUSE_SECONDS; not imported here to keep --help light
 
@@ -43,6 +48,12 @@ def audio(
     dtype: DtypeOpt = "auto",
     trust_remote_code: TrustRemoteCodeOpt = False,
     allow_pickle: AllowPickleOpt = False,
+    batch: BatchOpt = None,
+    out_dir: OutDirOpt = None,
+    out: OutOpt = None,
+    resume: ResumeOpt = False,
+    batch_size: BatchSizeOpt = None,
+    progress: ProgressOpt = False,
 ) -> None:
     """Speak text, or make music from a description, as a WAV file.
 
@@ -50,6 +61,9 @@ def audio(
     made sentence by sentence and joined with a short silence; every sentence
     is generated with the same seed, so a run is repeatable with --seed.
     Without --model, facebook/mms-tts-eng (VITS, English) speaks.
+    With --batch, each item's WAV goes under --out-dir and one JSONL record
+    per item, with its path, goes to --out (or stdout), in input order. The
+    model loads once; items are made one at a time (see the README).
 
     Examples:
       gencli audio "Hello there" -o hello.wav
@@ -57,13 +71,16 @@ def audio(
       gencli audio "Hello there" --raw | aplay -f S16_LE -r 16000 -c 1
       gencli audio "lo-fi beat with a calm piano" -m facebook/musicgen-small -d 8 -o music/
       gencli audio "Hello, my dog is cute" -m suno/bark-small --voice v2/en_speaker_6
+      gencli audio --batch lines.txt --out-dir speech/ --out results.jsonl
     """
     with error_boundary():
         import dataclasses
         import sys
+        from functools import partial
 
         from gencli import wav
-        from gencli.audio import AudioRequest, generate_audio, random_seed
+        from gencli.audio import AudioBatch, AudioRequest, generate_audio, random_seed
+        from gencli.cli.batching import check_batch_flags, check_file_flags, run_batch_command
         from gencli.errors import UsageError
         from gencli.prompts import read_prompt
         from gencli.writers import (atomic_write_bytes, notice, numbered_name, plan_outputs, write_json,
@@ -72,8 +89,19 @@ def audio(
         request = AudioRequest(text="", model=model, seed=seed, duration=duration, voice=voice,
                                sentence_pause=pause, split=not no_split, device=device, dtype=dtype,
                                trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+        check_batch_flags(text, batch, out, resume, batch_size)
+        check_file_flags(batch, output, out_dir)
         request.check_options()  # before reading stdin or loading anything
         wav.check_format(sample_format)
+        if batch is not None:
+            if raw:
+                raise UsageError("--raw streams one text's PCM to stdout; with --batch each item gets a WAV file",
+                                 "drop --raw")
+            run_batch_command("audio", partial(AudioBatch, out_dir=out_dir, overwrite=overwrite,
+                                               sample_format=sample_format), request,
+                              source=batch, out=out, resume=resume, overwrite=overwrite, batch_size=batch_size,
+                              progress=progress)
+            return
         if raw and output not in (None, "-"):
             raise UsageError("--raw streams PCM to stdout and writes no file", "drop -o, or drop --raw for a WAV file")
         if raw and json_out:

@@ -7,8 +7,13 @@ from typing import Annotated, Optional
 import typer
 
 from gencli.cli.app import app, error_boundary
-from gencli.cli.options import (AllowPickleOpt, DeviceOpt, DtypeOpt, ModelOpt, OutputOpt, OverwriteOpt,
-                                TrustRemoteCodeOpt)
+from gencli.cli.options import (AllowPickleOpt, BatchOpt, DeviceOpt, DtypeOpt, ModelOpt, OutDirOpt, OutOpt,
+                                OutputOpt, OverwriteOpt, ProgressOpt, ResumeOpt, TrustRemoteCodeOpt)
+
+BatchSizeOpt = Annotated[Optional[int], typer.Option(
+    "--batch-size", show_default=False,
+    help="With --batch: images made in one pipeline call, from items with the same settings "
+         "(fewer use less memory). Default: 4.")]
 
 
 @app.command()
@@ -52,29 +57,43 @@ def image(
         "--vae-tiling", help="Decode the image in tiles: less memory for large sizes.")] = False,
     trust_remote_code: TrustRemoteCodeOpt = False,
     allow_pickle: AllowPickleOpt = False,
+    batch: BatchOpt = None,
+    out_dir: OutDirOpt = None,
+    out: OutOpt = None,
+    resume: ResumeOpt = False,
+    batch_size: BatchSizeOpt = None,
+    progress: ProgressOpt = False,
 ) -> None:
     """Make images from a prompt with a diffusers pipeline; print the paths of the PNGs.
 
     Files are named 0001-<seed>-<prompt>.png and carry their prompt, model,
     seed and settings in PNG text chunks. Nothing is overwritten unless
     --overwrite. '-o -' writes one PNG to stdout. Default model: stabilityai/sd-turbo.
+    With --batch, the PNGs go under --out-dir and one JSONL record per prompt,
+    with its paths, goes to --out (or stdout), in input order; prompts with the
+    same settings share a pipeline call (see the README).
 
     Examples:
       gencli image "a lighthouse at dusk" --seed 7 -n 4 -o out/
       gencli image "a red fox" -m stabilityai/sdxl-turbo -o fox.png
       gencli image "a cat" -o - > cat.png
+      gencli image --batch prompts.jsonl --out-dir images/ --out results.jsonl --resume
     """
     with error_boundary():
         import sys
         from dataclasses import replace
+        from functools import partial
         from pathlib import Path
 
+        from gencli.cli.batching import check_batch_flags, check_file_flags, run_batch_command
         from gencli.errors import UsageError
-        from gencli.image import ImageRequest, generate_images, random_seed
+        from gencli.image import ImageBatch, ImageRequest, generate_images, random_seed
         from gencli.prompts import read_prompt
         from gencli.writers import (atomic_write_bytes, notice, numbered_name, plan_outputs, write_json,
                                     write_stdout, write_stdout_bytes)
 
+        check_batch_flags(prompt, batch, out, resume, batch_size)
+        check_file_flags(batch, output, out_dir)
         request = ImageRequest(prompt="", negative=negative, steps=steps, guidance=guidance, width=width,
                                height=height, num_images=num_images, seed=seed, scheduler=scheduler, model=model,
                                device=device, dtype=dtype, offload=offload, attention_slicing=attention_slicing,
@@ -84,6 +103,11 @@ def image(
             from gencli.image import scheduler_class
 
             scheduler_class(scheduler)  # imports diffusers, which loading needs anyway
+        if batch is not None:
+            run_batch_command("image", partial(ImageBatch, out_dir=out_dir, overwrite=overwrite), request,
+                              source=batch, out=out, resume=resume, overwrite=overwrite, batch_size=batch_size,
+                              progress=progress)
+            return
         if output == "-":
             if json_out:
                 raise UsageError("'-o -' puts the PNG on stdout, where --json would go too", "drop one of them")

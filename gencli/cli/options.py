@@ -58,3 +58,7 @@ BatchSizeOpt = Annotated[Optional[int], typer.Option(
     "--batch-size", show_default=False, help="With --batch: prompts generated together (fewer use less memory). Default: 64.")]
 ProgressOpt = Annotated[bool, typer.Option(
     "--progress", help="With --batch: progress lines on stderr even when it is not a terminal.")]
+OutDirOpt = Annotated[Optional[str], typer.Option(
+    "--out-dir", show_default=False,
+    help="With --batch: the directory for the files (created if missing); an item's \"output\" is relative to it. "
+         "Default: the current directory.")]
