@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Protocol
 
 from gencli.errors import EXIT_PARTIAL, GencliError, UsageError
+from gencli.writers import write_error
 
 # Per-item overrides each task accepts, with the JSON types each must have.
 _INT, _NUM, _STR, _BOOL = (int,), (int, float), (str,), (bool,)
@@ -139,12 +141,19 @@ class ResultsFile:
                 raise UsageError(f"{path} already exists", "pass --resume to continue it, or --overwrite")
             path.unlink()
         self.done: dict[str, dict] = self._read_done() if resume else {}
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            self.close()
+            raise write_error(path, exc) from exc
 
     def _lock(self) -> int:
         import fcntl
 
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise write_error(self.path, exc) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -160,10 +169,21 @@ class ResultsFile:
         return done
 
     def write(self, record: dict) -> None:
-        os.write(self._fd, (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+        """Append one whole record, or nothing: a failed or short write is cut back off."""
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        end = os.lseek(self._fd, 0, os.SEEK_END)
+        try:
+            if os.write(self._fd, line) != len(line):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        except OSError as exc:
+            os.ftruncate(self._fd, end)
+            raise write_error(self.path, exc) from exc
 
     def sync(self) -> None:
-        os.fsync(self._fd)
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise write_error(self.path, exc) from exc
 
     def finalize(self, order: list[str]) -> None:
         """Rewrite the file in input order, one record per id."""
@@ -205,12 +225,16 @@ def write_in_order(path: Path, records: Iterable[dict], order: list[str]) -> Non
     rank = {item_id: i for i, item_id in enumerate(order)}
     ordered = sorted(records, key=lambda r: rank.get(str(r.get("id")), len(rank)))
     scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(scratch, "w", encoding="utf-8") as handle:
-        for record in ordered:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(scratch, path)
+    try:
+        with open(scratch, "w", encoding="utf-8") as handle:
+            for record in ordered:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(scratch, path)
+    except OSError as exc:  # the records stay as they were, in completion order
+        scratch.unlink(missing_ok=True)
+        raise write_error(path, exc) from exc
 
 
 class InOrderStdout:

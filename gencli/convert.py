@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gencli import __version__
+from gencli.errors import ModelNotFound
 from gencli.paths import cache_dir
 from gencli.tasks import Embedded
 
@@ -108,7 +109,16 @@ def ensure_converted(gguf: Path, notify: Callable[[str], None] | None = None) ->
     _remove_orphans(target.parent)
     scratch = target.parent / f".tmp-{target.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
-        sha256 = _convert_into(gguf, scratch)
+        try:
+            sha256 = _convert_into(gguf, scratch)
+        except (KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as exc:  # a truncated or foreign file: the GGUF reader fails in many ways
+            if type(exc).__name__ == "OutOfMemoryError":
+                raise
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ModelNotFound(f"cannot read the GGUF file {gguf}: {first}",
+                                "check that the file is complete, or download it again") from exc
         if target.exists() and read_valid_entry(target) is None:
             remove_entry(target)  # a damaged entry: replace it
         try:

@@ -15,6 +15,7 @@ EXIT_DEVICE = 4
 EXIT_PARTIAL = 5
 EXIT_CHECK = 6
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process it ended
 
 
 class GencliError(Exception):
@@ -57,6 +58,10 @@ class CheckFailed(GencliError):
     """Generated code failed its --check after every retry (it was still printed)."""
 
     exit_code = EXIT_CHECK
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: stop like Ctrl-C (what is written stays), but exit 143."""
 
 
 class PipeClosed(Exception):

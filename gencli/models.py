@@ -18,7 +18,7 @@ from pathlib import Path
 
 from gencli import convert
 from gencli.devices import Placement, torch_dtype
-from gencli.errors import ModelNotFound, UsageError
+from gencli.errors import GencliError, ModelNotFound, UsageError
 from gencli.tasks import ALIASES, EMBEDDED, Task
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -183,7 +183,11 @@ def load_errors(location: Location):
     """Turn a library's failure to find or read a model into ModelNotFound (exit 3)."""
     try:
         yield
-    except (OSError, ValueError) as exc:
+    except GencliError:
+        raise
+    except Exception as exc:  # a missing file, a damaged one (SafetensorError), a config it cannot read ...
+        if is_out_of_memory(exc):
+            raise
         if "trust_remote_code" in str(exc):
             raise UsageError(f"{location.target} needs its own code to run: {_first_line(exc)}",
                              "pass --trust-remote-code if you trust its source") from exc
@@ -191,6 +195,10 @@ def load_errors(location: Location):
             raise ModelNotFound(f"could not load {location.target}: {_first_line(exc)}",
                                 f"download it where there is network: {fetch_command(location.target, location.kwargs.get('revision'))}") from exc
         raise ModelNotFound(f"could not load the model at {location.target}: {_first_line(exc)}") from exc
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    return type(exc).__name__ == "OutOfMemoryError" or isinstance(exc, MemoryError)
 
 
 def fetch_command(model_id: str, revision: str | None = None) -> str:
@@ -226,13 +234,20 @@ def _hub_reachable(ref: ModelRef, required_file: str) -> bool:
         if cached:
             return False
         raise ModelNotFound(f"{target} is not in the Hugging Face cache and HF_HUB_OFFLINE is set",
-                            f"download it where there is network: {fetch_command(ref.id, ref.revision)}")
+                            f"download it where there is network: {fetch_command(ref.id, ref.revision)}"
+                            + _alias_hint(ref.id))
     if _hub_answers():
         return True
     if cached:
         return False
     raise ModelNotFound(f"{target} is not cached and the Hugging Face hub cannot be reached",
-                        f"download it where there is network: {fetch_command(ref.id, ref.revision)}")
+                        f"download it where there is network: {fetch_command(ref.id, ref.revision)}"
+                        + _alias_hint(ref.id))
+
+
+def _alias_hint(model_id: str) -> str:
+    """For a bare name (no org/), which may have been meant as an alias."""
+    return "" if "/" in model_id else " (aliases: " + ", ".join(sorted(ALIASES)) + ")"
 
 
 def _hub_answers(timeout: float = 5.0) -> bool:

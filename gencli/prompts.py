@@ -21,6 +21,9 @@ def read_stdin(stream=None) -> str | None:
         raw = stream.buffer.read() if hasattr(stream, "buffer") else stream.read().encode("utf-8")
     except (OSError, ValueError):
         return None
+    if b"\0" in raw:
+        raise UsageError(f"stdin holds NUL bytes (byte {raw.index(0)}): it looks like binary data, not text",
+                         "pipe a text file")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -145,7 +145,11 @@ def generate_texts(requests: list[TextRequest], on_text: Callable[[str], None] |
     if on_text and len(requests) > 1:
         raise ValueError("streaming needs a batch of one")
     loaded = load_for(first, notify)
-    results = run(loaded, [prepare(loaded, r) for r in requests], requests, on_text)
+    for request in requests:
+        refuse_huge_prompt(loaded, request.prompt)
+    prompts = [prepare(loaded, r) for r in requests]
+    room = fit_context(loaded, prompts, first.options.max_new_tokens, notify)
+    results = run(loaded, prompts, requests, on_text, max_new_tokens=room)
     for result in results:
         result.load_seconds = loaded.load_seconds
         result.model = dict(loaded.provenance)
@@ -167,6 +171,48 @@ def load_for(request: TextRequest, notify: Notify | None = None) -> LoadedModel:
     return loaded
 
 
+def context_length(loaded: LoadedModel) -> int | None:
+    """How many tokens the model takes in all (prompt and answer), where it says."""
+    length = getattr(loaded.model.config, "max_position_embeddings", None)
+    if not length:
+        length = getattr(loaded.tokenizer, "model_max_length", None)
+    return int(length) if length and length < 10**7 else None
+
+
+def refuse_huge_prompt(loaded: LoadedModel, prompt: str) -> None:
+    """Refuse, without tokenising it, a prompt too long for any tokenisation to fit.
+
+    No token covers more characters than the longest in the vocabulary, so a
+    prompt longer than that times the context cannot fit; tokenising 10 MB
+    just to say so would take many seconds.
+    """
+    limit = context_length(loaded)
+    if limit is None:
+        return
+    widest = max((len(token) for token in loaded.tokenizer.get_vocab()), default=1) or 1
+    if len(prompt) > limit * widest:
+        raise UsageError(f"the prompt is {len(prompt)} characters, far more than this model's {limit} tokens",
+                         "shorten it, or split it into parts")
+
+
+def fit_context(loaded: LoadedModel, prompts: list[list[int]], max_new_tokens: int,
+                notify: Notify | None = None) -> int:
+    """The new tokens there is room for: a prompt that fills the context is a usage error."""
+    limit = context_length(loaded)
+    longest = max(len(p) for p in prompts)
+    if limit is None:
+        return max_new_tokens
+    if longest >= limit:
+        raise UsageError(f"the prompt is {longest} tokens, and this model takes at most {limit}",
+                         "shorten it, or split it into parts")
+    if longest + max_new_tokens > limit:
+        if notify:
+            notify(f"the prompt ({longest} tokens) leaves room for {limit - longest} new tokens "
+                   f"of the {max_new_tokens} asked", "warning")
+        return limit - longest
+    return max_new_tokens
+
+
 def prepare(loaded: LoadedModel, request: TextRequest) -> list[int]:
     """The prompt's token ids: through the chat template unless ``raw`` or the model has none."""
     tokenizer = loaded.tokenizer
@@ -179,7 +225,7 @@ def prepare(loaded: LoadedModel, request: TextRequest) -> list[int]:
 
 
 def run(loaded: LoadedModel, prompts: list[list[int]], requests: list[TextRequest],
-        on_text: Callable[[str], None] | None = None) -> list[TextResult]:
+        on_text: Callable[[str], None] | None = None, max_new_tokens: int | None = None) -> list[TextResult]:
     """Generate for the tokenised ``prompts`` together, left-padded; shape each row's text."""
     import torch
     from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
@@ -187,6 +233,7 @@ def run(loaded: LoadedModel, prompts: list[list[int]], requests: list[TextReques
 
     tokenizer, model = loaded.tokenizer, loaded.model
     options = requests[0].options
+    new_tokens = max_new_tokens or options.max_new_tokens
     rows = len(prompts)
     seeds = [r.seed if r.seed is not None else secrets.randbelow(2**31) for r in requests]
     shapers = [Shaper(r.options.stop) for r in requests]
@@ -234,7 +281,7 @@ def run(loaded: LoadedModel, prompts: list[list[int]], requests: list[TextReques
         if request.prefill:  # the answer starts with it, though the model did not generate it
             show(row, shapers[row].feed(request.prefill))
     inputs = tokenizer.pad({"input_ids": prompts}, padding=True, return_tensors="pt").to(loaded.placement.device)
-    config = GenerationConfig(max_new_tokens=options.max_new_tokens, do_sample=False,
+    config = GenerationConfig(max_new_tokens=new_tokens, do_sample=False,
                               repetition_penalty=options.repetition_penalty, pad_token_id=tokenizer.pad_token_id,
                               eos_token_id=sorted(eos_ids), bos_token_id=model.generation_config.bos_token_id)
     processors = LogitsProcessorList()
@@ -248,7 +295,7 @@ def run(loaded: LoadedModel, prompts: list[list[int]], requests: list[TextReques
     for row in range(rows):
         if shapers[row].stopped:
             finish = "stop"
-        elif counts[row] >= options.max_new_tokens:
+        elif counts[row] >= new_tokens:
             finish = "length"
         else:
             finish = "eos"

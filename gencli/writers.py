@@ -7,6 +7,7 @@ which the CLI ends quietly.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -15,7 +16,7 @@ import unicodedata
 import uuid
 from pathlib import Path
 
-from gencli.errors import PipeClosed, UsageError
+from gencli.errors import GencliError, PipeClosed, UsageError
 
 
 def _stdout_bytes():
@@ -122,12 +123,24 @@ def atomic_write_bytes(path: Path, data: bytes, overwrite: bool = False) -> Path
                 if path.exists():
                     raise UsageError(f"{path} already exists", "pass --overwrite, or choose another name") from None
                 os.replace(scratch, path)
-    except PermissionError as exc:
-        raise UsageError(f"cannot write {path}: permission denied", "choose a writable place") from exc
+    except OSError as exc:
+        raise write_error(path, exc) from exc
     finally:
         if scratch.exists():
             scratch.unlink()
     return path
+
+
+# Where the place is wrong (exit 2), as against the machine failing (disk full, I/O error: exit 1).
+_BAD_PLACE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR, errno.EISDIR}
+
+
+def write_error(path, exc: OSError) -> GencliError:
+    """The one-line error for a failed write; nothing half-written is left (the caller's job)."""
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno in _BAD_PLACE:
+        return UsageError(f"cannot write {path}: {reason}", "choose a writable place")
+    return GencliError(f"cannot write {path}: {reason}", "free some space (or fix the device) and run again")
 
 
 def slugify(text: str, max_length: int = 40) -> str:

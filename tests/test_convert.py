@@ -8,6 +8,7 @@ import os
 import pytest
 
 from gencli import convert
+from gencli.errors import ModelNotFound
 
 
 @pytest.fixture
@@ -85,7 +86,8 @@ def test_a_failed_conversion_leaves_nothing_behind(gguf, monkeypatch):
         raise RuntimeError("killed halfway")
 
     monkeypatch.setattr(convert, "_convert_into", broken)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ModelNotFound) as caught:
         convert.ensure_converted(gguf)
+    assert "cannot read the GGUF file" in caught.value.message and "killed halfway" in caught.value.message
     root = convert.entry_dir(gguf).parent
     assert list(root.iterdir()) == []

@@ -11,6 +11,11 @@ from gencli.cli.app import app
 
 def main() -> None:
     """The ``gencli`` console script."""
+    import signal
+
+    from gencli.cli.app import on_sigterm
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     app(prog_name="gencli")
 
 

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 import typer
 
 from gencli import __version__
-from gencli.errors import (EXIT_DEVICE, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNEXPECTED, GencliError,
-                           PipeClosed)
+from gencli.errors import (EXIT_DEVICE, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_UNEXPECTED, GencliError,
+                           PipeClosed, Terminated)
 from gencli.writers import notice, silence_stdout
 
 app = typer.Typer(
@@ -43,7 +43,7 @@ def root(
     Results go to stdout, everything else to stderr. Exit codes: 0 ok,
     1 unexpected failure, 2 bad input, 3 model not available, 4 device or
     memory problem, 5 some batch items failed, 6 code failed --check,
-    130 interrupted.
+    130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
     """
 
 
@@ -59,6 +59,8 @@ def error_boundary():
     except (PipeClosed, BrokenPipeError):
         silence_stdout()
         raise typer.Exit(EXIT_OK)
+    except Terminated:
+        raise typer.Exit(EXIT_TERMINATED)
     except KeyboardInterrupt:
         raise typer.Exit(EXIT_INTERRUPTED)
     except GencliError as exc:
@@ -71,10 +73,15 @@ def error_boundary():
     except Exception as exc:  # the last net: one line, unless debugging
         if _debug():
             traceback.print_exc()
-        if type(exc).__name__ == "OutOfMemoryError":
+        if type(exc).__name__ == "OutOfMemoryError" or isinstance(exc, MemoryError):
             notice("the device ran out of memory. Try a smaller model, --dtype bf16/fp16, "
                    "or --device cpu", "error")
             raise typer.Exit(EXIT_DEVICE)
         notice(f"unexpected {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
                " (set GENCLI_DEBUG=1 for the traceback)", "error")
         raise typer.Exit(EXIT_UNEXPECTED)
+
+
+def on_sigterm(signum, frame) -> None:
+    """SIGTERM ends a run as Ctrl-C does: what was written stays whole, and a batch can resume."""
+    raise Terminated()
