@@ -36,14 +36,27 @@ class ModelRef:
     embedded: bool = False
 
 
+def all_aliases() -> dict[str, str]:
+    """gencli's aliases, and the config file's [aliases] over them."""
+    from gencli.config import user_aliases
+
+    return {**ALIASES, **user_aliases()}
+
+
 def resolve(spec: str | None, task: Task) -> ModelRef:
     """Locate the model ``spec`` names for ``task``; the task's default when empty."""
     spec = (spec or "").strip()
     if not spec:
         return _hub_or_embedded(task.default_model, use_embedded=True)
-    if spec in ALIASES:
-        return _hub_or_embedded(ALIASES[spec], use_embedded=True)
+    aliases = all_aliases()
+    if spec in aliases:  # an alias names any model: a hub id (perhaps embedded), a path, a .gguf file
+        target = aliases[spec]
+        return _hub_or_embedded(target, use_embedded=True) if target in EMBEDDED else resolve_spec(target)
+    return resolve_spec(spec)
 
+
+def resolve_spec(spec: str) -> ModelRef:
+    """A hub id (``@revision``), a local directory or a ``.gguf`` file: no aliases here."""
     path = Path(spec).expanduser()
     if spec.lower().endswith(".gguf"):
         if not path.is_file():
@@ -57,7 +70,7 @@ def resolve(spec: str | None, task: Task) -> ModelRef:
     model_id, _, revision = spec.partition("@")
     if not _HUB_ID.match(model_id) or (spec.endswith("@") and not revision):
         raise UsageError(f"{spec!r} is not a hub id, a directory, a .gguf file or an alias",
-                         "use org/name[@revision], a path, or one of: " + ", ".join(sorted(ALIASES)))
+                         "use org/name[@revision], a path, or one of: " + ", ".join(sorted(all_aliases())))
     return ModelRef("hub", model_id, revision=revision or None)
 
 
@@ -247,7 +260,7 @@ def _hub_reachable(ref: ModelRef, required_file: str) -> bool:
 
 def _alias_hint(model_id: str) -> str:
     """For a bare name (no org/), which may have been meant as an alias."""
-    return "" if "/" in model_id else " (aliases: " + ", ".join(sorted(ALIASES)) + ")"
+    return "" if "/" in model_id else " (aliases: " + ", ".join(sorted(all_aliases())) + ")"
 
 
 def _hub_answers(timeout: float = 5.0) -> bool:

@@ -9,8 +9,17 @@ import typer
 from gencli.devices import DEVICE_HELP, DTYPE_HELP
 from gencli.text import TextOptions
 
+def complete_model(incomplete: str) -> list[str]:
+    """Shell completion for --model: aliases (the config file's too) and the models in the hub cache."""
+    from gencli.cache import hub_models
+    from gencli.models import all_aliases
+
+    names = [*sorted(all_aliases()), *(repo["id"] for repo in hub_models())]
+    return [name for name in names if name.startswith(incomplete)]
+
+
 ModelOpt = Annotated[Optional[str], typer.Option(
-    "--model", "-m", envvar="GENCLI_MODEL", show_default=False,
+    "--model", "-m", envvar="GENCLI_MODEL", show_default=False, autocompletion=complete_model,
     help="Hub id (org/name[@revision]), local directory, .gguf file or alias. Default: the task's default model.")]
 DeviceOpt = Annotated[str, typer.Option(
     "--device", envvar="GENCLI_DEVICE", help=f"Where to run: {DEVICE_HELP}")]

@@ -1,0 +1,73 @@
+"""``gencli config``: where the config file is, and the values each option takes and from where."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Optional
+
+import typer
+
+from gencli.cli.app import app, error_boundary
+from gencli.cli.options import JsonOpt
+
+config_app = typer.Typer(no_args_is_help=True)
+app.add_typer(config_app, name="config", help="The config file: its path and the effective option values.")
+
+
+@config_app.command("path")
+def path() -> None:
+    """Print the config file's path ($GENCLI_CONFIG, else $XDG_CONFIG_HOME/gencli/config.toml)."""
+    with error_boundary():
+        from gencli.config import config_path
+        from gencli.writers import write_stdout
+
+        write_stdout(f"{config_path()}\n")
+
+
+@config_app.command("show")
+def show(
+    ctx: typer.Context,
+    command: Annotated[Optional[str], typer.Argument(show_default=False, help="Only this command's options.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Print each option's effective default and where it comes from: env, config file, or built-in.
+
+    Precedence: a flag on the command line > a GENCLI_* variable > the config file > built-in.
+    """
+    with error_boundary():
+        from gencli import config
+        from gencli.cli import command_params
+        from gencli.errors import UsageError
+        from gencli.writers import write_json, write_stdout
+
+        settings = config.load()
+        params = command_params(ctx.find_root().command)
+        if command is not None and command not in params:
+            raise UsageError(f"no command {command!r}", "commands: " + ", ".join(sorted(params)))
+        values = {}
+        for name in ([command] if command else sorted(params)):
+            values[name] = {}
+            for key, param in params[name].items():
+                if key in config.NOT_CONFIGURABLE or not getattr(param, "opts", None):
+                    continue
+                values[name][key] = effective(settings, name, key, param)
+        if json_out:
+            write_json({"config": str(settings.path), "exists": settings.exists, "values": values})
+            return
+        lines = [f"# {settings.path}" + ("" if settings.exists else " (not there: built-in defaults)")]
+        for name, options in values.items():
+            for key, row in options.items():
+                lines.append(f"{name}.{key:<20} {row['value']!r:<24} {row['source']}")
+        write_stdout("\n".join(lines) + "\n")
+
+
+def effective(settings, command: str, key: str, param) -> dict:
+    envvars = param.envvar if isinstance(param.envvar, (list, tuple)) else [param.envvar] if param.envvar else []
+    for var in envvars:
+        if os.environ.get(var) is not None:
+            return {"value": os.environ[var], "source": f"env {var}"}
+    for section in (command, "defaults"):
+        if key in settings.sections.get(section, {}):
+            return {"value": settings.sections[section][key], "source": f"config {settings.where(section, key)}"}
+    default = param.default
+    return {"value": None if callable(default) else default, "source": "built-in"}

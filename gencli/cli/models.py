@@ -1,0 +1,83 @@
+"""``gencli models``: defaults, aliases and what is cached; ``pull`` and ``rm``."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Annotated
+
+import typer
+
+from gencli.cli.app import app, error_boundary
+from gencli.cli.options import JsonOpt
+
+models_app = typer.Typer(no_args_is_help=False)
+app.add_typer(models_app, name="models")
+
+ModelArg = Annotated[str, typer.Argument(help="A hub id (org/name[@revision]), an alias, or a .gguf file.")]
+
+
+@models_app.callback(invoke_without_command=True)
+def models(ctx: typer.Context, json_out: JsonOpt = False) -> None:
+    """List each task's default model, the aliases, and the models cached here (hub cache and gencli's)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with error_boundary():
+        from gencli.cache import human_size, inventory
+        from gencli.writers import write_json, write_stdout
+
+        facts = inventory()
+        if json_out:
+            write_json(facts)
+            return
+        lines = ["defaults"]
+        for task, row in facts["defaults"].items():
+            lines.append(f"  {task:<6} {row['model']}" + (f"  (embedded: {row['embedded']})" if row["embedded"] else ""))
+        lines.append("aliases")
+        lines += [f"  {name:<12} {target}" for name, target in sorted(facts["aliases"].items())]
+        lines.append(f"cached ({facts['hub_cache']})")
+        for repo in facts["cached"]:
+            used = time.strftime("%Y-%m-%d", time.localtime(repo["last_used"])) if repo["last_used"] else "-"
+            commits = ", ".join(r["commit"][:8] + (f" ({', '.join(r['refs'])})" if r["refs"] else "")
+                                for r in repo["revisions"])
+            lines.append(f"  {repo['id']:<40} {human_size(repo['size']):>9}  used {used}  {commits}")
+        if not facts["cached"]:
+            lines.append("  (none)")
+        lines.append(f"converted ({facts['gencli_cache']})")
+        lines += [f"  {row['source']}  {human_size(row['size'])}" for row in facts["converted"]] or ["  (none)"]
+        write_stdout("\n".join(lines) + "\n")
+
+
+@models_app.command("pull")
+def pull(model: ModelArg) -> None:
+    """Download a hub model into the Hugging Face cache (progress on stderr); print its local path."""
+    with error_boundary():
+        from gencli.cache import pull as download
+        from gencli.writers import write_stdout
+
+        write_stdout(download(model) + "\n")
+
+
+@models_app.command("rm")
+def rm(
+    model: ModelArg,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask; needed when stdin is not a terminal.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Remove a model from the Hugging Face cache, or a GGUF file's converted copy from gencli's cache."""
+    with error_boundary():
+        from gencli.cache import human_size, remove
+        from gencli.errors import UsageError
+        from gencli.writers import write_json, write_stdout
+
+        if not yes:
+            if not sys.stdin.isatty():
+                raise UsageError(f"removing {model} needs confirmation", "pass --yes")
+            typer.confirm(f"Remove {model} from the cache?", abort=True, err=True)
+        removed = remove(model)
+        if json_out:
+            write_json({"removed": removed})
+            return
+        for row in removed:
+            write_stdout(f"removed {row.get('path') or row['id'] + '@' + row['commit'][:8]}  "
+                         f"{human_size(row['size'])}\n")
