@@ -6,8 +6,6 @@ costs what Python + Typer cost; anything gencli's ``--help`` takes beyond
 that is gencli's own start-up.
 """
 
-from typing import Optional
-
 import typer
 
 app = typer.Typer(name="bare", no_args_is_help=True,
@@ -21,8 +19,8 @@ def root(version: bool = typer.Option(False, "--version", help="Print the versio
 
 @app.command()
 def text(
-    prompt: Optional[str] = typer.Argument(None, help="The prompt."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model id or path."),
+    prompt: str | None = typer.Argument(None, help="The prompt."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Model id or path."),
     max_new_tokens: int = typer.Option(512, "--max-new-tokens", "-t", help="Most tokens to generate."),
     temperature: float = typer.Option(0.2, "--temperature", help="Sampling temperature."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),

@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _machine import OtherLoad
+
 TIME_V = "/usr/bin/time"
 WARM_TARGET = 3.0
 LOAD = ["text", "hi", "--max-new-tokens", "1", "--json"]
@@ -77,6 +79,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs of each repeated measure (default 3)")
     args = parser.parse_args()
     med = statistics.median
+    other, started = OtherLoad(), time.perf_counter()
+    other.start()
 
     with tempfile.TemporaryDirectory(prefix="gencli-bench-") as cache:
         env = bench_env(cache)
@@ -101,42 +105,42 @@ def main() -> None:
         # 3. 128-token generation, fp32 against bf16, alternating.
         gen: dict[str, list[dict]] = {"fp32": [], "bf16": []}
         for _ in range(args.runs):
-            for dtype in gen:
+            for dtype, runs in gen.items():
                 wall, rss, out = run(gencli + STORY + ["--dtype", dtype], env)
                 record = json.loads(out)
                 if record["dtype"] != dtype:
                     sys.exit(f"asked for {dtype}, gencli ran {record['dtype']}")
-                gen[dtype].append({"wall": wall, "rss": rss, **record["timings"],
+                runs.append({"wall": wall, "rss": rss, **record["timings"],
                                    "tokens": record["usage"]["completion_tokens"]})
             print(f"generation round done ({len(gen['fp32'])}/{args.runs})", flush=True)
 
     def m(dtype: str, key: str) -> float:
         return med(r[key] for r in gen[dtype])
 
-    def spread(values) -> str:
+    def spread(values, fmt: str) -> str:
         """The range of the runs, to show how noisy the median is."""
         values = list(values)
-        return f"  ({min(values):.3g}-{max(values):.3g})"
+        return f"  (range {min(values):{fmt}}-{max(values):{fmt}})"
 
     warm_ratio = med(warm) / med(torch_import)
     decode_ratio = m("bf16", "tokens_per_s") / m("fp32", "tokens_per_s")
     n = args.runs
     rows = [
         ("cold load, converts GGUF (1 run)", f"{cold:.2f} s"),
-        (f"warm load 'text hi -t 1' (median {n})", f"{med(warm):.2f} s" + spread(warm)),
-        (f"python -c 'import torch' (median {n})", f"{med(torch_import):.2f} s" + spread(torch_import)),
-        ("warm / import torch", f"{warm_ratio:.2f}x  target <= {WARM_TARGET}x "
-                                f"[{'OK' if warm_ratio <= WARM_TARGET else 'OVER'}]"),
+        (f"warm load 'text hi -t 1' (median {n})", f"{med(warm):.2f} s" + spread(warm, ".2f")),
+        (f"python -c 'import torch' (median {n})", f"{med(torch_import):.2f} s" + spread(torch_import, ".2f")),
+        ("warm / import torch", (f"{warm_ratio:.2f}x  target <= {WARM_TARGET}x "
+                                 f"[{'OK' if warm_ratio <= WARM_TARGET else 'OVER'}]")),
         ("cold / warm", f"{cold / med(warm):.1f}x"),
     ]
-    for dtype in gen:
+    for dtype, runs in gen.items():
         rows += [
             (f"{dtype}: completion tokens", f"{m(dtype, 'tokens'):.0f}"),
             (f"{dtype}: load_s (median {n})", f"{m(dtype, 'load_s'):.2f} s"),
             (f"{dtype}: first token (median {n})", f"{m(dtype, 'first_token_s') * 1000:.0f} ms"
-             + spread(r["first_token_s"] * 1000 for r in gen[dtype])),
+             + spread((r["first_token_s"] * 1000 for r in runs), ".0f")),
             (f"{dtype}: decode (median {n})", f"{m(dtype, 'tokens_per_s'):.1f} tokens/s"
-             + spread(r["tokens_per_s"] for r in gen[dtype])),
+             + spread((r["tokens_per_s"] for r in runs), ".1f")),
             (f"{dtype}: wall, whole command (median {n})", f"{m(dtype, 'wall'):.2f} s"),
             (f"{dtype}: peak RSS (median {n})", f"{m(dtype, 'rss'):.0f} MB"),
         ]
@@ -146,6 +150,7 @@ def main() -> None:
     print(f"gencli text, embedded SmolLM2-135M ({'/usr/bin/time -v' if os.access(TIME_V, os.X_OK) else 'wait4'} RSS)")
     for label, value in rows:
         print(f"  {label:<{width}}{value}")
+    print(f"  {other.report(time.perf_counter() - started)}")
 
 
 if __name__ == "__main__":
