@@ -1,7 +1,26 @@
 """gencli: generate text, code, images and audio with Hugging Face models.
 
-This module holds the version only: importing it must stay free of torch,
-transformers and diffusers so that ``gencli --help`` answers at once.
+This module holds the version, and the Python API by name only: importing it
+must stay free of torch, transformers and diffusers so that ``gencli --help``
+answers at once. ``generate_text``, ``generate_code``, ``generate_image`` and
+``generate_audio`` are looked up on first use (PEP 562) from
+:mod:`gencli.api`, which documents them.
 """
 
 __version__ = "0.1.0"
+
+_API = ("generate_text", "generate_code", "generate_image", "generate_audio")
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from gencli import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_API})

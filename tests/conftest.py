@@ -21,6 +21,7 @@ os.environ.update({
     "HF_HUB_OFFLINE": "1",
     "HF_HOME": str(_ROOT / "hf-home"),
     "GENCLI_CACHE": str(_ROOT / "gencli-cache"),
+    "GENCLI_CONFIG": str(_ROOT / "no-config.toml"),  # a developer's own config must not change results
     "TOKENIZERS_PARALLELISM": "false",
 })
 for _name in ("GENCLI_DEVICE", "GENCLI_DTYPE", "GENCLI_MODEL", "GENCLI_DEBUG", "NO_COLOR", "FORCE_COLOR",

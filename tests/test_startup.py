@@ -45,3 +45,16 @@ def test_no_arguments_shows_help_not_a_traceback():
     result = run_cli()
     assert b"Traceback" not in result.stderr
     assert b"Usage" in result.stdout + result.stderr
+
+
+def test_importing_gencli_imports_no_model_library_and_the_api_resolves():
+    assert _heavy_after("import gencli") == []
+    assert _heavy_after("import gencli\nassert callable(gencli.generate_text)") == []
+    assert _heavy_after("from gencli import generate_text, generate_code, generate_image, generate_audio") == []
+
+
+def test_importing_gencli_does_not_import_the_api_until_asked():
+    code = ("import sys, gencli\nassert 'gencli.api' not in sys.modules\n"
+            "assert 'generate_image' in dir(gencli)\ngencli.generate_image\nassert 'gencli.api' in sys.modules\n"
+            "try:\n    gencli.no_such_name\nexcept AttributeError:\n    pass\nelse:\n    raise SystemExit(1)\n")
+    assert _heavy_after(code) == []

@@ -79,12 +79,12 @@ def audio(
         from functools import partial
 
         from gencli import wav
+        from gencli.api import audio_file
         from gencli.audio import AudioBatch, AudioRequest, generate_audio, random_seed
         from gencli.cli.batching import check_batch_flags, check_file_flags, run_batch_command
         from gencli.errors import UsageError
         from gencli.prompts import read_prompt
-        from gencli.writers import (atomic_write_bytes, notice, numbered_name, plan_outputs, write_json,
-                                    write_stdout, write_stdout_bytes)
+        from gencli.writers import notice, write_json, write_stdout, write_stdout_bytes
 
         request = AudioRequest(text="", model=model, seed=seed, duration=duration, voice=voice,
                                sentence_pause=pause, split=not no_split, device=device, dtype=dtype,
@@ -121,26 +121,15 @@ def audio(
             generate_audio(request, on_chunk=_RawStream(sample_format, notice).write, notify=notice)
             return
 
-        paths = plan_outputs(output, [numbered_name(1, request.seed, prompt, "wav")])
-        path = paths[0] if paths else None
-        if path is not None:
-            if path.exists() and not overwrite:  # say so now, not after generating
-                raise UsageError(f"{path} already exists", "pass --overwrite, or choose another name")
-            if not path.parent.is_dir():
-                raise UsageError(f"the directory {path.parent} does not exist",
-                                 "create it, or end -o with '/' to have it created")
-            if path.suffix.lower() != ".wav":
-                notice(f"{path.name} will hold WAV audio, whatever its extension says", "warning")
-        result = generate_audio(request, notify=notice)
-        data = result.wav(sample_format)
-        if path is None:
-            write_stdout_bytes(data)
+        if output == "-":
+            write_stdout_bytes(generate_audio(request, notify=notice).wav(sample_format))
             return
-        atomic_write_bytes(path, data, overwrite=overwrite)
+        # The record the Python API returns, made (and the file written) by the same function.
+        record = audio_file(request, output, overwrite, sample_format, notify=notice)
         if json_out:
-            write_json(result.record(request, str(path), sample_format))
+            write_json(record)
         else:
-            write_stdout(f"{path}\n")
+            write_stdout(f"{record['path']}\n")
 
 
 class _RawStream:

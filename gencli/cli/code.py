@@ -61,9 +61,9 @@ def code(
       gencli code "a function that reverses a string" -l python --check
     """
     with error_boundary():
+        from gencli.api import check_failure, code_record
         from gencli.cli.batching import check_batch_flags, run_batch_command
         from gencli.code import CodeBatch, CodeRequest, generate_code
-        from gencli.errors import CheckFailed
         from gencli.writers import TextStream, notice, write_json
 
         check_batch_flags(prompt, batch, out, resume, batch_size)
@@ -78,9 +78,9 @@ def code(
         stream = TextStream()
         terminal = sys.stdout.isatty() and not extract and not raw
         try:
-            if json_out:
-                result = generate_code(request, notify=notice)
-                write_json(result.record(request))
+            if json_out:  # the record the Python API returns, made by the same function
+                record = code_record(request, notify=notice)
+                write_json(record)
             elif raw:
                 result = generate_code(request, on_answer=stream.write, notify=notice)
                 if check:  # retries made streaming impossible: print the final answer now
@@ -97,9 +97,11 @@ def code(
             if stream.wrote:
                 stream.close()
             raise
-        if result.check is not None and not result.check.passed:
-            raise CheckFailed(f"no attempt passed {result.check.checker} ({result.attempts} tried); "
-                              f"last: {result.check.message}", "the last attempt was printed; try --retries or another --seed")
+        if not json_out:
+            record = result.record(request)
+        failure = check_failure(record, "the last attempt was printed; try --retries or another --seed")
+        if failure is not None:
+            raise failure
 
 
 def _show_on_terminal(request, generate_code, notice):

@@ -83,14 +83,13 @@ def image(
         import sys
         from dataclasses import replace
         from functools import partial
-        from pathlib import Path
 
+        from gencli.api import image_files
         from gencli.cli.batching import check_batch_flags, check_file_flags, run_batch_command
         from gencli.errors import UsageError
         from gencli.image import ImageBatch, ImageRequest, generate_images, random_seed
         from gencli.prompts import read_prompt
-        from gencli.writers import (atomic_write_bytes, notice, numbered_name, plan_outputs, write_json,
-                                    write_stdout, write_stdout_bytes)
+        from gencli.writers import notice, plan_outputs, write_json, write_stdout, write_stdout_bytes
 
         check_batch_flags(prompt, batch, out, resume, batch_size)
         check_file_flags(batch, output, out_dir)
@@ -116,25 +115,10 @@ def image(
                                  "redirect it (> image.png) or pipe it, or use -o FILE")
         request = replace(request, prompt=read_prompt(prompt, "image"),
                           seed=seed if seed is not None else random_seed())
-        names = [numbered_name(i + 1, s, request.prompt, "png") for i, s in enumerate(request.seeds())]
-        paths = plan_outputs(output, names)
-        for path in paths or ():
-            if path.suffix and path.suffix.lower() != ".png":
-                raise UsageError(f"{path} does not end in .png, and gencli writes PNG images",
-                                 f"use {Path(path).with_suffix('.png')}")
-            if not path.parent.is_dir():
-                raise UsageError(f"the directory {path.parent} does not exist", "create it, or choose another path")
-            if not overwrite and path.exists():
-                raise UsageError(f"{path} already exists", "pass --overwrite, or choose another name")
-
-        results = generate_images(request, notify=notice)
-
-        if paths is None:
-            write_stdout_bytes(results[0].png_bytes())
+        if output == "-":
+            plan_outputs(output, request.seeds())  # refuses more than one image, before loading
+            write_stdout_bytes(generate_images(request, notify=notice)[0].png_bytes())
             return
-        for result, path in zip(results, paths):
-            atomic_write_bytes(path, result.png_bytes(), overwrite=overwrite)
-            if json_out:
-                write_json({"path": str(path), **result.record()})
-            else:
-                write_stdout(f"{path}\n")
+        # The records the Python API returns, made (and the files written) by the same function.
+        image_files(request, output, overwrite, notify=notice,
+                    on_record=write_json if json_out else lambda record: write_stdout(f"{record['path']}\n"))

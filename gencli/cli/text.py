@@ -64,9 +64,10 @@ def text(
             run_batch_command("text", TextBatch, request, source=batch, out=out, resume=resume,
                               overwrite=overwrite, batch_size=batch_size, progress=progress)
             return
-        if json_out:
-            result = generate_text(request, notify=notice)
-            write_json(result.record(request))
+        if json_out:  # the record the Python API returns, made by the same function
+            from gencli.api import text_record
+
+            write_json(text_record(request, notify=notice))
             return
         stream = TextStream()
         try:
