@@ -89,3 +89,59 @@ def in_hub_cache(model_dir: Path, repo_id: str, commit: str = FAKE_COMMIT):
         yield repo
     finally:
         shutil.rmtree(repo, ignore_errors=True)
+
+
+# Tiny models gain nothing from threads, and on a shared, busy CPU many threads
+# spin against each other (a 100x slow-down measured here).
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """torch on one thread for a module's in-process runs (use with pytest.mark.usefixtures)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tiny_sd(tmp_path_factory) -> Path:
+    """A tiny random Stable Diffusion 1.x pipeline (DDIM), saved with save_pretrained."""
+    from tiny_diffusers import build_tiny_sd
+
+    return build_tiny_sd(tmp_path_factory.mktemp("tiny-sd"))
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl(tmp_path_factory) -> Path:
+    """A tiny random SDXL pipeline (two text encoders, Euler), saved with save_pretrained."""
+    from tiny_diffusers import build_tiny_sdxl
+
+    return build_tiny_sdxl(tmp_path_factory.mktemp("tiny-sdxl"))
+
+
+@pytest.fixture(scope="session")
+def tiny_vits(tmp_path_factory) -> Path:
+    """A tiny random VITS (MMS-TTS architecture) at 8000 Hz; its tokenizer spells characters."""
+    from tiny_audio import build_tiny_vits
+
+    return build_tiny_vits(tmp_path_factory.mktemp("tiny-vits"))
+
+
+@pytest.fixture(scope="session")
+def tiny_musicgen(tmp_path_factory) -> Path:
+    """A tiny random MusicGen at 8000 Hz, 25 frames a second, 4 codebooks."""
+    from tiny_audio import build_tiny_musicgen
+
+    return build_tiny_musicgen(tmp_path_factory.mktemp("tiny-musicgen"))
+
+
+@pytest.fixture(scope="session")
+def tiny_bark(tmp_path_factory) -> Path:
+    """A tiny random Bark at 24000 Hz with one voice preset, v2/en_speaker_0 (also as voice.npz)."""
+    from tiny_audio import build_tiny_bark
+
+    return build_tiny_bark(tmp_path_factory.mktemp("tiny-bark"))

@@ -17,16 +17,7 @@ SMALL_IMAGE = {"steps": 2, "width": 32, "height": 32}
 SMALL_IMAGE_ARGS = ("--steps", "2", "--width", "32", "--height", "32")
 VARYING = {"timings"}  # measured, so different in every run
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a shared CPU many threads spin against each other."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -44,17 +35,13 @@ def scripted_broken(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tiny_sd(tmp_path_factory):
-    from tiny_diffusers import build_tiny_sd
-
-    return str(build_tiny_sd(tmp_path_factory.mktemp("api-tiny-sd")))
+def tiny_sd(tiny_sd):
+    return str(tiny_sd)
 
 
 @pytest.fixture(scope="module")
-def tiny_vits(tmp_path_factory):
-    from tiny_audio import build_tiny_vits
-
-    return str(build_tiny_vits(tmp_path_factory.mktemp("api-tiny-vits")))
+def tiny_vits(tiny_vits):
+    return str(tiny_vits)
 
 
 def cli_json(cli, *args, input: str = "") -> list[dict]:

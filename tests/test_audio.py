@@ -17,30 +17,6 @@ HELLO = "Hello there."
 PARAGRAPH = "Hello there. How are you today? I am fine, thank you!"
 
 
-@pytest.fixture(scope="session")
-def tiny_vits(tmp_path_factory):
-    """A tiny random VITS (MMS-TTS architecture) at 8000 Hz; its tokenizer spells characters."""
-    from tiny_audio import build_tiny_vits
-
-    return build_tiny_vits(tmp_path_factory.mktemp("tiny-vits"))
-
-
-@pytest.fixture(scope="session")
-def tiny_musicgen(tmp_path_factory):
-    """A tiny random MusicGen at 8000 Hz, 25 frames a second, 4 codebooks."""
-    from tiny_audio import build_tiny_musicgen
-
-    return build_tiny_musicgen(tmp_path_factory.mktemp("tiny-musicgen"))
-
-
-@pytest.fixture(scope="session")
-def tiny_bark(tmp_path_factory):
-    """A tiny random Bark at 24000 Hz with one voice preset, v2/en_speaker_0 (also as voice.npz)."""
-    from tiny_audio import build_tiny_bark
-
-    return build_tiny_bark(tmp_path_factory.mktemp("tiny-bark"))
-
-
 @pytest.fixture(scope="module")
 def direct(tiny_vits, tiny_musicgen):
     """transformers' own pipelines over the same directories, for comparison."""

@@ -16,30 +16,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NO_MODEL = ("-m", "/no/such/model/dir")  # reaching the loader would be exit 3
 OLD = 1_000_000_000  # an mtime set by hand, to see whether a file was written again
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """As tests/test_image.py: tiny models gain nothing from threads, and a busy CPU slows them down a lot."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def tiny_sd(tmp_path_factory) -> Path:
-    from tiny_diffusers import build_tiny_sd
-
-    return build_tiny_sd(tmp_path_factory.mktemp("tiny-sd"))
-
-
-@pytest.fixture(scope="session")
-def tiny_vits(tmp_path_factory) -> Path:
-    from tiny_audio import build_tiny_vits
-
-    return build_tiny_vits(tmp_path_factory.mktemp("tiny-vits"))
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def records(text: str) -> list[dict]:

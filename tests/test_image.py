@@ -8,39 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FAKE_COMMIT, in_hub_cache, run_cli
+from conftest import FAKE_COMMIT, ONE_THREAD, in_hub_cache, run_cli
 
 SMALL = ("--steps", "2", "--width", "32", "--height", "32")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# Tiny models gain nothing from threads, and on a shared, busy CPU many threads
-# spin against each other (a 100x slow-down measured here).
-ONE_THREAD = {"OMP_NUM_THREADS": "1"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def tiny_sd(tmp_path_factory) -> Path:
-    """A tiny random Stable Diffusion 1.x pipeline (DDIM), saved with save_pretrained."""
-    from tiny_diffusers import build_tiny_sd
-
-    return build_tiny_sd(tmp_path_factory.mktemp("tiny-sd"))
-
-
-@pytest.fixture(scope="session")
-def tiny_sdxl(tmp_path_factory) -> Path:
-    """A tiny random SDXL pipeline (two text encoders, Euler), saved with save_pretrained."""
-    from tiny_diffusers import build_tiny_sdxl
-
-    return build_tiny_sdxl(tmp_path_factory.mktemp("tiny-sdxl"))
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def pixels(source):

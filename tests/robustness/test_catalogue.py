@@ -193,13 +193,6 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def tiny_sd(tmp_path_factory):
-    from tiny_diffusers import build_tiny_sd
-
-    return build_tiny_sd(tmp_path_factory.mktemp("robust-sd"))
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_case(case: Case, tmp_path, tiny_llama, tiny_sd, cli):
     import torch
