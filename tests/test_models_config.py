@@ -148,3 +148,22 @@ def test_model_completion_offers_aliases_and_cached_models(tiny_llama, config):
     assert {"smollm2", "qwen-coder", "my-fast", "gencli-tests/completed"} <= set(offered)
     narrowed = run_cli(env={**env, "COMP_WORDS": "gencli image -m sd"}).stdout.decode().split()
     assert narrowed == ["sd-turbo"]
+
+
+def test_models_rm_of_a_gguf_removes_its_converted_copy(tmp_path, monkeypatch):
+    from gencli import convert
+
+    gguf = tmp_path / "thing.gguf"
+    gguf.write_bytes(b"GGUF")
+    env = {"GENCLI_CACHE": str(tmp_path / "cache")}
+    monkeypatch.setenv("GENCLI_CACHE", env["GENCLI_CACHE"])
+    entry = convert.entry_dir(gguf)
+    entry.mkdir(parents=True)
+    (entry / "model.safetensors").write_bytes(b"x" * 10)
+    (entry / convert.MARKER).write_text(json.dumps({"sha256": "ab", "files": {"model.safetensors": 10}}))
+    result = run_cli("models", "rm", str(gguf), "--yes", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["removed"] == [{"id": str(gguf), "path": str(entry), "size": 10}]
+    assert not entry.exists()
+    again = run_cli("models", "rm", str(gguf), "--yes", env=env)
+    assert again.returncode == 3 and b"has no converted copy" in again.stderr
