@@ -9,6 +9,7 @@ path whatever the source.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Callable
@@ -263,8 +264,14 @@ def _alias_hint(model_id: str) -> str:
     return "" if "/" in model_id else " (aliases: " + ", ".join(sorted(all_aliases())) + ")"
 
 
+@functools.lru_cache(maxsize=1)
 def _hub_answers(timeout: float = 5.0) -> bool:
-    """One quick request to the hub, with no retries."""
+    """One quick request to the hub, with no retries, once per process.
+
+    Several checks may ask in one run (code's fallback check and then its load,
+    audio's config read and then its load); each would otherwise pay a round
+    trip, or the timeout when the network hangs.
+    """
     from huggingface_hub import constants
     from huggingface_hub.utils import get_session
 

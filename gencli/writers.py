@@ -19,21 +19,14 @@ from pathlib import Path
 from gencli.errors import GencliError, PipeClosed, UsageError
 
 
-def _stdout_bytes():
-    return getattr(sys.stdout, "buffer", None)
-
-
 def write_stdout(text: str) -> None:
     """Write to stdout as UTF-8 and flush now, whatever the locale."""
-    try:
-        buffer = _stdout_bytes()
-        if buffer is not None:
-            sys.stdout.flush()
-            buffer.write(text.encode("utf-8"))
-            buffer.flush()
-        else:
-            sys.stdout.write(text)
-            sys.stdout.flush()
+    if getattr(sys.stdout, "buffer", None) is not None:
+        write_stdout_bytes(text.encode("utf-8"))
+        return
+    try:  # a text-only stdout (some embedding hosts)
+        sys.stdout.write(text)
+        sys.stdout.flush()
     except BrokenPipeError as exc:
         raise PipeClosed() from exc
 
@@ -181,7 +174,7 @@ def plan_outputs(output: str | None, names: list[str]) -> list[Path] | None:
 
 
 def write_stdout_bytes(data: bytes) -> None:
-    """Raw bytes (a PNG, a WAV) to stdout, for ``-o -``."""
+    """Bytes to stdout, flushed now: encoded text, or a PNG or WAV for ``-o -``."""
     try:
         sys.stdout.flush()
         sys.stdout.buffer.write(data)
