@@ -15,6 +15,8 @@ from gencli.errors import DeviceError, UsageError
 
 DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps."
 DTYPE_HELP = "auto, fp32, fp16 or bf16."
+QUANTIZE_MODES = ("none", "int8", "int4")  # see gencli.quantize
+QUANTIZE_HELP = "none, int8 or int4."
 
 # Every spelling a user may reach for, mapped to the one name gencli uses.
 _DTYPE_NAMES = {
@@ -47,6 +49,7 @@ class Placement:
     dtype: str  # "fp32", "fp16" or "bf16"
     reasons: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default=())
+    quantize: str = "none"  # "int8" or "int4": packed Linear weights (CPU, bf16)
 
 
 def probe() -> Hardware:
@@ -81,17 +84,31 @@ def normalize_dtype(text: str) -> str:
     return _DTYPE_NAMES[value]
 
 
-def choose(device: str = "auto", dtype: str = "auto", hardware: Hardware | None = None) -> Placement:
+def normalize_quantize(text: str) -> str:
+    """Validate a ``--quantize`` value."""
+    value = (text or "none").strip().lower()
+    if value not in QUANTIZE_MODES:
+        raise UsageError(f"unknown quantisation {text!r}", f"use {QUANTIZE_HELP}")
+    return value
+
+
+def choose(device: str = "auto", dtype: str = "auto", hardware: Hardware | None = None,
+           quantize: str = "none") -> Placement:
     """Decide the device and dtype for a run.
 
     auto device: CUDA if present, else MPS, else CPU. auto dtype: bf16 on CUDA
     that has it, fp16 on older CUDA and on MPS, fp32 on CPU. A device that is
     not here is a :class:`DeviceError` (exit 4); fp16 on CPU falls back to fp32
     with a warning, as does bf16 on a CUDA card without it (to fp16).
+    ``quantize`` (int8, int4) runs on the CPU in bf16: another device or dtype
+    asked for with it is a UsageError; auto picks them.
     """
     device = normalize_device(device)
     dtype = normalize_dtype(dtype)
+    quantize = normalize_quantize(quantize)
     hw = hardware if hardware is not None else probe()
+    if quantize != "none":
+        return _quantized(device, dtype, quantize, hw)
     reasons: list[str] = []
     warnings: list[str] = []
 
@@ -146,6 +163,22 @@ def choose(device: str = "auto", dtype: str = "auto", hardware: Hardware | None 
         reasons.append(f"dtype {dtype}: requested")
 
     return Placement(device=device, dtype=dtype, reasons=tuple(reasons), warnings=tuple(warnings))
+
+
+def _quantized(device: str, dtype: str, quantize: str, hw: Hardware) -> Placement:
+    """The placement for packed weights: their kernels are CPU ones, fast only with bf16 activations."""
+    if device not in ("auto", "cpu"):
+        raise UsageError(f"--quantize {quantize} runs on the CPU only, not {device}",
+                         "drop --quantize (bf16 on a GPU is fast), or pass --device cpu")
+    if dtype not in ("auto", "bf16"):
+        raise UsageError(f"--quantize {quantize} computes in bf16, not {dtype}", "drop --dtype or --quantize")
+    warnings = []
+    if device == "auto" and (hw.cuda_count or hw.mps):
+        gpu = hw.cuda_names[0] if hw.cuda_count else "MPS"
+        warnings.append(f"--quantize runs on the CPU; {gpu} is not used (drop --quantize to use it)")
+    reasons = (f"device cpu: --quantize {quantize} runs on the CPU",
+               f"dtype bf16: --quantize {quantize} packs the Linear weights and computes in bf16")
+    return Placement(device="cpu", dtype="bf16", reasons=reasons, warnings=tuple(warnings), quantize=quantize)
 
 
 def torch_dtype(name: str):

@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gencli import convert
@@ -138,35 +138,45 @@ class LoadedModel:
 
 def load_causal_lm(ref: ModelRef, placement: Placement, *, trust_remote_code: bool = False,
                    allow_pickle: bool = False, notify: Callable[..., None] | None = None) -> LoadedModel:
-    """Load a causal language model and its tokenizer, once per process."""
-    key = ("causal-lm", ref, placement.device, placement.dtype, trust_remote_code, allow_pickle)
+    """Load a causal language model and its tokenizer, once per process.
+
+    With ``placement.quantize`` (int8, int4) the weights load in fp32 and the
+    Linear layers are then packed (see :mod:`gencli.quantize`).
+    """
+    key = ("causal-lm", ref, placement.device, placement.dtype, placement.quantize, trust_remote_code, allow_pickle)
     return cached_load(key, lambda: _load_causal_lm(ref, placement, trust_remote_code, allow_pickle, notify))
 
 
 def _load_causal_lm(ref, placement, trust_remote_code, allow_pickle, notify) -> LoadedModel:
     started = time.perf_counter()
     quiet_libraries()
+    # Quantised codes are taken from fp32 weights, so a Q4_1 GGUF's own codes come back exactly.
+    load_as = replace(placement, dtype="fp32") if placement.quantize != "none" else placement
     if ref.source == "gguf":
         entry = convert.ensure_converted(ref.path, notify)
         provenance = {"id": ref.id, "revision": None, "source": "gguf", "path": str(ref.path),
                       "sha256": entry.sha256, "converted": entry.converted_now, "embedded": ref.embedded}
         try:
-            model, tokenizer = _from_pretrained(Location(str(entry.path), {}, provenance), placement,
+            model, tokenizer = _from_pretrained(Location(str(entry.path), {}, provenance), load_as,
                                                 trust_remote_code, False)
         except ModelNotFound:
             # The entry looked whole but would not load: rebuild it once.
             convert.remove_entry(entry.path)
             entry = convert.ensure_converted(ref.path, notify)
             provenance["converted"] = True
-            model, tokenizer = _from_pretrained(Location(str(entry.path), {}, provenance), placement,
+            model, tokenizer = _from_pretrained(Location(str(entry.path), {}, provenance), load_as,
                                                 trust_remote_code, False)
     else:
         location = locate(ref, "config.json", allow_pickle)
-        model, tokenizer = _from_pretrained(location, placement, trust_remote_code, allow_pickle)
+        model, tokenizer = _from_pretrained(location, load_as, trust_remote_code, allow_pickle)
         provenance = dict(location.provenance)
         if ref.source == "hub":
             provenance["revision"] = snapshot_commit(ref, "config.json") or ref.revision
 
+    if placement.quantize != "none":
+        from gencli.quantize import quantize_model
+
+        quantize_model(model, placement.quantize)
     # Left padding lets prompts of different lengths be generated together.
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:

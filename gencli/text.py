@@ -65,6 +65,7 @@ class TextRequest:
     model: str | None = None
     device: str = "auto"
     dtype: str = "auto"
+    quantize: str = "none"  # "int8" or "int4": packed weights, CPU (see gencli.quantize)
     trust_remote_code: bool = False
     allow_pickle: bool = False
     task: str = "text"  # whose default model an empty ``model`` means
@@ -86,6 +87,7 @@ class TextResult:
     model: dict = field(default_factory=dict)
     device: str = ""
     dtype: str = ""
+    quantize: str = "none"
 
     @property
     def tokens_per_second(self) -> float | None:
@@ -104,6 +106,7 @@ class TextResult:
             "seed": self.seed,
             "device": self.device,
             "dtype": self.dtype,
+            "quantize": self.quantize,
             "options": {**asdict(request.options), "stop": list(request.options.stop),
                         "system": request.system, "raw": request.raw},
             "usage": {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens},
@@ -154,12 +157,13 @@ def generate_texts(requests: list[TextRequest], on_text: Callable[[str], None] |
         result.load_seconds = loaded.load_seconds
         result.model = dict(loaded.provenance)
         result.device, result.dtype = loaded.placement.device, loaded.placement.dtype
+        result.quantize = loaded.placement.quantize
     return results
 
 
 def load_for(request: TextRequest, notify: Notify | None = None) -> LoadedModel:
     """The model a request names, on the device it asks for (loaded once per process)."""
-    placement = choose(request.device, request.dtype)
+    placement = choose(request.device, request.dtype, quantize=request.quantize)
     if notify:
         for warning in placement.warnings:
             notify(warning, "warning")

@@ -71,3 +71,37 @@ def test_unknown_devices_are_usage_errors(bad):
 def test_unknown_dtype_is_a_usage_error():
     with pytest.raises(UsageError):
         normalize_dtype("int4")
+
+
+# --- --quantize: packed weights run on the CPU in bf16 ------------------------------
+
+@pytest.mark.parametrize("mode", ["int8", "int4"])
+def test_quantize_runs_on_the_cpu_in_bf16(mode):
+    placement = choose("auto", "auto", CPU_ONLY, quantize=mode)
+    assert (placement.device, placement.dtype, placement.quantize) == ("cpu", "bf16", mode)
+    assert not placement.warnings
+    assert choose("cpu", "bf16", CPU_ONLY, quantize=mode).quantize == mode
+
+
+def test_quantize_with_auto_device_leaves_a_gpu_unused_and_says_so():
+    placement = choose("auto", "auto", AMPERE, quantize="int4")
+    assert placement.device == "cpu" and placement.dtype == "bf16"
+    assert placement.warnings == ("--quantize runs on the CPU; A100 is not used (drop --quantize to use it)",)
+
+
+@pytest.mark.parametrize("device, dtype, message", [
+    ("cuda", "auto", "--quantize int4 runs on the CPU only, not cuda:0"),
+    ("mps", "auto", "--quantize int4 runs on the CPU only, not mps"),
+    ("cpu", "fp32", "--quantize int4 computes in bf16, not fp32"),
+    ("auto", "fp16", "--quantize int4 computes in bf16, not fp16"),
+])
+def test_quantize_with_another_device_or_dtype_is_a_usage_error(device, dtype, message):
+    with pytest.raises(UsageError) as caught:
+        choose(device, dtype, AMPERE, quantize="int4")
+    assert caught.value.message == message
+
+
+def test_no_quantize_is_none_and_unknown_quantize_is_a_usage_error():
+    assert choose("auto", "auto", CPU_ONLY).quantize == "none"
+    with pytest.raises(UsageError, match="unknown quantisation 'int3'"):
+        choose("auto", "auto", CPU_ONLY, quantize="int3")

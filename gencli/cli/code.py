@@ -9,9 +9,9 @@ import typer
 
 from gencli.cli.app import app, error_boundary
 from gencli.cli.options import (_TEXT, AllowPickleOpt, BatchOpt, BatchSizeOpt, DeviceOpt, DtypeOpt, JsonOpt,
-                                MaxNewTokensOpt, ModelOpt, OutOpt, OverwriteOpt, ProgressOpt, RepetitionPenaltyOpt,
-                                ResumeOpt, SeedOpt, StopOpt, SystemOpt, TemperatureOpt, TopKOpt, TopPOpt,
-                                TrustRemoteCodeOpt)
+                                MaxNewTokensOpt, ModelOpt, OutOpt, OverwriteOpt, ProgressOpt, QuantizeOpt,
+                                RepetitionPenaltyOpt, ResumeOpt, SeedOpt, StopOpt, SystemOpt, TemperatureOpt,
+                                TopKOpt, TopPOpt, TrustRemoteCodeOpt)
 from gencli.cli.text import PromptArg, build_text_request
 
 
@@ -41,6 +41,7 @@ def code(
     json_out: JsonOpt = False,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
+    quantize: QuantizeOpt = "none",
     trust_remote_code: TrustRemoteCodeOpt = False,
     allow_pickle: AllowPickleOpt = False,
     batch: BatchOpt = None,

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gencli.devices import DEVICE_HELP, DTYPE_HELP
+from gencli.devices import DEVICE_HELP, DTYPE_HELP, QUANTIZE_HELP
 from gencli.text import TextOptions
 
 def complete_model(incomplete: str) -> list[str]:
@@ -25,6 +25,10 @@ DeviceOpt = Annotated[str, typer.Option(
     "--device", envvar="GENCLI_DEVICE", help=f"Where to run: {DEVICE_HELP}")]
 DtypeOpt = Annotated[str, typer.Option(
     "--dtype", envvar="GENCLI_DTYPE", help=f"Precision: {DTYPE_HELP}")]
+QuantizeOpt = Annotated[str, typer.Option(
+    "--quantize", envvar="GENCLI_QUANTIZE",
+    help=f"Pack the weights for faster CPU decoding: {QUANTIZE_HELP} int4 keeps a Q4_1 GGUF's own 4-bit weights. "
+         "Runs in bf16 on the CPU; output differs a little from fp32's.")]
 SeedOpt = Annotated[Optional[int], typer.Option(
     "--seed", show_default=False, help="Make the run repeatable (same device and dtype). Default: random, reported in --json.")]
 JsonOpt = Annotated[bool, typer.Option(

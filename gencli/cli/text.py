@@ -8,8 +8,8 @@ import typer
 
 from gencli.cli.app import app, error_boundary
 from gencli.cli.options import (_TEXT, AllowPickleOpt, BatchOpt, BatchSizeOpt, DeviceOpt, DtypeOpt, JsonOpt,
-                                MaxNewTokensOpt, ModelOpt, OutOpt, OverwriteOpt, ProgressOpt, RepetitionPenaltyOpt,
-                                ResumeOpt, SeedOpt, StopOpt, SystemOpt, TemperatureOpt, TopKOpt, TopPOpt,
+                                MaxNewTokensOpt, ModelOpt, OutOpt, OverwriteOpt, ProgressOpt, QuantizeOpt,
+                                RepetitionPenaltyOpt, ResumeOpt, SeedOpt, StopOpt, SystemOpt, TemperatureOpt, TopKOpt, TopPOpt,
                                 TrustRemoteCodeOpt)
 from gencli.text import TextOptions
 
@@ -33,6 +33,7 @@ def text(
     json_out: JsonOpt = False,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
+    quantize: QuantizeOpt = "none",
     trust_remote_code: TrustRemoteCodeOpt = False,
     allow_pickle: AllowPickleOpt = False,
     batch: BatchOpt = None,
@@ -80,18 +81,20 @@ def text(
 
 
 def build_text_request(*, prompt, model, system, max_new_tokens, temperature, top_p, top_k, repetition_penalty,
-                       stop, seed, device, dtype, trust_remote_code, allow_pickle, raw=False, task="text",
-                       batch=None, **_ignored):
+                       stop, seed, device, dtype, trust_remote_code, allow_pickle, quantize="none", raw=False,
+                       task="text", batch=None, **_ignored):
     """The TextRequest for the shared generation options; validates before stdin is read.
 
     With ``batch`` the prompts come from the file, so stdin is not read here.
     """
+    from gencli.devices import normalize_quantize
     from gencli.prompts import read_prompt
     from gencli.text import TextRequest
 
     options = TextOptions(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
                           repetition_penalty=repetition_penalty, stop=tuple(stop or ()))
     options.validate()  # before reading stdin or loading anything
-    return TextRequest(prompt="" if batch is not None else read_prompt(prompt, task), options=options, system=system, raw=raw, seed=seed,
-                       model=model, device=device, dtype=dtype, trust_remote_code=trust_remote_code,
-                       allow_pickle=allow_pickle, task=task)
+    quantize = normalize_quantize(quantize)
+    return TextRequest(prompt="" if batch is not None else read_prompt(prompt, task), options=options, system=system,
+                       raw=raw, seed=seed, model=model, device=device, dtype=dtype, quantize=quantize,
+                       trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, task=task)
