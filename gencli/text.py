@@ -191,7 +191,7 @@ def refuse_huge_prompt(loaded: LoadedModel, prompt: str) -> None:
     just to say so would take many seconds.
     """
     limit = context_length(loaded)
-    if limit is None:
+    if limit is None or len(prompt) <= limit:  # every token covers at least one character
         return
     widest = max((len(token) for token in loaded.tokenizer.get_vocab()), default=1) or 1
     if len(prompt) > limit * widest:
