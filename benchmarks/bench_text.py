@@ -8,16 +8,17 @@ converts the embedded GGUF to safetensors), with HF_HUB_OFFLINE=1:
    ``python -c "import torch"`` as the baseline; prints warm / import-torch
    (target <= 3x);
 3. generation: ``gencli text "Write a short story about a robot."
-   --temperature 0 --max-new-tokens 128 --json``, ``--runs`` times each with
-   ``--dtype fp32`` and ``--dtype bf16``, alternating; medians of the JSON's
-   timings (first token, decode tokens/s, load) and of the peak RSS of the
-   gencli process; prints the bf16 / fp32 decode ratio.
+   --temperature 0 --max-new-tokens 128 --json``, ``--runs`` times in each
+   of ``--modes`` (default fp32, bf16: ``--dtype``; int8, int4:
+   ``--quantize``), alternating; medians of the JSON's timings (first token,
+   decode tokens/s, load) and of the peak RSS of the gencli process (target
+   <= 1.5 GB); prints each mode's decode / fp32's.
 
 Peak RSS comes from ``/usr/bin/time -v`` when it exists, else from
 ``os.wait4`` on the process (its own peak, not the maximum over every child
 so far that ``getrusage(RUSAGE_CHILDREN)`` would give).
 
-    .venv/bin/python benchmarks/bench_text.py [--gencli PATH] [--runs 3]
+    .venv/bin/python benchmarks/bench_text.py [--gencli PATH] [--runs 3] [--modes fp32,bf16,int8,int4]
 """
 
 from __future__ import annotations
@@ -34,9 +35,11 @@ import time
 from pathlib import Path
 
 from _machine import OtherLoad
+from _modes import check_mode, mode_flags
 
 TIME_V = "/usr/bin/time"
 WARM_TARGET = 3.0
+RSS_TARGET_MB = 1500
 LOAD = ["text", "hi", "--max-new-tokens", "1", "--json"]
 STORY = ["text", "Write a short story about a robot.", "--temperature", "0", "--max-new-tokens", "128", "--json"]
 
@@ -77,7 +80,12 @@ def main() -> None:
     parser.add_argument("--gencli", default=str(Path(sys.executable).with_name("gencli")),
                         help="the gencli console script (default: next to this Python)")
     parser.add_argument("--runs", type=int, default=3, help="runs of each repeated measure (default 3)")
+    parser.add_argument("--modes", default="fp32,bf16,int8,int4",
+                        help="generation modes, the first the baseline (default fp32,bf16,int8,int4)")
     args = parser.parse_args()
+    modes = args.modes.split(",")
+    for mode in modes:
+        mode_flags(mode)  # an unknown one stops here, before the minutes of work
     med = statistics.median
     other, started = OtherLoad(), time.perf_counter()
     other.start()
@@ -102,17 +110,16 @@ def main() -> None:
             torch_import.append(run([sys.executable, "-c", "import torch"], env)[0])
         print(f"warm load: {med(warm):.2f} s; import torch: {med(torch_import):.2f} s", flush=True)
 
-        # 3. 128-token generation, fp32 against bf16, alternating.
-        gen: dict[str, list[dict]] = {"fp32": [], "bf16": []}
-        for _ in range(args.runs):
-            for dtype, runs in gen.items():
-                wall, rss, out = run(gencli + STORY + ["--dtype", dtype], env)
+        # 3. 128-token generation in each mode, alternating.
+        gen: dict[str, list[dict]] = {mode: [] for mode in modes}
+        for round_ in range(args.runs):
+            for mode, runs in gen.items():
+                wall, rss, out = run(gencli + STORY + mode_flags(mode), env)
                 record = json.loads(out)
-                if record["dtype"] != dtype:
-                    sys.exit(f"asked for {dtype}, gencli ran {record['dtype']}")
+                check_mode(record, mode)
                 runs.append({"wall": wall, "rss": rss, **record["timings"],
-                                   "tokens": record["usage"]["completion_tokens"]})
-            print(f"generation round done ({len(gen['fp32'])}/{args.runs})", flush=True)
+                             "tokens": record["usage"]["completion_tokens"]})
+            print(f"generation round done ({round_ + 1}/{args.runs})", flush=True)
 
     def m(dtype: str, key: str) -> float:
         return med(r[key] for r in gen[dtype])
@@ -123,7 +130,6 @@ def main() -> None:
         return f"  (range {min(values):{fmt}}-{max(values):{fmt}})"
 
     warm_ratio = med(warm) / med(torch_import)
-    decode_ratio = m("bf16", "tokens_per_s") / m("fp32", "tokens_per_s")
     n = args.runs
     rows = [
         ("cold load, converts GGUF (1 run)", f"{cold:.2f} s"),
@@ -142,9 +148,12 @@ def main() -> None:
             (f"{dtype}: decode (median {n})", f"{m(dtype, 'tokens_per_s'):.1f} tokens/s"
              + spread((r["tokens_per_s"] for r in runs), ".1f")),
             (f"{dtype}: wall, whole command (median {n})", f"{m(dtype, 'wall'):.2f} s"),
-            (f"{dtype}: peak RSS (median {n})", f"{m(dtype, 'rss'):.0f} MB"),
+            (f"{dtype}: peak RSS (median {n})", f"{m(dtype, 'rss'):.0f} MB  target <= {RSS_TARGET_MB} MB "
+                                                f"[{'OK' if m(dtype, 'rss') <= RSS_TARGET_MB else 'OVER'}]"),
         ]
-    rows.append(("decode bf16 / fp32", f"{decode_ratio:.2f}x"))
+    for mode in modes[1:]:
+        rows.append((f"decode {mode} / {modes[0]}",
+                     f"{m(mode, 'tokens_per_s') / m(modes[0], 'tokens_per_s'):.2f}x"))
     width = max(len(label) for label, _ in rows) + 2
     print()
     print(f"gencli text, embedded SmolLM2-135M ({'/usr/bin/time -v' if os.access(TIME_V, os.X_OK) else 'wait4'} RSS)")
