@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from conftest import run_cli
-from gencli.quantize import Int4Linear, Int8Linear, int4_codes, int8_codes, quantize_model
+from gencli.quantize import Int4Linear, Int8Linear, PackedDecoderLayer, int4_codes, int8_codes, quantize_model
 
 GREEDY = ("--temperature", "0")
 
@@ -115,7 +115,8 @@ def test_cli_quantize_int4_generates_with_packed_layers_and_says_so(tiny_llama, 
     assert record["usage"]["completion_tokens"] > 0 and record["text"]
     # The same process loaded it once: its layers are packed.
     model = load_for(TextRequest(prompt="", model=str(tiny_llama), quantize="int4")).model
-    assert type(model.model.layers[0].mlp.down_proj) is Int4Linear
+    assert type(model.model.layers[0]) is PackedDecoderLayer
+    assert type(model.model.layers[0].down) is Int4Linear and type(model.model.layers[0].qkv) is Int4Linear
     assert type(model.lm_head) is Int8Linear
 
 
@@ -169,3 +170,50 @@ def test_code_and_batch_take_quantize_too(tiny_llama, cli, tmp_path):
     assert batch.exit_code == 0, batch.stderr
     records = [json.loads(line) for line in batch.stdout.splitlines()]
     assert [r["quantize"] for r in records] == ["int4", "int4"]
+
+
+# --- Llama-like models: whole decoder layers on packed weights ------------------------
+
+def _tiny(tiny_llama, mode: str, whole_layers: bool, monkeypatch):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama, dtype=torch.float32)
+    with monkeypatch.context() as patch:
+        if not whole_layers:
+            patch.setattr(PackedDecoderLayer, "fits", staticmethod(lambda model: False))
+        quantize_model(model, mode)
+    return model.eval()
+
+
+@pytest.mark.parametrize("mode", ["int8", "int4"])
+def test_packed_decoder_layers_compute_what_transformers_layers_compute(tiny_llama, monkeypatch, mode):
+    """Prompt (left-padded, with a mask) and the next step (from the cache): as the per-Linear packing."""
+    whole = _tiny(tiny_llama, mode, True, monkeypatch)
+    apart = _tiny(tiny_llama, mode, False, monkeypatch)
+    assert all(type(layer) is PackedDecoderLayer for layer in whole.model.layers)
+    assert not any(type(layer) is PackedDecoderLayer for layer in apart.model.layers)
+    ids = torch.tensor([[0, 0, 5, 9, 30, 7], [11, 4, 5, 9, 30, 8]])
+    mask = torch.tensor([[0, 0, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]])
+    with torch.inference_mode():
+        outputs = [model(input_ids=ids, attention_mask=mask, use_cache=True) for model in (whole, apart)]
+        torch.testing.assert_close(outputs[0].logits[mask.bool()], outputs[1].logits[mask.bool()],
+                                   atol=0.03, rtol=0.03)
+        step = torch.tensor([[3], [12]])
+        longer = torch.cat([mask, torch.ones(2, 1, dtype=mask.dtype)], dim=1)
+        steps = [model(input_ids=step, attention_mask=longer, cache=out.cache).logits
+                 for model, out in zip((whole, apart), outputs)]
+        torch.testing.assert_close(steps[0], steps[1], atol=0.03, rtol=0.03)
+
+
+def test_whole_layers_only_for_llama_like_models_with_sdpa(tiny_llama):
+    from transformers import AutoModelForCausalLM
+
+    assert PackedDecoderLayer.fits(AutoModelForCausalLM.from_pretrained(tiny_llama))
+    assert not PackedDecoderLayer.fits(AutoModelForCausalLM.from_pretrained(tiny_llama, attn_implementation="eager"))
+    assert not PackedDecoderLayer.fits(nn.Sequential(nn.Linear(32, 32)))
+
+
+def test_rotary_frequencies_stay_fp32(tiny_llama, monkeypatch):
+    model = _tiny(tiny_llama, "int4", True, monkeypatch)
+    assert model.model.rotary_emb.inv_freq.dtype == torch.float32
+    assert model.model.embed_tokens.weight.dtype == torch.bfloat16
