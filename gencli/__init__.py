@@ -7,7 +7,7 @@ answers at once. ``generate_text``, ``generate_code``, ``generate_image`` and
 :mod:`gencli.api`, which documents them.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _API = ("generate_text", "generate_code", "generate_image", "generate_audio")
 

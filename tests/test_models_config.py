@@ -108,6 +108,9 @@ def test_config_aliases_name_any_model(tiny_llama, config):
     ("[defaults]\nseed = 1.5\n", r"config.toml:2: seed = 1.5"),
     ("[text]\nprompt = \"always this\"\n", r"config.toml:2: \[text\] has no option 'prompt'"),
     ("[aliases]\nfast = 3\n", r"config.toml:2: alias 'fast' must name a model"),
+    ("[text]\nquantize = \"int9\"\n", r"config.toml:2: quantize = 'int9': unknown quantisation 'int9'"),
+    ("[defaults]\ndtype = \"fp9\"\n", r"config.toml:2: dtype = 'fp9': unknown dtype 'fp9'"),
+    ("[defaults]\n\ndevice = \"tpu\"\n", r"config.toml:3: device = 'tpu': unknown device 'tpu'"),
 ])
 def test_a_bad_config_is_exit_2_naming_the_line(config, text, message):
     import re

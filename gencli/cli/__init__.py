@@ -38,14 +38,26 @@ def main() -> None:
 
 
 def value_checker(command):
-    """Checks a config value by converting it as its option converts a command-line value."""
+    """Checks a config value by converting it as its option converts a command-line value.
+
+    Options whose values are words checked later by the device layer
+    (--device, --dtype, --quantize) are checked here by the same functions.
+    """
+    from gencli.devices import normalize_device, normalize_dtype, normalize_quantize
+    from gencli.errors import UsageError
+
+    words = {"device": normalize_device, "dtype": normalize_dtype, "quantize": normalize_quantize}
     contexts: dict = {}
 
     def check(name: str, param, value) -> str | None:
         if name not in contexts:
             contexts[name] = command.commands[name].make_context(name, [], resilient_parsing=True)
         try:
-            param.process_value(contexts[name], value)
+            converted = param.process_value(contexts[name], value)
+            if param.name in words:
+                words[param.name](converted)
+        except UsageError as exc:
+            return exc.one_line()
         except Exception as exc:  # the option's own conversion error, e.g. not a number
             return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return None
