@@ -16,7 +16,9 @@ them directly, without unpacking a copy:
 In both modes the output head is int8 (the GGUF's is Q8_0), a layer whose
 shape the kernels do not take stays as it was, and everything else computes
 in bf16: these kernels are fast only for bf16 activations. Numerics change, so
-greedy output can differ from fp32's; that is why it is an option.
+greedy output can differ from fp32's; that is why it is an option. Llama-like
+models also get their decoder layers replaced by :class:`PackedDecoderLayer`,
+which does the same work in half the operations.
 
 torch is imported at the top: this module is imported only when a model is
 being quantised.
@@ -54,7 +56,23 @@ def int8_codes(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return codes, scale
 
 
-class Int4Linear(nn.Module):
+class _PackedLinear(nn.Module):
+    """A Linear layer whose weights a kernel multiplies in packed form; it takes and gives any float dtype."""
+
+    in_features: int
+    out_features: int
+    bias: nn.Parameter | None
+
+    def _multiply(self, flat: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self._multiply(x.reshape(-1, self.in_features).to(torch.bfloat16))
+        y = y.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
+        return y if self.bias is None else y + self.bias
+
+
+class Int4Linear(_PackedLinear):
     """A Linear layer with Q4_1-style 4-bit weights, multiplied by ``_weight_int4pack_mm_for_cpu``."""
 
     def __init__(self, linear: nn.Linear, group: int = GROUP):
@@ -72,14 +90,11 @@ class Int4Linear(nn.Module):
         """The kernel takes inputs in whole groups and outputs in multiples of 16."""
         return linear.in_features % group == 0 and linear.out_features % 16 == 0
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.reshape(-1, self.in_features).to(torch.bfloat16)
-        y = torch.ops.aten._weight_int4pack_mm_for_cpu(flat, self.packed, self.group, self.scales_and_zeros)
-        y = y.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
-        return y if self.bias is None else y + self.bias
+    def _multiply(self, flat: torch.Tensor) -> torch.Tensor:
+        return torch.ops.aten._weight_int4pack_mm_for_cpu(flat, self.packed, self.group, self.scales_and_zeros)
 
 
-class Int8Linear(nn.Module):
+class Int8Linear(_PackedLinear):
     """A Linear layer with int8 weights and a scale per output, multiplied by ``_weight_int8pack_mm``."""
 
     def __init__(self, linear: nn.Linear):
@@ -95,11 +110,8 @@ class Int8Linear(nn.Module):
         """The kernel reads inputs 16 at a time (other widths crash it)."""
         return linear.in_features % 16 == 0
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.reshape(-1, self.in_features).to(torch.bfloat16)
-        y = torch.ops.aten._weight_int8pack_mm(flat, self.codes, self.scale)
-        y = y.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
-        return y if self.bias is None else y + self.bias
+    def _multiply(self, flat: torch.Tensor) -> torch.Tensor:
+        return torch.ops.aten._weight_int8pack_mm(flat, self.codes, self.scale)
 
 
 def packed(linear: nn.Linear, mode: str) -> nn.Module:
@@ -114,7 +126,8 @@ def packed(linear: nn.Linear, mode: str) -> nn.Module:
 def _joined(*linears: nn.Linear) -> nn.Linear:
     """One Linear computing the outputs of ``linears`` one after another (they share their input)."""
     weight = torch.cat([linear.weight.detach() for linear in linears])
-    joined = nn.Linear(weight.shape[1], weight.shape[0], bias=linears[0].bias is not None, dtype=weight.dtype)
+    # Made on the meta device: nothing is allocated or initialised before the joined weights go in.
+    joined = nn.Linear(weight.shape[1], weight.shape[0], bias=linears[0].bias is not None, device="meta")
     joined.weight = nn.Parameter(weight, requires_grad=False)
     if joined.bias is not None:
         joined.bias = nn.Parameter(torch.cat([linear.bias.detach() for linear in linears]), requires_grad=False)
