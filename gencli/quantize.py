@@ -48,11 +48,19 @@ def int4_codes(weight: torch.Tensor, group: int = GROUP) -> tuple[torch.Tensor, 
     return codes.to(torch.int32).reshape(rows, columns), scale, minimum
 
 
-def int8_codes(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(codes, scale)`` with ``weight ≈ codes * scale[:, None]``: int8 in -127..127, a scale per row."""
+def int8_codes(weight: torch.Tensor, rows_at_once: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(codes, scale)`` with ``weight ≈ codes * scale[:, None]``: int8 in -127..127, a scale per row.
+
+    Done ``rows_at_once`` rows at a time: an output head can be hundreds of MB
+    in fp32, and whole-matrix temporaries would add several times that to the
+    peak memory of loading.
+    """
     weight = weight.detach().float()
-    scale = weight.abs().amax(dim=1).clamp_(min=torch.finfo(torch.float32).tiny) / 127
-    codes = torch.round(weight / scale[:, None]).clamp_(-127, 127).to(torch.int8)
+    scale = torch.linalg.vector_norm(weight, ord=float("inf"), dim=1).clamp_(min=torch.finfo(torch.float32).tiny) / 127
+    codes = torch.empty(weight.shape, dtype=torch.int8)
+    for start in range(0, weight.shape[0], rows_at_once):
+        rows = slice(start, start + rows_at_once)
+        codes[rows] = (weight[rows] / scale[rows, None]).round_().clamp_(-127, 127)
     return codes, scale
 
 

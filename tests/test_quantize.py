@@ -62,6 +62,8 @@ def test_int8_codes_are_within_half_a_step():
     codes, scale = int8_codes(weight)
     assert codes.dtype == torch.int8 and codes.abs().max() == 127
     assert ((codes.float() * scale[:, None] - weight).abs() <= scale[:, None] / 2 + 1e-7).all()
+    in_parts = int8_codes(weight, rows_at_once=5)  # a few rows at a time, to bound memory: the same codes
+    assert torch.equal(in_parts[0], codes) and torch.equal(in_parts[1], scale)
 
 
 @pytest.mark.parametrize("kind", [Int4Linear, Int8Linear])
