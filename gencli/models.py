@@ -122,10 +122,8 @@ _GC_PAUSED = False
 def cached_load(key: tuple, build: Callable[[], object]):
     """Build once per process and reuse: a batch loads its model one time."""
     if key not in _LOADED:
-        try:
-            _LOADED[key] = build()
-        finally:
-            _resume_gc()
+        _LOADED[key] = build()
+        _resume_gc()  # only after a load that worked: a failed one is often followed by another (a fallback)
     return _LOADED[key]
 
 
