@@ -18,6 +18,9 @@ test: install
 bench: install
 	$(VENV)/bin/python benchmarks/bench_help.py
 	$(VENV)/bin/python benchmarks/bench_text.py
+	$(VENV)/bin/python benchmarks/bench_batch.py
+	@if [ -n "$$LLAMA_PYTHON" ]; then $(VENV)/bin/python benchmarks/bench_llamacpp.py; \
+	else echo "bench_llamacpp.py skipped: set LLAMA_PYTHON to a python with llama-cpp-python (benchmarks/README.md)"; fi
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
