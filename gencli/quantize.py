@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-MODES = ("none", "int8", "int4")
+from gencli.devices import QUANTIZE_MODES as MODES
 GROUP = 32  # weights per int4 scale and minimum, as in Q4_1
 
 
