@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -47,8 +46,8 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _machine import OtherLoad
+from _report import print_table, run_measured, value_range
 
-TIME_V = "/usr/bin/time"
 PROMPT = "a lighthouse at dusk"
 MARKER = "bench_image_build.json"
 BUILDING = ".bench_image_building"
@@ -226,31 +225,6 @@ def bench_env() -> dict:
     return env
 
 
-def run(cmd: list[str], env: dict) -> tuple[float, float, str, str]:
-    """Run ``cmd``; return (wall seconds, peak RSS in MB, stdout, stderr). Fails loudly."""
-    use_time = os.access(TIME_V, os.X_OK)
-    full = [TIME_V, "-v", *cmd] if use_time else cmd
-    started = time.perf_counter()
-    proc = subprocess.Popen(full, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    if use_time:
-        out, err = proc.communicate()
-        elapsed = time.perf_counter() - started
-        code = proc.returncode
-        found = re.search(r"Maximum resident set size \(kbytes\): (\d+)", err)
-        rss_kb = int(found.group(1)) if found else 0
-        err = err[:err.rfind("\tCommand being timed:")] if "\tCommand being timed:" in err else err
-    else:  # read both pipes, then reap the process ourselves to get its rusage
-        out, err = proc.stdout.read(), proc.stderr.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.perf_counter() - started
-        code = os.waitstatus_to_exitcode(status)
-        rss_kb = usage.ru_maxrss  # kilobytes on Linux
-    if code != 0:
-        sys.exit(f"{' '.join(cmd)} exited {code}:\n{err}")
-    return elapsed, rss_kb / 1024, out, err
-
-
 def placement(gencli: str, device: str, dtype: str, env: dict) -> tuple[str, str]:
     """What gencli's ``auto`` (or the given device and dtype) settles to here."""
     proc = subprocess.run([gencli, "env", "--json", "--device", device, "--dtype", dtype], env=env,
@@ -320,7 +294,7 @@ def main() -> None:
             cmd = [args.gencli, "image", PROMPT, "-m", str(directory), "--steps", str(step_count),
                    "--guidance", "0", "--width", str(size), "--height", str(size), "-n", str(count), "--seed", "1",
                    "--device", device, "--dtype", dtype, "--json", "-o", f"{out_dir}/"]
-            wall, rss, out, err = run(cmd, env)
+            wall, rss, out, err = run_measured(cmd, env)
             notices.update(line.strip() for line in err.splitlines() if line.strip())
             records = [json.loads(line) for line in out.splitlines() if line.strip()]
             pngs = len(list(out_dir.glob("*.png")))
@@ -342,9 +316,7 @@ def main() -> None:
         return med(r[key] for r in runs[step_count])
 
     def spread(step_count: int, key: str) -> str:
-        """The range of the runs, to show how noisy the median is."""
-        values = [r[key] for r in runs[step_count]]
-        return f"  (range {min(values):.2f}-{max(values):.2f})" if len(values) > 1 else ""
+        return value_range((r[key] for r in runs[step_count]), ".2f")
 
     n = args.runs
     rows = []
@@ -370,12 +342,8 @@ def main() -> None:
             (f"fixed: text encoding, VAE decoding ({low} step{'s' if low > 1 else ''} - {low} x that)",
              f"{m(low, 'generate_s') - low * step_s:.2f} s"),
         ]
-    width = max(len(label) for label, _ in rows) + 2
-    print()
-    print(f"gencli image, SD-Turbo-shaped pipeline, random weights ({sizes})")
-    print(f"  {device}, {dtype}, {size}x{size}, guidance 0, {count} image(s) in one call, seed 1")
-    for label, value in rows:
-        print(f"  {label:<{width}}{value}")
+    print_table(f"gencli image, SD-Turbo-shaped pipeline, random weights ({sizes})\n"
+                f"  {device}, {dtype}, {size}x{size}, guidance 0, {count} image(s) in one call, seed 1", rows)
     for line in sorted(notices):
         print(f"  gencli said: {line}")
     print(f"  {other.report(time.perf_counter() - started)}")

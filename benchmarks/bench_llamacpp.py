@@ -48,6 +48,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from _machine import OtherLoad  # noqa: E402
 from _modes import check_mode, mode_flags  # noqa: E402
+from _report import print_table, value_range  # noqa: E402
 from bench_batch import PROMPTS  # noqa: E402
 
 WORKER = Path(__file__).with_name("_llamacpp_worker.py")
@@ -171,9 +172,7 @@ def main() -> None:
         return med(r[key] for r in gen[name])
 
     def spread(name: str, key: str, fmt: str, scale: float = 1) -> str:
-        """The range of the runs, to show how noisy the median is."""
-        values = [r[key] * scale for r in gen[name]]
-        return f"  (range {min(values):{fmt}}-{max(values):{fmt}})"
+        return value_range((r[key] * scale for r in gen[name]), fmt)
 
     n = args.runs
     rows = []
@@ -199,11 +198,7 @@ def main() -> None:
         ratio = rates[mode][0] / rates["llama.cpp"][0]
         verdict = "OK" if ratio >= BATCH_TARGET else "UNDER"
         rows.append((f"batch gencli {mode} / llama.cpp", f"{ratio:.2f}x  target >= {BATCH_TARGET}x [{verdict}]"))
-    width = max(len(label) for label, _ in rows) + 2
-    print()
-    print(f"gencli against llama.cpp, {GGUF}, {NEW_TOKENS} new tokens, greedy")
-    for label, value in rows:
-        print(f"  {label:<{width}}{value}")
+    print_table(f"gencli against llama.cpp, {GGUF}, {NEW_TOKENS} new tokens, greedy", rows)
     print(f"  {other.report(time.perf_counter() - started)}")
 
 

@@ -26,18 +26,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from _machine import OtherLoad
+from _report import RSS_SOURCE, print_table, run_measured, value_range
 from _modes import check_mode, mode_flags
 
-TIME_V = "/usr/bin/time"
 WARM_TARGET = 3.0
 RSS_TARGET_MB = 1500
 LOAD = ["text", "hi", "--max-new-tokens", "1", "--json"]
@@ -49,30 +47,6 @@ def bench_env(cache: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GENCLI_")}
     env.update(HF_HUB_OFFLINE="1", GENCLI_CACHE=cache)
     return env
-
-
-def run(cmd: list[str], env: dict) -> tuple[float, float, str]:
-    """Run ``cmd``; return (wall seconds, peak RSS in MB, stdout). Fails loudly."""
-    use_time = os.access(TIME_V, os.X_OK)
-    full = [TIME_V, "-v", *cmd] if use_time else cmd
-    started = time.perf_counter()
-    proc = subprocess.Popen(full, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    if use_time:
-        out, err = proc.communicate()
-        elapsed = time.perf_counter() - started
-        code = proc.returncode
-        found = re.search(r"Maximum resident set size \(kbytes\): (\d+)", err)
-        rss_kb = int(found.group(1)) if found else 0
-    else:  # read both pipes, then reap the process ourselves to get its rusage
-        out, err = proc.stdout.read(), proc.stderr.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.perf_counter() - started
-        proc.returncode = code = os.waitstatus_to_exitcode(status)
-        rss_kb = usage.ru_maxrss  # kilobytes on Linux
-    if code != 0:
-        sys.exit(f"{' '.join(cmd)} exited {code}:\n{err}")
-    return elapsed, rss_kb / 1024, out
 
 
 def main() -> None:
@@ -95,7 +69,7 @@ def main() -> None:
         gencli = [args.gencli]
 
         # 1. Cold: the first load converts the GGUF into the empty cache.
-        cold, _, out = run(gencli + LOAD, env)
+        cold, _, out, _ = run_measured(gencli + LOAD, env)
         if not json.loads(out)["model"].get("converted"):
             sys.exit("the first load did not convert: is the cache really empty?")
         print(f"cold load (converts): {cold:.1f} s", flush=True)
@@ -103,18 +77,18 @@ def main() -> None:
         # 2. Warm loads against import torch, alternating.
         warm, torch_import = [], []
         for _ in range(args.runs):
-            wall, _, out = run(gencli + LOAD, env)
+            wall, _, out, _ = run_measured(gencli + LOAD, env)
             if json.loads(out)["model"].get("converted"):
                 sys.exit("a warm load converted again: the cache entry was not reused")
             warm.append(wall)
-            torch_import.append(run([sys.executable, "-c", "import torch"], env)[0])
+            torch_import.append(run_measured([sys.executable, "-c", "import torch"], env)[0])
         print(f"warm load: {med(warm):.2f} s; import torch: {med(torch_import):.2f} s", flush=True)
 
         # 3. 128-token generation in each mode, alternating.
         gen: dict[str, list[dict]] = {mode: [] for mode in modes}
         for round_ in range(args.runs):
             for mode, runs in gen.items():
-                wall, rss, out = run(gencli + STORY + mode_flags(mode), env)
+                wall, rss, out, _ = run_measured(gencli + STORY + mode_flags(mode), env)
                 record = json.loads(out)
                 check_mode(record, mode)
                 runs.append({"wall": wall, "rss": rss, **record["timings"],
@@ -124,17 +98,12 @@ def main() -> None:
     def m(dtype: str, key: str) -> float:
         return med(r[key] for r in gen[dtype])
 
-    def spread(values, fmt: str) -> str:
-        """The range of the runs, to show how noisy the median is."""
-        values = list(values)
-        return f"  (range {min(values):{fmt}}-{max(values):{fmt}})"
-
     warm_ratio = med(warm) / med(torch_import)
     n = args.runs
     rows = [
         ("cold load, converts GGUF (1 run)", f"{cold:.2f} s"),
-        (f"warm load 'text hi -t 1' (median {n})", f"{med(warm):.2f} s" + spread(warm, ".2f")),
-        (f"python -c 'import torch' (median {n})", f"{med(torch_import):.2f} s" + spread(torch_import, ".2f")),
+        (f"warm load 'text hi -t 1' (median {n})", f"{med(warm):.2f} s" + value_range(warm, ".2f")),
+        (f"python -c 'import torch' (median {n})", f"{med(torch_import):.2f} s" + value_range(torch_import, ".2f")),
         ("warm / import torch", (f"{warm_ratio:.2f}x  target <= {WARM_TARGET}x "
                                  f"[{'OK' if warm_ratio <= WARM_TARGET else 'OVER'}]")),
         ("cold / warm", f"{cold / med(warm):.1f}x"),
@@ -144,9 +113,9 @@ def main() -> None:
             (f"{dtype}: completion tokens", f"{m(dtype, 'tokens'):.0f}"),
             (f"{dtype}: load_s (median {n})", f"{m(dtype, 'load_s'):.2f} s"),
             (f"{dtype}: first token (median {n})", f"{m(dtype, 'first_token_s') * 1000:.0f} ms"
-             + spread((r["first_token_s"] * 1000 for r in runs), ".0f")),
+             + value_range((r["first_token_s"] * 1000 for r in runs), ".0f")),
             (f"{dtype}: decode (median {n})", f"{m(dtype, 'tokens_per_s'):.1f} tokens/s"
-             + spread((r["tokens_per_s"] for r in runs), ".1f")),
+             + value_range((r["tokens_per_s"] for r in runs), ".1f")),
             (f"{dtype}: wall, whole command (median {n})", f"{m(dtype, 'wall'):.2f} s"),
             (f"{dtype}: peak RSS (median {n})", f"{m(dtype, 'rss'):.0f} MB  target <= {RSS_TARGET_MB} MB "
                                                 f"[{'OK' if m(dtype, 'rss') <= RSS_TARGET_MB else 'OVER'}]"),
@@ -154,11 +123,7 @@ def main() -> None:
     for mode in modes[1:]:
         rows.append((f"decode {mode} / {modes[0]}",
                      f"{m(mode, 'tokens_per_s') / m(modes[0], 'tokens_per_s'):.2f}x"))
-    width = max(len(label) for label, _ in rows) + 2
-    print()
-    print(f"gencli text, embedded SmolLM2-135M ({'/usr/bin/time -v' if os.access(TIME_V, os.X_OK) else 'wait4'} RSS)")
-    for label, value in rows:
-        print(f"  {label:<{width}}{value}")
+    print_table(f"gencli text, embedded SmolLM2-135M ({RSS_SOURCE} RSS)", rows)
     print(f"  {other.report(time.perf_counter() - started)}")
 
 
