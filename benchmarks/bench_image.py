@@ -86,47 +86,18 @@ SCHEDULER = {
 
 # --- building (in a child process: imports torch, diffusers, transformers) ---------------------------
 
-_MERGE_PAIRS = ["t h", "th e</w>", "a n", "an d</w>", "o n", "o r", "e r", "i n", "in g</w>", "a t", "s t",
-                "l i", "li g", "lig h", "ligh t", "h o", "ho u", "hou s", "hous e</w>", "d u", "du s", "dus k</w>",
-                "a </w>", "a t</w>", "s e", "se a</w>", "c a", "ca t</w>", "o f</w>", "i s</w>", "r e", "e n"]
-
-
-def _byte_characters() -> list[str]:
-    """GPT-2's printable stand-in for each byte, as byte-level BPE vocabularies use."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
-        list(range(ord("®"), ord("ÿ") + 1))
-    codes = printable[:]
-    extra = 0
-    for byte in range(256):
-        if byte not in printable:
-            printable.append(byte)
-            codes.append(256 + extra)
-            extra += 1
-    return [chr(code) for code in codes]
-
-
 def build_tokenizer():
-    """A CLIP tokenizer that needs no download: the 512 byte tokens, a few merges; pads and cuts to 77.
+    """A CLIP tokenizer that needs no download: the tests' byte-level one, padding and cutting to 77.
 
     Its ids fit the 49408-token embedding; the prompt's token count differs
     from real CLIP's, which costs nothing: SD pads every prompt to 77 tokens.
     """
-    from transformers import CLIPTokenizer
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from tiny_diffusers import build_clip_tokenizer
 
-    vocab: dict[str, int] = {}
-    for suffix in ("", "</w>"):
-        for character in _byte_characters():
-            vocab[character + suffix] = len(vocab)
-    merges = []
-    for pair in _MERGE_PAIRS:
-        left, right = pair.split(" ")
-        if left in vocab and right in vocab and left + right not in vocab:
-            merges.append((left, right))
-            vocab[left + right] = len(vocab)
-    for special in ("<|startoftext|>", "<|endoftext|>"):
-        vocab[special] = len(vocab)
-    assert len(vocab) <= TEXT["vocab_size"]
-    return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=TEXT["max_position_embeddings"])
+    tokenizer = build_clip_tokenizer(model_max_length=TEXT["max_position_embeddings"])
+    assert len(tokenizer) <= TEXT["vocab_size"]
+    return tokenizer
 
 
 def _count(model) -> int:
