@@ -12,6 +12,13 @@ TIME_V = "/usr/bin/time"
 RSS_SOURCE = "/usr/bin/time -v" if os.access(TIME_V, os.X_OK) else "wait4"
 
 
+def bench_env(**extra: str) -> dict:
+    """The environment for every run: offline, no gencli settings leaking in, then ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GENCLI_")}
+    env.update(HF_HUB_OFFLINE="1", **extra)
+    return env
+
+
 def run_measured(cmd: list[str], env: dict) -> tuple[float, float, str, str]:
     """Run ``cmd``; return (wall seconds, peak RSS in MB, stdout, stderr). Fails loudly.
 

@@ -12,7 +12,6 @@ machine mean little; compare ratios.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -20,16 +19,10 @@ import time
 from pathlib import Path
 
 from _machine import OtherLoad
+from _report import bench_env
 
 HERE = Path(__file__).resolve().parent
 TARGET = 1.5
-
-
-def bench_env() -> dict:
-    """The environment for every run: offline, and no gencli settings leaking in."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GENCLI_")}
-    env["HF_HUB_OFFLINE"] = "1"
-    return env
 
 
 def wall(cmd: list[str], env: dict) -> float:

@@ -46,7 +46,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _machine import OtherLoad
-from _report import print_table, run_measured, value_range
+from _report import bench_env, print_table, run_measured, value_range
 
 PROMPT = "a lighthouse at dusk"
 MARKER = "bench_image_build.json"
@@ -188,13 +188,6 @@ def ensure_pipeline(directory: Path, rebuild: bool, env: dict) -> dict:
 
 
 # --- timing -----------------------------------------------------------------------------------
-
-def bench_env() -> dict:
-    """Offline, and no gencli settings leaking in."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GENCLI_")}
-    env["HF_HUB_OFFLINE"] = "1"
-    return env
-
 
 def placement(gencli: str, device: str, dtype: str, env: dict) -> tuple[str, str]:
     """What gencli's ``auto`` (or the given device and dtype) settles to here."""

@@ -48,7 +48,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from _machine import OtherLoad  # noqa: E402
 from _modes import check_mode, mode_flags  # noqa: E402
-from _report import print_table, value_range  # noqa: E402
+from _report import bench_env, print_table, value_range  # noqa: E402
 from bench_batch import PROMPTS  # noqa: E402
 
 WORKER = Path(__file__).with_name("_llamacpp_worker.py")
@@ -60,13 +60,6 @@ DECODE_TARGET, BATCH_TARGET = 0.5, 3.0
 BUILD = ('build one: python -m venv V && CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX512=ON -DGGML_AVX2=ON '
          '-DGGML_FMA=ON -DGGML_F16C=ON" V/bin/pip install llama-cpp-python; then pass --llama-python V/bin/python '
          "or set LLAMA_PYTHON")
-
-
-def bench_env() -> dict:
-    """Offline, and no gencli settings leaking in (the cache stays the user's)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GENCLI_")}
-    env["HF_HUB_OFFLINE"] = "1"
-    return env
 
 
 def run(cmd: list[str], env: dict, stdin: str | None = None) -> tuple[float, str]:
@@ -117,7 +110,7 @@ def main() -> None:
     modes, batch_modes = args.modes.split(","), args.batch_modes.split(",")
     for mode in modes + batch_modes:
         mode_flags(mode)
-    env, gencli, med = bench_env(), [args.gencli], statistics.median
+    env, gencli, med = bench_env(), [args.gencli], statistics.median  # the user's GENCLI_CACHE: converted once
 
     facts = json.loads(run(gencli + ["env", "--json"], env)[1])
     versions = facts["versions"]

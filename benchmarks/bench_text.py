@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -33,20 +32,13 @@ import time
 from pathlib import Path
 
 from _machine import OtherLoad
-from _report import RSS_SOURCE, print_table, run_measured, value_range
+from _report import RSS_SOURCE, bench_env, print_table, run_measured, value_range
 from _modes import check_mode, mode_flags
 
 WARM_TARGET = 3.0
 RSS_TARGET_MB = 1500
 LOAD = ["text", "hi", "--max-new-tokens", "1", "--json"]
 STORY = ["text", "Write a short story about a robot.", "--temperature", "0", "--max-new-tokens", "128", "--json"]
-
-
-def bench_env(cache: str) -> dict:
-    """Offline, a private cache, and no other gencli settings leaking in."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GENCLI_")}
-    env.update(HF_HUB_OFFLINE="1", GENCLI_CACHE=cache)
-    return env
 
 
 def main() -> None:
@@ -65,7 +57,7 @@ def main() -> None:
     other.start()
 
     with tempfile.TemporaryDirectory(prefix="gencli-bench-") as cache:
-        env = bench_env(cache)
+        env = bench_env(GENCLI_CACHE=cache)
         gencli = [args.gencli]
 
         # 1. Cold: the first load converts the GGUF into the empty cache.
