@@ -57,7 +57,8 @@ def int8_codes(weight: torch.Tensor, rows_at_once: int = 4096) -> tuple[torch.Te
     """
     weight = weight.detach().float()
     # The largest |weight| of each row, without a |weight| temporary (and faster than torch.aminmax).
-    scale = torch.maximum(weight.amax(dim=1), weight.amin(dim=1).neg_()).clamp_(min=torch.finfo(torch.float32).tiny) / 127
+    largest = torch.maximum(weight.amax(dim=1), weight.amin(dim=1).neg_())
+    scale = largest.clamp_(min=torch.finfo(torch.float32).tiny) / 127
     codes = torch.empty(weight.shape, dtype=torch.int8)
     for start in range(0, weight.shape[0], rows_at_once):
         rows = slice(start, start + rows_at_once)
@@ -182,9 +183,9 @@ class PackedDecoderLayer(nn.Module):
         """The model is of a Llama-like family, with the attention and MLP this layer computes."""
         config = getattr(model, "config", None)
         layers = getattr(getattr(model, "model", None), "layers", None)
-        if config is None or config.model_type not in LLAMA_LIKE or not layers or getattr(config, "hidden_act", None) != "silu":
+        if config is None or not layers or config.model_type not in LLAMA_LIKE:
             return False
-        if config._attn_implementation != "sdpa":
+        if getattr(config, "hidden_act", None) != "silu" or config._attn_implementation != "sdpa":
             return False
         attention = layers[0].self_attn
         return not hasattr(attention, "q_norm") and all(

@@ -9,8 +9,8 @@ import typer
 from gencli.cli.app import app, error_boundary
 from gencli.cli.options import (_TEXT, AllowPickleOpt, BatchOpt, BatchSizeOpt, DeviceOpt, DtypeOpt, JsonOpt,
                                 MaxNewTokensOpt, ModelOpt, OutOpt, OverwriteOpt, ProgressOpt, QuantizeOpt,
-                                RepetitionPenaltyOpt, ResumeOpt, SeedOpt, StopOpt, SystemOpt, TemperatureOpt, TopKOpt, TopPOpt,
-                                TrustRemoteCodeOpt)
+                                RepetitionPenaltyOpt, ResumeOpt, SeedOpt, StopOpt, SystemOpt, TemperatureOpt,
+                                TopKOpt, TopPOpt, TrustRemoteCodeOpt)
 from gencli.text import TextOptions
 
 PromptArg = Annotated[Optional[str], typer.Argument(
