@@ -258,7 +258,7 @@ def test_memory_switches_run_and_offload_off_cuda_says_it_does_nothing(tiny_sd, 
     (path,) = lines(result)
     assert "--offload" in result.stderr and "does nothing on cpu" in result.stderr
     assert pixels(path).shape == (32, 32, 3)
-    from gencli.models import _LOADED
+    from gencli.models.loading import _LOADED
 
     (pipe,) = [loaded.pipe for key, loaded in _LOADED.items()
                if key[0] == "text-to-image" and key[1].path == tiny_sd and key[-3:] == (True, True, True)]

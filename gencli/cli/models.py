@@ -23,7 +23,7 @@ def models(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     if ctx.invoked_subcommand is not None:
         return
     with error_boundary():
-        from gencli.cache import human_size, inventory
+        from gencli.models.inventory import human_size, inventory
         from gencli.writers import write_json, write_stdout
 
         facts = inventory()
@@ -52,7 +52,7 @@ def models(ctx: typer.Context, json_out: JsonOpt = False) -> None:
 def pull(model: ModelArg) -> None:
     """Download a hub model into the Hugging Face cache (progress on stderr); print its local path."""
     with error_boundary():
-        from gencli.cache import pull as download
+        from gencli.models.inventory import pull as download
         from gencli.writers import write_stdout
 
         write_stdout(download(model) + "\n")
@@ -66,8 +66,8 @@ def rm(
 ) -> None:
     """Remove a model from the Hugging Face cache, or a GGUF file's converted copy from gencli's cache."""
     with error_boundary():
-        from gencli.cache import human_size, remove
         from gencli.errors import UsageError
+        from gencli.models.inventory import human_size, remove
         from gencli.writers import write_json, write_stdout
 
         if not yes:

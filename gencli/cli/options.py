@@ -11,8 +11,8 @@ from gencli.text import TextOptions
 
 def complete_model(incomplete: str) -> list[str]:
     """Shell completion for --model: aliases (the config file's too) and the models in the hub cache."""
-    from gencli.cache import hub_models
     from gencli.models import all_aliases
+    from gencli.models.inventory import hub_models
 
     names = [*sorted(all_aliases()), *(repo["id"] for repo in hub_models())]
     return [name for name in names if name.startswith(incomplete)]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from gencli import convert
 from gencli.errors import ModelNotFound, UsageError
-from gencli.models import ModelRef, all_aliases, fetch_command, resolve_spec
+from gencli.models.resolve import ModelRef, all_aliases, fetch_command, resolve_spec
 from gencli.paths import cache_dir
 from gencli.tasks import TASKS
 

@@ -1,0 +1,139 @@
+"""Can a located model be loaded here? The hub (online or its cache) and local directories.
+
+:func:`locate` checks a hub or local model before any model library is
+imported, and says how ``from_pretrained`` should reach it; huggingface_hub
+is imported inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+from gencli.errors import ModelNotFound, UsageError
+from gencli.models.loading import cached_load, load_errors
+from gencli.models.resolve import ModelRef, _alias_hint, fetch_command
+
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where ``from_pretrained`` should look, with the keyword arguments it needs."""
+
+    target: str  # a directory or a hub id
+    kwargs: dict
+    provenance: dict
+
+
+def locate(ref: ModelRef, required_file: str = "config.json", allow_pickle: bool = False) -> Location:
+    """Check a hub or local model can be loaded, before any model library is imported.
+
+    ``required_file`` is the file that marks the model kind: ``config.json`` for
+    transformers, ``model_index.json`` for a diffusers pipeline. GGUF files are
+    converted by the causal-LM loader and are not handled here.
+    """
+    provenance: dict = {"id": ref.id, "revision": ref.revision, "source": ref.source}
+    if ref.source == "local":
+        _check_local_dir(ref.path, required_file, allow_pickle)
+        provenance["path"] = str(ref.path.resolve())
+        return Location(str(ref.path), {}, provenance)
+    if ref.source == "hub":
+        kwargs = {"revision": ref.revision} if ref.revision else {}
+        if not _hub_reachable(ref, required_file):
+            kwargs["local_files_only"] = True
+        return Location(ref.id, kwargs, provenance)
+    raise UsageError(f"{ref.id} is a GGUF file, which holds a language model",
+                     "GGUF works with text and code; give a hub id or directory here")
+
+
+def _check_local_dir(path: Path, required_file: str, allow_pickle: bool) -> None:
+    if not (path / required_file).is_file():
+        kind = "diffusers pipeline" if required_file == "model_index.json" else "transformers model"
+        found = ", ".join(sorted(p.name for p in path.iterdir())[:6]) or "nothing"
+        raise ModelNotFound(f"{path} is not a {kind} (no {required_file}; found {found})",
+                            "give the directory that save_pretrained wrote")
+    if allow_pickle or any(path.rglob("*.safetensors")):
+        return
+    if any(p.suffix in _PICKLE_SUFFIXES for p in path.rglob("*")):
+        raise ModelNotFound(f"{path} has only pickle weights, which can run code when loaded",
+                            "convert them to safetensors, or pass --allow-pickle if you trust the source")
+    raise ModelNotFound(f"{path} has no weights (no *.safetensors file)")
+
+
+def _hub_reachable(ref: ModelRef, required_file: str) -> bool:
+    """Whether to go online for ``ref``; exit 3 at once when it is needed and impossible.
+
+    Offline (HF_HUB_OFFLINE) or with the hub unreachable, a cached model loads
+    from the cache and a missing one is ModelNotFound, instead of the hub
+    library retrying for most of a minute.
+    """
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    cached = isinstance(try_to_load_from_cache(ref.id, required_file, revision=ref.revision), str)
+    target = f"{ref.id}@{ref.revision}" if ref.revision else ref.id
+    if constants.HF_HUB_OFFLINE:
+        if cached:
+            return False
+        raise ModelNotFound(f"{target} is not in the Hugging Face cache and HF_HUB_OFFLINE is set",
+                            f"download it where there is network: {fetch_command(ref.id, ref.revision)}"
+                            + _alias_hint(ref.id))
+    if _hub_answers():
+        return True
+    if cached:
+        return False
+    raise ModelNotFound(f"{target} is not cached and the Hugging Face hub cannot be reached",
+                        f"download it where there is network: {fetch_command(ref.id, ref.revision)}"
+                        + _alias_hint(ref.id))
+
+
+@functools.lru_cache(maxsize=1)
+def _hub_answers(timeout: float = 5.0) -> bool:
+    """One quick request to the hub, with no retries, once per process.
+
+    Several checks may ask in one run (code's fallback check and then its load,
+    audio's config read and then its load); each would otherwise pay a round
+    trip, or the timeout when the network hangs.
+    """
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    try:
+        get_session().head(constants.ENDPOINT, timeout=timeout)
+        return True
+    except Exception:  # any network failure means: not reachable now
+        return False
+
+
+def snapshot_commit(ref: ModelRef, filename: str) -> str | None:
+    """The commit of the hub-cache snapshot ``filename`` was read from (configs no longer carry it in 5.x)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(ref.id, filename, revision=ref.revision)
+    if not isinstance(found, str):
+        return None
+    parts = Path(found).parts
+    return parts[-2] if len(parts) >= 3 and parts[-3] == "snapshots" else None
+
+
+def read_model_config(ref: ModelRef, allow_pickle: bool = False) -> dict:
+    """A hub or local model's ``config.json``, read as JSON with no model library (once per process).
+
+    Lets a task check that the model suits the request before loading weights.
+    """
+    import json
+
+    def build() -> dict:
+        location = locate(ref, "config.json", allow_pickle)
+        with load_errors(location):
+            if ref.source == "local":
+                path = Path(location.target) / "config.json"
+            else:
+                from huggingface_hub import hf_hub_download
+
+                path = hf_hub_download(ref.id, "config.json", revision=ref.revision,
+                                       local_files_only=bool(location.kwargs.get("local_files_only")))
+            return json.loads(Path(path).read_text(encoding="utf-8"))
+
+    return cached_load(("config", ref, allow_pickle), build)

@@ -1,0 +1,134 @@
+"""A model library's exceptions -> the gencli error each becomes, by type, in one table.
+
+When huggingface_hub, transformers, diffusers, safetensors or torch fail to
+find, read or fit a model, :func:`to_gencli_error` picks the first row of
+:data:`TABLE` whose type the exception is an instance of, and builds the
+:class:`~gencli.errors.GencliError` (message, hint, exit code) the user sees.
+Rows name library types as ``"module:Name"`` and look them up only in
+modules already imported: an exception of a type means its module was
+imported, so nothing heavy is imported here, at start-up or after a failure.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gencli.errors import DeviceError, GencliError, ModelNotFound, UsageError
+from gencli.models.resolve import fetch_command
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The model a library failed on: as given to it, and whether it is a hub id."""
+
+    target: str  # a directory or a hub id
+    hub: bool
+    revision: str | None = None
+
+
+Build = Callable[[BaseException, Failure], GencliError]
+
+
+@dataclass(frozen=True)
+class Row:
+    """Exceptions of these types (and ``when`` holds) become what ``build`` makes."""
+
+    types: tuple[type | str, ...]  # a class, or "module:Name" looked up only if the module is imported
+    build: Build
+    when: Callable[[BaseException], bool] | None = None
+
+    def matches(self, exc: BaseException) -> bool:
+        return any(isinstance(exc, cls) for cls in map(_loaded_type, self.types) if cls is not None) and (
+            self.when is None or self.when(exc))
+
+
+def _loaded_type(name: type | str) -> type | None:
+    if isinstance(name, type):
+        return name
+    module, _, attr = name.partition(":")
+    found = sys.modules.get(module)
+    return getattr(found, attr, None) if found is not None else None
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (libraries' messages run to paragraphs), or its type."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def out_of_memory_error() -> DeviceError:
+    """What running out of memory is to the user, wherever it happens (exit 4)."""
+    return DeviceError("the device ran out of memory", "try a smaller model, --dtype bf16/fp16, or --device cpu")
+
+
+def _out_of_memory(exc: BaseException, failure: Failure) -> GencliError:
+    return out_of_memory_error()
+
+
+def _needs_remote_code(exc: BaseException, failure: Failure) -> GencliError:
+    return UsageError(f"{failure.target} needs its own code to run: {first_line(exc)}",
+                      "pass --trust-remote-code if you trust its source")
+
+
+def _could_not_load(hub_hint: Callable[[Failure], str] | None = None) -> Build:
+    """ModelNotFound (exit 3); from the hub with a hint, by default how to download it where there is network."""
+
+    def build(exc: BaseException, failure: Failure) -> GencliError:
+        if not failure.hub:
+            return ModelNotFound(f"could not load the model at {failure.target}: {first_line(exc)}")
+        hint = hub_hint(failure) if hub_hint else (
+            f"download it where there is network: {fetch_command(failure.target, failure.revision)}")
+        return ModelNotFound(f"could not load {failure.target}: {first_line(exc)}", hint)
+
+    return build
+
+
+_HUB = "huggingface_hub.errors:"
+# torch.cuda.OutOfMemoryError is torch.OutOfMemoryError.
+_OUT_OF_MEMORY = Row(("torch:OutOfMemoryError", MemoryError), _out_of_memory)
+
+# First match wins, so a subclass comes before its base (GatedRepoError is a
+# RepositoryNotFoundError; LocalEntryNotFoundError and OfflineModeIsEnabled are OSErrors).
+TABLE: tuple[Row, ...] = (
+    _OUT_OF_MEMORY,
+    # transformers and diffusers raise a plain ValueError when a model needs its own code and
+    # trust_remote_code is off; with no type of its own, this one row reads the message.
+    Row((ValueError,), _needs_remote_code, when=lambda exc: "trust_remote_code" in str(exc)),
+    # The hub answered, so downloading elsewhere would not help: what would.
+    Row((_HUB + "GatedRepoError",), _could_not_load(
+        lambda f: f"it is gated: accept its terms at https://huggingface.co/{f.target}, then: hf auth login")),
+    Row((_HUB + "RepositoryNotFoundError",), _could_not_load(
+        lambda f: "check the id; a private model also needs: hf auth login")),
+    Row((_HUB + "RevisionNotFoundError",), _could_not_load(
+        lambda f: f"check the revision: a branch, tag or commit of {f.target}")),
+    # Not in the cache, with no network to fetch it.
+    Row((_HUB + "OfflineModeIsEnabled", _HUB + "LocalEntryNotFoundError"), _could_not_load()),
+    # A file the model does not have (the hub's RemoteEntryNotFoundError is one too).
+    Row((_HUB + "EntryNotFoundError",), _could_not_load()),
+    # A damaged weights file or config.
+    Row(("safetensors:SafetensorError", "json:JSONDecodeError"), _could_not_load()),
+    # A missing or unreadable file (FileNotFoundError, a permission), and transformers'
+    # own "does not appear to have a file named ..." errors.
+    Row((OSError,), _could_not_load()),
+    # Whatever else a library raises while reading a model (a config it cannot parse, an
+    # architecture it does not know) still means this model cannot be loaded here.
+    Row((Exception,), _could_not_load()),
+)
+
+
+def to_gencli_error(exc: Exception, target: str, *, hub: bool, revision: str | None = None) -> GencliError:
+    """The gencli error ``exc``, raised while loading ``target``, becomes (the first matching row's)."""
+    if isinstance(exc, GencliError):
+        return exc
+    failure = Failure(target, hub, revision)
+    for row in TABLE:
+        if row.matches(exc):
+            return row.build(exc, failure)
+    return _could_not_load()(exc, failure)  # not reached: the last row takes any Exception
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """torch's OutOfMemoryError or Python's MemoryError: the device (or the machine) is full."""
+    return _OUT_OF_MEMORY.matches(exc)

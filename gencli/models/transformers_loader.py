@@ -1,0 +1,151 @@
+"""Loading with transformers: causal language models (text, code) and text-to-audio pipelines.
+
+Each loader builds once per process through :func:`~gencli.models.loading.cached_load`,
+from a hub id, a local directory or (for language models) a converted GGUF
+file, through the same path whatever the source. transformers is imported
+inside the functions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from gencli import convert
+from gencli.devices import Placement, torch_dtype
+from gencli.errors import ModelNotFound
+from gencli.models.hub import Location, locate, snapshot_commit
+from gencli.models.loading import cached_load, load_errors, quiet_libraries
+from gencli.models.resolve import ModelRef
+
+
+@dataclass
+class LoadedModel:
+    """A model and tokenizer on their device, with where they came from."""
+
+    model: object
+    tokenizer: object
+    ref: ModelRef
+    placement: Placement
+    provenance: dict = field(default_factory=dict)
+    load_seconds: float = 0.0
+
+
+def load_causal_lm(ref: ModelRef, placement: Placement, *, trust_remote_code: bool = False,
+                   allow_pickle: bool = False, notify: Callable[..., None] | None = None) -> LoadedModel:
+    """Load a causal language model and its tokenizer, once per process.
+
+    With ``placement.quantize`` (int8, int4) the weights load in fp32 and the
+    Linear layers are then packed (see :mod:`gencli.quantize`).
+    """
+    key = ("causal-lm", ref, placement.device, placement.dtype, placement.quantize, trust_remote_code, allow_pickle)
+    return cached_load(key, lambda: _load_causal_lm(ref, placement, trust_remote_code, allow_pickle, notify))
+
+
+def _load_causal_lm(ref, placement, trust_remote_code, allow_pickle, notify) -> LoadedModel:
+    started = time.perf_counter()
+    quiet_libraries()
+    # Quantised codes are taken from fp32 weights, so a Q4_1 GGUF's own codes come back exactly.
+    load_as = replace(placement, dtype="fp32") if placement.quantize != "none" else placement
+    if ref.source == "gguf":
+        entry = convert.ensure_converted(ref.path, notify)
+        provenance = {"id": ref.id, "revision": None, "source": "gguf", "path": str(ref.path),
+                      "sha256": entry.sha256, "converted": entry.converted_now, "embedded": ref.embedded}
+        try:
+            model, tokenizer = _from_pretrained(Location(str(entry.path), {}, provenance), load_as,
+                                                trust_remote_code, False)
+        except ModelNotFound:
+            # The entry looked whole but would not load: rebuild it once.
+            convert.remove_entry(entry.path)
+            entry = convert.ensure_converted(ref.path, notify)
+            provenance["converted"] = True
+            model, tokenizer = _from_pretrained(Location(str(entry.path), {}, provenance), load_as,
+                                                trust_remote_code, False)
+    else:
+        location = locate(ref, "config.json", allow_pickle)
+        model, tokenizer = _from_pretrained(location, load_as, trust_remote_code, allow_pickle)
+        provenance = dict(location.provenance)
+        if ref.source == "hub":
+            provenance["revision"] = snapshot_commit(ref, "config.json") or ref.revision
+
+    if placement.quantize != "none":
+        from gencli.quantize import quantize_model
+
+        quantize_model(model, placement.quantize)
+    # Left padding lets prompts of different lengths be generated together.
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return LoadedModel(model, tokenizer, ref, placement, provenance, time.perf_counter() - started)
+
+
+def _from_pretrained(location: Location, placement: Placement, trust_remote_code: bool, allow_pickle: bool):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    with load_errors(location):
+        tokenizer = AutoTokenizer.from_pretrained(location.target, trust_remote_code=trust_remote_code,
+                                                  **location.kwargs)
+        model = AutoModelForCausalLM.from_pretrained(
+            location.target,
+            dtype=torch_dtype(placement.dtype),
+            use_safetensors=None if allow_pickle else True,
+            trust_remote_code=trust_remote_code,
+            **location.kwargs,
+        )
+    model.to(placement.device)
+    model.eval()
+    return model, tokenizer
+
+
+# --- text to audio ------------------------------------------------------------------
+
+@dataclass
+class LoadedPipeline:
+    """A transformers pipeline on its device, with its model kind and where it came from."""
+
+    pipeline: object
+    kind: str  # the model's config.model_type: "vits", "musicgen", "bark", ...
+    ref: ModelRef
+    placement: Placement
+    provenance: dict = field(default_factory=dict)
+    load_seconds: float = 0.0
+
+
+def load_text_to_audio(ref: ModelRef, placement: Placement, *, allow_pickle: bool = False,
+                       trust_remote_code: bool = False) -> LoadedPipeline:
+    """Load a transformers text-to-audio pipeline (VITS, MusicGen, Bark ...), once per process."""
+    key = ("text-to-audio", ref, placement.device, placement.dtype, trust_remote_code, allow_pickle)
+    return cached_load(key, lambda: _load_text_to_audio(ref, placement, allow_pickle, trust_remote_code))
+
+
+def _load_text_to_audio(ref, placement, allow_pickle, trust_remote_code) -> LoadedPipeline:
+    started = time.perf_counter()
+    quiet_libraries()
+    location = locate(ref, "config.json", allow_pickle)
+    from transformers import TextToAudioPipeline, pipeline
+
+    class Pipeline(TextToAudioPipeline):
+        """transformers 5.24's pipeline() passes local_files_only on to the pipeline, which refuses it."""
+
+        def __init__(self, *args, local_files_only=None, **kwargs):
+            super().__init__(*args, **kwargs)
+
+    with load_errors(location):
+        pipe = pipeline(
+            "text-to-audio",
+            pipeline_class=Pipeline,
+            model=location.target,
+            device=placement.device,
+            dtype=torch_dtype(placement.dtype),
+            trust_remote_code=trust_remote_code,
+            revision=location.kwargs.get("revision"),
+            local_files_only=bool(location.kwargs.get("local_files_only")),
+            model_kwargs={"use_safetensors": None if allow_pickle else True},
+        )
+    pipe.model.eval()
+    provenance = dict(location.provenance)
+    if ref.source == "hub":
+        provenance["revision"] = snapshot_commit(ref, "config.json") or ref.revision
+    return LoadedPipeline(pipe, pipe.model.config.model_type, ref, placement, provenance,
+                          time.perf_counter() - started)
