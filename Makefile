@@ -1,10 +1,13 @@
-# make install: .venv with gencli, the right torch and the embedded model.
-# make test:    the whole suite, offline.
+# make install:   .venv with gencli, the right torch and the embedded model.
+# make test:      lint, typecheck, then the whole suite, offline; fails on any of them.
+# make test-fast: the suite less the tests marked slow (processes, the embedded model).
+# make lint / fix / typecheck: ruff and mypy, configured in pyproject.toml.
 PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.gencli-installed
+LINTED := gencli tests benchmarks scripts
 
-.PHONY: install test bench clean
+.PHONY: install lint fix typecheck test-fast test bench clean
 
 install: $(STAMP)
 
@@ -12,7 +15,21 @@ $(STAMP): pyproject.toml scripts/install.sh
 	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/install.sh
 	@touch $@
 
-test: install
+lint: install
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+
+fix: install
+	$(VENV)/bin/ruff check --fix $(LINTED)
+	$(VENV)/bin/ruff format $(LINTED)
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+test-fast: install
+	$(VENV)/bin/python -m pytest -q -m "not slow"
+
+test: lint typecheck
 	$(VENV)/bin/python -m pytest -q
 
 bench: install
