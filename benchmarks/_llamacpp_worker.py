@@ -20,8 +20,10 @@ import time
 
 # SmolLM2's chat template (tokenizer.chat_template in the GGUF) for one user
 # message: it adds this default system message, as gencli's chat template does.
-TEMPLATE = ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
-            "<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n")
+TEMPLATE = (
+    "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+    "<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n"
+)
 
 
 def emit(**fields) -> None:
@@ -47,16 +49,27 @@ def main() -> None:
         text = TEMPLATE.format(prompt)
         sampled.clear()
         start = time.perf_counter()
-        for _chunk in llm(text, max_tokens=new_tokens, temperature=0.0, top_k=1, repeat_penalty=1.0, stream=True,
-                          stopping_criteria=StoppingCriteriaList([tick])):
+        for _chunk in llm(
+            text,
+            max_tokens=new_tokens,
+            temperature=0.0,
+            top_k=1,
+            repeat_penalty=1.0,
+            stream=True,
+            stopping_criteria=StoppingCriteriaList([tick]),
+        ):
             pass
         generate = time.perf_counter() - start
         del sampled[-1]  # llama-cpp-python calls the criterion once per token, and once more after the last
         first = sampled[0] - start
         tokens = len(sampled)
-        emit(prompt_tokens=len(llm.tokenize(text.encode(), add_bos=False, special=True)),
-             completion_tokens=tokens, first_token_s=first, generate_s=generate,
-             tokens_per_s=(tokens - 1) / (generate - first) if tokens > 1 else None)
+        emit(
+            prompt_tokens=len(llm.tokenize(text.encode(), add_bos=False, special=True)),
+            completion_tokens=tokens,
+            first_token_s=first,
+            generate_s=generate,
+            tokens_per_s=(tokens - 1) / (generate - first) if tokens > 1 else None,
+        )
 
 
 if __name__ == "__main__":

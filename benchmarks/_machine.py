@@ -28,8 +28,10 @@ def _busy_seconds() -> float | None:
 
 def _own_seconds() -> float:
     """CPU seconds used by this process and the children it has waited for."""
-    return sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
-               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return sum(
+        resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
 
 
 class OtherLoad:
@@ -45,5 +47,4 @@ class OtherLoad:
         foreign = max(0.0, (now - self.busy) - (_own_seconds() - self.own))
         share = foreign / (wall_seconds * (os.cpu_count() or 1))
         verdict = "quiet" if share <= NOISY_SHARE else "NOISY: rerun when the machine is idle"
-        return (f"other processes used {foreign:.1f} CPU-s during the runs "
-                f"({share:.0%} of the machine): {verdict}")
+        return f"other processes used {foreign:.1f} CPU-s during the runs ({share:.0%} of the machine): {verdict}"

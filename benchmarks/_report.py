@@ -29,15 +29,16 @@ def run_measured(cmd: list[str], env: dict) -> tuple[float, float, str, str]:
     use_time = os.access(TIME_V, os.X_OK)
     full = [TIME_V, "-v", *cmd] if use_time else cmd
     started = time.perf_counter()
-    proc = subprocess.Popen(full, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        full, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     if use_time:
         out, err = proc.communicate()
         elapsed = time.perf_counter() - started
         code = proc.returncode
         found = re.search(r"Maximum resident set size \(kbytes\): (\d+)", err)
         rss_kb = int(found.group(1)) if found else 0
-        err = err[:err.rfind("\tCommand being timed:")] if "\tCommand being timed:" in err else err
+        err = err[: err.rfind("\tCommand being timed:")] if "\tCommand being timed:" in err else err
     else:  # read both pipes, then reap the process ourselves to get its rusage
         out, err = proc.stdout.read(), proc.stderr.read()
         _, status, usage = os.wait4(proc.pid, 0)

@@ -8,8 +8,7 @@ that is gencli's own start-up.
 
 import typer
 
-app = typer.Typer(name="bare", no_args_is_help=True,
-                  context_settings={"help_option_names": ["-h", "--help"]})
+app = typer.Typer(name="bare", no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
 
 
 @app.callback()

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import replace
 import sys
 import tempfile
 import time
+from dataclasses import replace
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _machine import OtherLoad  # noqa: E402
+from _machine import OtherLoad
 
 SUBJECTS = ["the sea", "a robot", "bread", "the moon", "a city at night", "rain", "chess", "a lighthouse"]
 SHAPES = [
@@ -34,8 +34,10 @@ SHAPES = [
     "In two sentences, what is {}?",
     "Write a short story about {} for a child, with a beginning, a middle and an end.",
     "List three facts about {}, and explain in a paragraph why each one matters to people today.",
-    "You are a teacher. Explain {} to a class of ten-year-olds, using an example they know, "
-    "then ask them one question to check they understood, and give the answer.",
+    (
+        "You are a teacher. Explain {} to a class of ten-year-olds, using an example they know, "
+        "then ask them one question to check they understood, and give the answer."
+    ),
     "Describe {}.",
     "Give {} a name and a one-line motto.",
     "Compare {} with a mountain: how are they alike, and how do they differ? Answer in a short essay.",
@@ -82,8 +84,10 @@ def main() -> None:
     for size in [int(s) for s in args.sizes.split(",")]:
         summary: Summary = run(items, batch, Sink(), size)
         rates[size] = summary.tokens / summary.seconds
-        print(f"batch {size:3d}:  {rates[size]:7.1f} tokens/s  ({len(items)} prompts, {summary.tokens} tokens, "
-              f"{summary.seconds:.1f} s)  ratio {rates[size] / alone:4.1f}x")
+        print(
+            f"batch {size:3d}:  {rates[size]:7.1f} tokens/s  ({len(items)} prompts, {summary.tokens} tokens, "
+            f"{summary.seconds:.1f} s)  ratio {rates[size] / alone:4.1f}x"
+        )
     best = max(rates, key=rates.get)
     print(f"\nbest: batch {best}, {rates[best] / alone:.1f}x one-by-one (target >= 6x); dtype {args.dtype}")
     print(load.report(time.perf_counter() - began))

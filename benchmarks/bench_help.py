@@ -28,8 +28,7 @@ TARGET = 1.5
 def wall(cmd: list[str], env: dict) -> float:
     """Seconds one run of ``cmd`` takes; fails loudly if it fails."""
     started = time.perf_counter()
-    done = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"{' '.join(cmd)} exited {done.returncode}:\n{done.stderr}")
@@ -38,8 +37,11 @@ def wall(cmd: list[str], env: dict) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--gencli", default=str(Path(sys.executable).with_name("gencli")),
-                        help="the gencli console script (default: next to this Python)")
+    parser.add_argument(
+        "--gencli",
+        default=str(Path(sys.executable).with_name("gencli")),
+        help="the gencli console script (default: next to this Python)",
+    )
     parser.add_argument("--runs", type=int, default=10, help="timed runs of each (default 10)")
     args = parser.parse_args()
 
@@ -62,8 +64,7 @@ def main() -> None:
     print(f"--help, median of {args.runs} runs (after 1 warm-up), alternating")
     print(f"  {'gencli --help':<22}{gencli * 1000:8.0f} ms")
     print(f"  {'bare Typer --help':<22}{bare * 1000:8.0f} ms")
-    print(f"  {'ratio gencli/bare':<22}{ratio:8.2f}x   target <= {TARGET}x  "
-          f"[{'OK' if ratio <= TARGET else 'OVER'}]")
+    print(f"  {'ratio gencli/bare':<22}{ratio:8.2f}x   target <= {TARGET}x  [{'OK' if ratio <= TARGET else 'OVER'}]")
     print(f"  {other.report(time.perf_counter() - started)}")
 
 

@@ -57,34 +57,71 @@ DEFAULT_DIR = Path(tempfile.gettempdir()) / "gencli-bench-sd-turbo-random-fp32"
 
 # Stable Diffusion 2.1's UNet (stabilityai/sd-turbo's), sample_size 64: 512 px with the VAE's 8x.
 UNET = {
-    "sample_size": 64, "in_channels": 4, "out_channels": 4, "center_input_sample": False,
-    "flip_sin_to_cos": True, "freq_shift": 0,
+    "sample_size": 64,
+    "in_channels": 4,
+    "out_channels": 4,
+    "center_input_sample": False,
+    "flip_sin_to_cos": True,
+    "freq_shift": 0,
     "down_block_types": ("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
     "mid_block_type": "UNetMidBlock2DCrossAttn",
     "up_block_types": ("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-    "only_cross_attention": False, "block_out_channels": (320, 640, 1280, 1280), "layers_per_block": 2,
-    "downsample_padding": 1, "mid_block_scale_factor": 1, "act_fn": "silu", "norm_num_groups": 32,
-    "norm_eps": 1e-5, "cross_attention_dim": 1024, "attention_head_dim": (5, 10, 20, 20),
-    "dual_cross_attention": False, "use_linear_projection": True, "upcast_attention": False}
+    "only_cross_attention": False,
+    "block_out_channels": (320, 640, 1280, 1280),
+    "layers_per_block": 2,
+    "downsample_padding": 1,
+    "mid_block_scale_factor": 1,
+    "act_fn": "silu",
+    "norm_num_groups": 32,
+    "norm_eps": 1e-5,
+    "cross_attention_dim": 1024,
+    "attention_head_dim": (5, 10, 20, 20),
+    "dual_cross_attention": False,
+    "use_linear_projection": True,
+    "upcast_attention": False,
+}
 # Stable Diffusion's VAE (the same in 1.x and 2.x).
 VAE = {
-    "in_channels": 3, "out_channels": 3, "latent_channels": 4, "block_out_channels": (128, 256, 512, 512),
-    "layers_per_block": 2, "down_block_types": ("DownEncoderBlock2D",) * 4,
-    "up_block_types": ("UpDecoderBlock2D",) * 4, "act_fn": "silu", "norm_num_groups": 32, "sample_size": 512,
-    "scaling_factor": 0.18215}
+    "in_channels": 3,
+    "out_channels": 3,
+    "latent_channels": 4,
+    "block_out_channels": (128, 256, 512, 512),
+    "layers_per_block": 2,
+    "down_block_types": ("DownEncoderBlock2D",) * 4,
+    "up_block_types": ("UpDecoderBlock2D",) * 4,
+    "act_fn": "silu",
+    "norm_num_groups": 32,
+    "sample_size": 512,
+    "scaling_factor": 0.18215,
+}
 # OpenCLIP ViT-H/14's text tower, as SD 2.x's CLIPTextModel (23 of its 24 layers: SD 2 takes the penultimate).
 TEXT = {
-    "vocab_size": 49408, "hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 23,
-    "num_attention_heads": 16, "max_position_embeddings": 77, "hidden_act": "gelu", "projection_dim": 1024,
-    "layer_norm_eps": 1e-5}
+    "vocab_size": 49408,
+    "hidden_size": 1024,
+    "intermediate_size": 4096,
+    "num_hidden_layers": 23,
+    "num_attention_heads": 16,
+    "max_position_embeddings": 77,
+    "hidden_act": "gelu",
+    "projection_dim": 1024,
+    "layer_norm_eps": 1e-5,
+}
 # sd-turbo's scheduler: Euler with trailing timesteps (so one step starts at t = 999, from pure noise).
 SCHEDULER = {
-    "num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear",
-    "prediction_type": "epsilon", "timestep_spacing": "trailing", "steps_offset": 1, "interpolation_type": "linear",
-    "use_karras_sigmas": False}
+    "num_train_timesteps": 1000,
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "prediction_type": "epsilon",
+    "timestep_spacing": "trailing",
+    "steps_offset": 1,
+    "interpolation_type": "linear",
+    "use_karras_sigmas": False,
+}
 
 
 # --- building (in a child process: imports torch, diffusers, transformers) ---------------------------
+
 
 def build_tokenizer():
     """A CLIP tokenizer that needs no download: the tests' byte-level one, padding and cutting to 77.
@@ -132,22 +169,40 @@ def build(directory: Path) -> None:
     torch.manual_seed(SEED + 1)
     vae = AutoencoderKL(**VAE)
     torch.manual_seed(SEED + 2)
-    text_encoder = CLIPTextModel(CLIPTextConfig(**TEXT, bos_token_id=tokenizer.bos_token_id,
-                                                eos_token_id=tokenizer.eos_token_id,
-                                                pad_token_id=tokenizer.pad_token_id))
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            **TEXT,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
     print(f"  VAE and text encoder built ({time.perf_counter() - started:.0f} s)", flush=True)
-    pipe = StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
-                                   scheduler=EulerDiscreteScheduler(**SCHEDULER), safety_checker=None,
-                                   feature_extractor=None, requires_safety_checker=False)
+    pipe = StableDiffusionPipeline(
+        unet=unet,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        scheduler=EulerDiscreteScheduler(**SCHEDULER),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
     pipe.save_pretrained(partial, safe_serialization=True)
     (partial / BUILDING).unlink()
     facts = {
-        "format": BUILD_FORMAT, "seed": SEED, "dtype": "fp32",
+        "format": BUILD_FORMAT,
+        "seed": SEED,
+        "dtype": "fp32",
         "parameters": {"unet": _count(unet), "text_encoder": _count(text_encoder), "vae": _count(vae)},
-        "tokenizer_vocab": len(tokenizer), "disk_bytes": _disk_bytes(partial),
+        "tokenizer_vocab": len(tokenizer),
+        "disk_bytes": _disk_bytes(partial),
         "build_s": round(time.perf_counter() - started, 1),
-        "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
-                     "transformers": transformers.__version__},
+        "versions": {
+            "torch": torch.__version__,
+            "diffusers": diffusers.__version__,
+            "transformers": transformers.__version__,
+        },
     }
     (partial / MARKER).write_text(json.dumps(facts, indent=1) + "\n")
     os.replace(partial, directory)
@@ -165,8 +220,10 @@ def ensure_pipeline(directory: Path, rebuild: bool, env: dict) -> dict:
     """The build's facts, building it first (in a child Python) unless a finished one is there."""
     facts = read_marker(directory)
     if directory.exists() and facts is None:
-        sys.exit(f"{directory} exists but holds no finished build ({MARKER} is missing): "
-                 "remove it or choose another --pipeline-dir")
+        sys.exit(
+            f"{directory} exists but holds no finished build ({MARKER} is missing): "
+            "remove it or choose another --pipeline-dir"
+        )
     if facts is not None and (rebuild or facts.get("format") != BUILD_FORMAT):
         print(f"removing the {'old-format ' if not rebuild else ''}build in {directory}", flush=True)
         shutil.rmtree(directory)
@@ -189,10 +246,17 @@ def ensure_pipeline(directory: Path, rebuild: bool, env: dict) -> dict:
 
 # --- timing -----------------------------------------------------------------------------------
 
+
 def placement(gencli: str, device: str, dtype: str, env: dict) -> tuple[str, str]:
     """What gencli's ``auto`` (or the given device and dtype) settles to here."""
-    proc = subprocess.run([gencli, "env", "--json", "--device", device, "--dtype", dtype], env=env,
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [gencli, "env", "--json", "--device", device, "--dtype", dtype],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
         sys.exit(f"gencli env --device {device} --dtype {dtype} exited {proc.returncode}:\n{proc.stderr.strip()}")
     facts = json.loads(proc.stdout)
@@ -201,17 +265,27 @@ def placement(gencli: str, device: str, dtype: str, env: dict) -> tuple[str, str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--gencli", default=str(Path(sys.executable).with_name("gencli")),
-                        help="the gencli console script (default: next to this Python)")
-    parser.add_argument("--pipeline-dir", type=Path, default=DEFAULT_DIR,
-                        help=f"where the random pipeline is built, or found (default {DEFAULT_DIR})")
+    parser.add_argument(
+        "--gencli",
+        default=str(Path(sys.executable).with_name("gencli")),
+        help="the gencli console script (default: next to this Python)",
+    )
+    parser.add_argument(
+        "--pipeline-dir",
+        type=Path,
+        default=DEFAULT_DIR,
+        help=f"where the random pipeline is built, or found (default {DEFAULT_DIR})",
+    )
     parser.add_argument("--rebuild", action="store_true", help="build the pipeline again even if it is there")
     parser.add_argument("--build-only", action="store_true", help="build (or find) the pipeline, time nothing")
     parser.add_argument("--device", default="auto", help="gencli's --device (default auto)")
     parser.add_argument("--dtype", default="auto", help="gencli's --dtype: auto, fp32, bf16, fp16 (default auto)")
-    parser.add_argument("--steps", default="1",
-                        help="denoising steps (default 1, SD-Turbo's); a list, e.g. 1,4, times each "
-                             "(alternating) and adds the cost of one UNet step: the difference over the steps")
+    parser.add_argument(
+        "--steps",
+        default="1",
+        help="denoising steps (default 1, SD-Turbo's); a list, e.g. 1,4, times each "
+        "(alternating) and adds the cost of one UNet step: the difference over the steps",
+    )
     parser.add_argument("--size", type=int, help="width and height (default 512 on CUDA, 256 elsewhere)")
     parser.add_argument("-n", "--num-images", type=int, help="images per call (default 4 on CUDA, 1 elsewhere)")
     parser.add_argument("--runs", type=int, default=2, help="timed runs after the warm-up (default 2)")
@@ -233,8 +307,10 @@ def main() -> None:
         device, dtype = placement(args.gencli, args.device, args.dtype, env)
     facts = ensure_pipeline(directory, args.rebuild, env)
     params = facts["parameters"]
-    sizes = (f"UNet {params['unet'] / 1e6:.1f}M, text encoder {params['text_encoder'] / 1e6:.1f}M, "
-             f"VAE {params['vae'] / 1e6:.1f}M parameters; {facts['disk_bytes'] / 1e9:.2f} GB on disk, fp32")
+    sizes = (
+        f"UNet {params['unet'] / 1e6:.1f}M, text encoder {params['text_encoder'] / 1e6:.1f}M, "
+        f"VAE {params['vae'] / 1e6:.1f}M parameters; {facts['disk_bytes'] / 1e9:.2f} GB on disk, fp32"
+    )
     print(f"  {sizes}", flush=True)
     if args.build_only:
         return
@@ -242,9 +318,11 @@ def main() -> None:
     cuda = device.startswith("cuda")
     size = args.size or (512 if cuda else 256)
     count = args.num_images or (4 if cuda else 1)
-    print(f"timing on {device}, {dtype}: {size}x{size}, steps {','.join(map(str, steps))}, {count} image(s) a run, "
-          f"1 warm-up + {args.runs} runs" + (" of each step count, alternating" if len(steps) > 1 else ""),
-          flush=True)
+    print(
+        f"timing on {device}, {dtype}: {size}x{size}, steps {','.join(map(str, steps))}, {count} image(s) a run, "
+        f"1 warm-up + {args.runs} runs" + (" of each step count, alternating" if len(steps) > 1 else ""),
+        flush=True,
+    )
     med = statistics.median
     other, started = OtherLoad(), time.perf_counter()
     other.start()
@@ -255,9 +333,32 @@ def main() -> None:
         plan = [(0, steps[0])] + [(round_, s) for round_ in range(1, args.runs + 1) for s in steps]
         for number, (round_, step_count) in enumerate(plan):
             out_dir = Path(scratch) / f"run{number}"
-            cmd = [args.gencli, "image", PROMPT, "-m", str(directory), "--steps", str(step_count),
-                   "--guidance", "0", "--width", str(size), "--height", str(size), "-n", str(count), "--seed", "1",
-                   "--device", device, "--dtype", dtype, "--json", "-o", f"{out_dir}/"]
+            cmd = [
+                args.gencli,
+                "image",
+                PROMPT,
+                "-m",
+                str(directory),
+                "--steps",
+                str(step_count),
+                "--guidance",
+                "0",
+                "--width",
+                str(size),
+                "--height",
+                str(size),
+                "-n",
+                str(count),
+                "--seed",
+                "1",
+                "--device",
+                device,
+                "--dtype",
+                dtype,
+                "--json",
+                "-o",
+                f"{out_dir}/",
+            ]
             wall, rss, out, err = run_measured(cmd, env)
             notices.update(line.strip() for line in err.splitlines() if line.strip())
             records = [json.loads(line) for line in out.splitlines() if line.strip()]
@@ -271,8 +372,11 @@ def main() -> None:
             shutil.rmtree(out_dir)
             timings = first["timings"]  # every record of a run carries the run's one load and one call
             label = "warm-up" if round_ == 0 else f"run {round_}/{args.runs}"
-            print(f"  {label}, {step_count} step(s): wall {wall:.2f} s, load {timings['load_s']:.2f} s, "
-                  f"generate {timings['generate_s']:.2f} s", flush=True)
+            print(
+                f"  {label}, {step_count} step(s): wall {wall:.2f} s, load {timings['load_s']:.2f} s, "
+                f"generate {timings['generate_s']:.2f} s",
+                flush=True,
+            )
             if round_:
                 runs[step_count].append({"wall": wall, "rss": rss, **timings})
 
@@ -303,11 +407,16 @@ def main() -> None:
         step_s = (m(high, "generate_s") - m(low, "generate_s")) / (high - low)
         rows += [
             (f"s per UNet step, ({high} - {low} steps) / {high - low}", f"{step_s:.3f} s  ({count} image(s) a step)"),
-            (f"fixed: text encoding, VAE decoding ({low} step{'s' if low > 1 else ''} - {low} x that)",
-             f"{m(low, 'generate_s') - low * step_s:.2f} s"),
+            (
+                f"fixed: text encoding, VAE decoding ({low} step{'s' if low > 1 else ''} - {low} x that)",
+                f"{m(low, 'generate_s') - low * step_s:.2f} s",
+            ),
         ]
-    print_table(f"gencli image, SD-Turbo-shaped pipeline, random weights ({sizes})\n"
-                f"  {device}, {dtype}, {size}x{size}, guidance 0, {count} image(s) in one call, seed 1", rows)
+    print_table(
+        f"gencli image, SD-Turbo-shaped pipeline, random weights ({sizes})\n"
+        f"  {device}, {dtype}, {size}x{size}, guidance 0, {count} image(s) in one call, seed 1",
+        rows,
+    )
     for line in sorted(notices):
         print(f"  gencli said: {line}")
     print(f"  {other.report(time.perf_counter() - started)}")

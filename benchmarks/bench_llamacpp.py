@@ -46,10 +46,10 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _machine import OtherLoad  # noqa: E402
-from _modes import check_mode, mode_flags  # noqa: E402
-from _report import bench_env, print_table, value_range  # noqa: E402
-from bench_batch import PROMPTS  # noqa: E402
+from _machine import OtherLoad
+from _modes import check_mode, mode_flags
+from _report import bench_env, print_table, value_range
+from bench_batch import PROMPTS
 
 WORKER = Path(__file__).with_name("_llamacpp_worker.py")
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -57,16 +57,25 @@ STORY = "Write a short story about a robot."
 NEW_TOKENS = 128
 GREEDY = ["--temperature", "0", "--repetition-penalty", "1", "--max-new-tokens", str(NEW_TOKENS)]
 DECODE_TARGET, BATCH_TARGET = 0.5, 3.0
-BUILD = ('build one: python -m venv V && CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX512=ON -DGGML_AVX2=ON '
-         '-DGGML_FMA=ON -DGGML_F16C=ON" V/bin/pip install llama-cpp-python; then pass --llama-python V/bin/python '
-         "or set LLAMA_PYTHON")
+BUILD = (
+    'build one: python -m venv V && CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX512=ON -DGGML_AVX2=ON '
+    '-DGGML_FMA=ON -DGGML_F16C=ON" V/bin/pip install llama-cpp-python; then pass --llama-python V/bin/python '
+    "or set LLAMA_PYTHON"
+)
 
 
 def run(cmd: list[str], env: dict, stdin: str | None = None) -> tuple[float, str]:
     """Run ``cmd``; return (wall seconds, stdout). Fails loudly."""
     started = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        cmd,
+        env=env,
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
         sys.exit(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr}")
     return time.perf_counter() - started, proc.stdout
@@ -89,10 +98,16 @@ def cpu_name() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--gencli", default=str(Path(sys.executable).with_name("gencli")),
-                        help="the gencli console script (default: next to this Python)")
-    parser.add_argument("--llama-python", default=os.environ.get("LLAMA_PYTHON"),
-                        help="the Python of a venv with llama-cpp-python (default: $LLAMA_PYTHON)")
+    parser.add_argument(
+        "--gencli",
+        default=str(Path(sys.executable).with_name("gencli")),
+        help="the gencli console script (default: next to this Python)",
+    )
+    parser.add_argument(
+        "--llama-python",
+        default=os.environ.get("LLAMA_PYTHON"),
+        help="the Python of a venv with llama-cpp-python (default: $LLAMA_PYTHON)",
+    )
     parser.add_argument("--runs", type=int, default=3, help="rounds of the batch-1 decode (default 3)")
     parser.add_argument("--modes", default="fp32,int8,int4", help="gencli modes for the batch-1 decode")
     parser.add_argument("--batch-modes", default="fp32,bf16", help="gencli modes for the batch")
@@ -116,8 +131,10 @@ def main() -> None:
     versions = facts["versions"]
     _, out = run([args.llama_python, "-c", "import llama_cpp; print(llama_cpp.__version__)"], env)
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores")
-    print(f"versions: llama-cpp-python {out.strip()}; gencli {versions['gencli']}, torch {versions['torch']}, "
-          f"transformers {versions['transformers']}, Python {versions['python']}")
+    print(
+        f"versions: llama-cpp-python {out.strip()}; gencli {versions['gencli']}, torch {versions['torch']}, "
+        f"transformers {versions['transformers']}, Python {versions['python']}"
+    )
     print(f"model: {gguf}", flush=True)
     run(gencli + ["text", "hi", "-t", "1"], env)  # converts the GGUF into the cache if it is not there yet
 
@@ -138,7 +155,7 @@ def main() -> None:
     # 2. Batch: llama.cpp one after another, gencli batched.
     rates: dict[str, tuple[float, int, float]] = {}  # name: (tokens/s, tokens, seconds)
     if not args.skip_batch:
-        prompts = PROMPTS[::len(PROMPTS) // args.prompts][:args.prompts]
+        prompts = PROMPTS[:: len(PROMPTS) // args.prompts][: args.prompts]
         _, results = llama(args, gguf, env, prompts)
         tokens, seconds = sum(r["completion_tokens"] for r in results), sum(r["generate_s"] for r in results)
         rates["llama.cpp"] = (tokens / seconds, tokens, seconds)
@@ -148,13 +165,28 @@ def main() -> None:
             source.write_text("".join(p + "\n" for p in prompts))
             for mode in batch_modes:
                 out_file = Path(scratch, f"{mode}.jsonl")
-                run(gencli + ["text", "--batch", str(source), "--out", str(out_file), *GREEDY,
-                              "--batch-size", "64", *mode_flags(mode)], env)
+                run(
+                    gencli
+                    + [
+                        "text",
+                        "--batch",
+                        str(source),
+                        "--out",
+                        str(out_file),
+                        *GREEDY,
+                        "--batch-size",
+                        "64",
+                        *mode_flags(mode),
+                    ],
+                    env,
+                )
                 records = [json.loads(line) for line in out_file.read_text().splitlines()]
                 failed = [r for r in records if "error" in r]
                 if failed or len(records) != len(prompts):
-                    sys.exit(f"{mode} batch: {len(records)} records for {len(prompts)} prompts, {len(failed)} "
-                             f"failed{': ' + failed[0]['error'] if failed else ''}")
+                    sys.exit(
+                        f"{mode} batch: {len(records)} records for {len(prompts)} prompts, {len(failed)} "
+                        f"failed{': ' + failed[0]['error'] if failed else ''}"
+                    )
                 check_mode(records[0], mode)
                 tokens = sum(r["usage"]["completion_tokens"] for r in records)
                 seconds = sum(r["timings"]["generate_s"] / r["timings"]["batch_size"] for r in records)
@@ -172,13 +204,19 @@ def main() -> None:
     for name in gen:
         label = name if name == "llama.cpp" else f"gencli {name}"
         rows += [
-            (f"{label}: prompt / completion tokens",
-             f"{m(name, 'prompt_tokens'):.0f} / {m(name, 'completion_tokens'):.0f}"),
+            (
+                f"{label}: prompt / completion tokens",
+                f"{m(name, 'prompt_tokens'):.0f} / {m(name, 'completion_tokens'):.0f}",
+            ),
             (f"{label}: load (median {n})", f"{m(name, 'load_s'):.2f} s" + spread(name, "load_s", ".2f")),
-            (f"{label}: first token (median {n})", f"{m(name, 'first_token_s') * 1000:.0f} ms"
-             + spread(name, "first_token_s", ".0f", 1000)),
-            (f"{label}: decode (median {n})", f"{m(name, 'tokens_per_s'):.1f} tokens/s"
-             + spread(name, "tokens_per_s", ".1f")),
+            (
+                f"{label}: first token (median {n})",
+                f"{m(name, 'first_token_s') * 1000:.0f} ms" + spread(name, "first_token_s", ".0f", 1000),
+            ),
+            (
+                f"{label}: decode (median {n})",
+                f"{m(name, 'tokens_per_s'):.1f} tokens/s" + spread(name, "tokens_per_s", ".1f"),
+            ),
         ]
     for mode in modes:
         ratio = m(mode, "tokens_per_s") / m("llama.cpp", "tokens_per_s")

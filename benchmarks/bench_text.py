@@ -32,8 +32,8 @@ import time
 from pathlib import Path
 
 from _machine import OtherLoad
-from _report import RSS_SOURCE, bench_env, print_table, run_measured, value_range
 from _modes import check_mode, mode_flags
+from _report import RSS_SOURCE, bench_env, print_table, run_measured, value_range
 
 WARM_TARGET = 3.0
 RSS_TARGET_MB = 1500
@@ -43,11 +43,17 @@ STORY = ["text", "Write a short story about a robot.", "--temperature", "0", "--
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--gencli", default=str(Path(sys.executable).with_name("gencli")),
-                        help="the gencli console script (default: next to this Python)")
+    parser.add_argument(
+        "--gencli",
+        default=str(Path(sys.executable).with_name("gencli")),
+        help="the gencli console script (default: next to this Python)",
+    )
     parser.add_argument("--runs", type=int, default=3, help="runs of each repeated measure (default 3)")
-    parser.add_argument("--modes", default="fp32,bf16,int8,int4",
-                        help="generation modes, the first the baseline (default fp32,bf16,int8,int4)")
+    parser.add_argument(
+        "--modes",
+        default="fp32,bf16,int8,int4",
+        help="generation modes, the first the baseline (default fp32,bf16,int8,int4)",
+    )
     args = parser.parse_args()
     modes = args.modes.split(",")
     for mode in modes:
@@ -83,8 +89,9 @@ def main() -> None:
                 wall, rss, out, _ = run_measured(gencli + STORY + mode_flags(mode), env)
                 record = json.loads(out)
                 check_mode(record, mode)
-                runs.append({"wall": wall, "rss": rss, **record["timings"],
-                             "tokens": record["usage"]["completion_tokens"]})
+                runs.append(
+                    {"wall": wall, "rss": rss, **record["timings"], "tokens": record["usage"]["completion_tokens"]}
+                )
             print(f"generation round done ({round_ + 1}/{args.runs})", flush=True)
 
     def m(dtype: str, key: str) -> float:
@@ -96,25 +103,36 @@ def main() -> None:
         ("cold load, converts GGUF (1 run)", f"{cold:.2f} s"),
         (f"warm load 'text hi -t 1' (median {n})", f"{med(warm):.2f} s" + value_range(warm, ".2f")),
         (f"python -c 'import torch' (median {n})", f"{med(torch_import):.2f} s" + value_range(torch_import, ".2f")),
-        ("warm / import torch", (f"{warm_ratio:.2f}x  target <= {WARM_TARGET}x "
-                                 f"[{'OK' if warm_ratio <= WARM_TARGET else 'OVER'}]")),
+        (
+            "warm / import torch",
+            (f"{warm_ratio:.2f}x  target <= {WARM_TARGET}x [{'OK' if warm_ratio <= WARM_TARGET else 'OVER'}]"),
+        ),
         ("cold / warm", f"{cold / med(warm):.1f}x"),
     ]
     for dtype, runs in gen.items():
         rows += [
             (f"{dtype}: completion tokens", f"{m(dtype, 'tokens'):.0f}"),
             (f"{dtype}: load_s (median {n})", f"{m(dtype, 'load_s'):.2f} s"),
-            (f"{dtype}: first token (median {n})", f"{m(dtype, 'first_token_s') * 1000:.0f} ms"
-             + value_range((r["first_token_s"] * 1000 for r in runs), ".0f")),
-            (f"{dtype}: decode (median {n})", f"{m(dtype, 'tokens_per_s'):.1f} tokens/s"
-             + value_range((r["tokens_per_s"] for r in runs), ".1f")),
+            (
+                f"{dtype}: first token (median {n})",
+                f"{m(dtype, 'first_token_s') * 1000:.0f} ms"
+                + value_range((r["first_token_s"] * 1000 for r in runs), ".0f"),
+            ),
+            (
+                f"{dtype}: decode (median {n})",
+                f"{m(dtype, 'tokens_per_s'):.1f} tokens/s" + value_range((r["tokens_per_s"] for r in runs), ".1f"),
+            ),
             (f"{dtype}: wall, whole command (median {n})", f"{m(dtype, 'wall'):.2f} s"),
-            (f"{dtype}: peak RSS (median {n})", f"{m(dtype, 'rss'):.0f} MB  target <= {RSS_TARGET_MB} MB "
-                                                f"[{'OK' if m(dtype, 'rss') <= RSS_TARGET_MB else 'OVER'}]"),
+            (
+                f"{dtype}: peak RSS (median {n})",
+                (
+                    f"{m(dtype, 'rss'):.0f} MB  target <= {RSS_TARGET_MB} MB "
+                    f"[{'OK' if m(dtype, 'rss') <= RSS_TARGET_MB else 'OVER'}]"
+                ),
+            ),
         ]
     for mode in modes[1:]:
-        rows.append((f"decode {mode} / {modes[0]}",
-                     f"{m(mode, 'tokens_per_s') / m(modes[0], 'tokens_per_s'):.2f}x"))
+        rows.append((f"decode {mode} / {modes[0]}", f"{m(mode, 'tokens_per_s') / m(modes[0], 'tokens_per_s'):.2f}x"))
     print_table(f"gencli text, embedded SmolLM2-135M ({RSS_SOURCE} RSS)", rows)
     print(f"  {other.report(time.perf_counter() - started)}")
 

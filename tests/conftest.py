@@ -17,15 +17,25 @@ from pathlib import Path
 import pytest
 
 _ROOT = Path(tempfile.mkdtemp(prefix="gencli-tests-"))
-os.environ.update({
-    "HF_HUB_OFFLINE": "1",
-    "HF_HOME": str(_ROOT / "hf-home"),
-    "GENCLI_CACHE": str(_ROOT / "gencli-cache"),
-    "GENCLI_CONFIG": str(_ROOT / "no-config.toml"),  # a developer's own config must not change results
-    "TOKENIZERS_PARALLELISM": "false",
-})
-for _name in ("GENCLI_DEVICE", "GENCLI_DTYPE", "GENCLI_MODEL", "GENCLI_DEBUG", "NO_COLOR", "FORCE_COLOR",
-              "HF_HUB_CACHE", "XDG_CACHE_HOME"):
+os.environ.update(
+    {
+        "HF_HUB_OFFLINE": "1",
+        "HF_HOME": str(_ROOT / "hf-home"),
+        "GENCLI_CACHE": str(_ROOT / "gencli-cache"),
+        "GENCLI_CONFIG": str(_ROOT / "no-config.toml"),  # a developer's own config must not change results
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+)
+for _name in (
+    "GENCLI_DEVICE",
+    "GENCLI_DTYPE",
+    "GENCLI_MODEL",
+    "GENCLI_DEBUG",
+    "NO_COLOR",
+    "FORCE_COLOR",
+    "HF_HUB_CACHE",
+    "XDG_CACHE_HOME",
+):
     os.environ.pop(_name, None)
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -37,11 +47,18 @@ def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_ROOT, ignore_errors=True)
 
 
-def run_cli(*args: str, input: bytes | None = None, env: dict | None = None,
-            timeout: float = 600) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, input: bytes | None = None, env: dict | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
     """Run the installed ``gencli`` as a user would; stdout and stderr as bytes."""
-    return subprocess.run([str(GENCLI), *args], input=input, stdin=None if input is not None else subprocess.DEVNULL,
-                          capture_output=True, env={**os.environ, **(env or {})}, timeout=timeout)
+    return subprocess.run(
+        [str(GENCLI), *args],
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+        capture_output=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -66,11 +66,17 @@ def same_record(api: dict, printed: dict, *, also_varying: tuple[str, ...] = ())
 
 # --- the records equal what --json prints ------------------------------------------------
 
-@pytest.mark.parametrize("options, flags", [
-    ({"temperature": 0, "max_new_tokens": 12, "seed": 5}, ("--temperature", "0", "-t", "12", "--seed", "5")),
-    ({"temperature": 1.0, "max_new_tokens": 12, "seed": 3, "stop": "e", "system": "Be brief."},
-     ("--temperature", "1", "-t", "12", "--seed", "3", "--stop", "e", "-s", "Be brief.")),
-])
+
+@pytest.mark.parametrize(
+    "options, flags",
+    [
+        ({"temperature": 0, "max_new_tokens": 12, "seed": 5}, ("--temperature", "0", "-t", "12", "--seed", "5")),
+        (
+            {"temperature": 1.0, "max_new_tokens": 12, "seed": 3, "stop": "e", "system": "Be brief."},
+            ("--temperature", "1", "-t", "12", "--seed", "3", "--stop", "e", "-s", "Be brief."),
+        ),
+    ],
+)
 def test_text_record_is_what_json_prints(tiny_llama, cli, options, flags):
     record = gencli.generate_text("hello there", model=str(tiny_llama), **options)
     (printed,) = cli_json(cli, "text", "hello there", "-m", str(tiny_llama), *flags)
@@ -79,18 +85,30 @@ def test_text_record_is_what_json_prints(tiny_llama, cli, options, flags):
 
 
 def test_text_context_is_what_piped_stdin_is(tiny_llama, cli):
-    record = gencli.generate_text("Summarise this", context="some notes\n", model=tiny_llama, temperature=0,
-                                  max_new_tokens=4, seed=1)
-    (printed,) = cli_json(cli, "text", "Summarise this", "-m", str(tiny_llama), "--temperature", "0", "-t", "4",
-                          "--seed", "1", input="some notes\n")
+    record = gencli.generate_text(
+        "Summarise this", context="some notes\n", model=tiny_llama, temperature=0, max_new_tokens=4, seed=1
+    )
+    (printed,) = cli_json(
+        cli,
+        "text",
+        "Summarise this",
+        "-m",
+        str(tiny_llama),
+        "--temperature",
+        "0",
+        "-t",
+        "4",
+        "--seed",
+        "1",
+        input="some notes\n",
+    )
     assert record["prompt"] == "some notes\n\nSummarise this"
     same_record(record, printed)
 
 
 def test_code_record_is_what_json_prints(scripted, cli):
     record = gencli.generate_code("add two numbers", model=scripted, lang="python", check=True, seed=4)
-    (printed,) = cli_json(cli, "code", "add two numbers", "-m", scripted, "--lang", "python", "--check",
-                          "--seed", "4")
+    (printed,) = cli_json(cli, "code", "add two numbers", "-m", scripted, "--lang", "python", "--check", "--seed", "4")
     same_record(record, printed)
     assert record["code"] == "def add(a, b):\n    return a + b"
     assert record["check"]["passed"] is True and record["language"] == "python"
@@ -105,8 +123,9 @@ def test_code_language_comes_from_the_prompt_not_the_context(scripted):
 def test_failed_check_raises_with_the_record_the_cli_prints(scripted_broken, cli):
     with pytest.raises(CheckFailed) as caught:
         gencli.generate_code("add", model=scripted_broken, lang="python", check=True, retries=1, seed=10)
-    result = cli("code", "add", "-m", scripted_broken, "--lang", "python", "--check", "--retries", "1",
-                 "--seed", "10", "--json")
+    result = cli(
+        "code", "add", "-m", scripted_broken, "--lang", "python", "--check", "--retries", "1", "--seed", "10", "--json"
+    )
     assert result.exit_code == caught.value.exit_code == 6
     same_record(caught.value.record, json.loads(result.stdout))
     assert caught.value.record["attempts"] == 2 and caught.value.record["check"]["passed"] is False
@@ -114,12 +133,25 @@ def test_failed_check_raises_with_the_record_the_cli_prints(scripted_broken, cli
 
 
 def test_image_records_and_files_are_what_the_cli_makes(tiny_sd, cli, tmp_path):
-    records = gencli.generate_image("a lighthouse", model=tiny_sd, seed=5, num_images=2,
-                                    output=f"{tmp_path}/api/", **SMALL_IMAGE)
-    printed = cli_json(cli, "image", "a lighthouse", "-m", tiny_sd, "--seed", "5", "-n", "2",
-                       "-o", f"{tmp_path}/cli/", *SMALL_IMAGE_ARGS)
+    records = gencli.generate_image(
+        "a lighthouse", model=tiny_sd, seed=5, num_images=2, output=f"{tmp_path}/api/", **SMALL_IMAGE
+    )
+    printed = cli_json(
+        cli,
+        "image",
+        "a lighthouse",
+        "-m",
+        tiny_sd,
+        "--seed",
+        "5",
+        "-n",
+        "2",
+        "-o",
+        f"{tmp_path}/cli/",
+        *SMALL_IMAGE_ARGS,
+    )
     assert len(records) == len(printed) == 2
-    for record, shown in zip(records, printed):
+    for record, shown in zip(records, printed, strict=True):
         same_record(record, shown, also_varying=("path",))
         assert record["path"].replace("/api/", "/cli/") == shown["path"]
         assert (pixels(record["path"]) == pixels(shown["path"])).all()
@@ -132,48 +164,52 @@ def test_image_output_defaults_to_the_current_directory_and_is_never_overwritten
     assert record["path"] == "0001-1-a-cat.png" and (tmp_path / record["path"]).is_file()
     with pytest.raises(UsageError, match="already exists"):
         gencli.generate_image("a cat", model=tiny_sd, seed=1, **SMALL_IMAGE)
-    (again,) = gencli.generate_image("a cat", model=tiny_sd, seed=1, overwrite=True, output=tmp_path,
-                                     **SMALL_IMAGE)
+    (again,) = gencli.generate_image("a cat", model=tiny_sd, seed=1, overwrite=True, output=tmp_path, **SMALL_IMAGE)
     assert again["path"] == str(tmp_path / "0001-1-a-cat.png")
 
 
 def test_audio_record_and_file_are_what_the_cli_makes(tiny_vits, cli, tmp_path):
-    record = gencli.generate_audio("Hello there. How are you?", model=tiny_vits, seed=7,
-                                   output=tmp_path / "api.wav")
-    (printed,) = cli_json(cli, "audio", "Hello there. How are you?", "-m", tiny_vits, "--seed", "7",
-                          "-o", str(tmp_path / "cli.wav"))
+    record = gencli.generate_audio("Hello there. How are you?", model=tiny_vits, seed=7, output=tmp_path / "api.wav")
+    (printed,) = cli_json(
+        cli, "audio", "Hello there. How are you?", "-m", tiny_vits, "--seed", "7", "-o", str(tmp_path / "cli.wav")
+    )
     same_record(record, printed, also_varying=("path",))
     assert record["path"] == str(tmp_path / "api.wav") and record["sentences"] == 2
     assert (tmp_path / "api.wav").read_bytes() == (tmp_path / "cli.wav").read_bytes()  # header and samples
 
 
 def test_audio_directory_output_names_the_file_as_the_cli_does(tiny_vits, tmp_path):
-    record = gencli.generate_audio("Hi", model=tiny_vits, seed=3, output=f"{tmp_path}/new/",
-                                   sample_format="float32", pause=0, no_split=True)
+    record = gencli.generate_audio(
+        "Hi", model=tiny_vits, seed=3, output=f"{tmp_path}/new/", sample_format="float32", pause=0, no_split=True
+    )
     assert record["path"] == str(tmp_path / "new" / "0001-3-hi.wav")
     assert record["sample_format"] == "float32" and record["options"]["split"] is False
 
 
 # --- errors, notices, no printing ----------------------------------------------------------
 
-@pytest.mark.parametrize("call, error, message", [
-    (lambda: gencli.generate_text(""), UsageError, "no prompt given"),
-    (lambda: gencli.generate_text("hi", max_new_tokens=0), UsageError, "--max-new-tokens must be at least 1"),
-    (lambda: gencli.generate_text("hi", max_new_tokens="5"), UsageError, "max_new_tokens must be an integer"),
-    (lambda: gencli.generate_text("hi", top_p=True), UsageError, "top_p must be a number"),
-    (lambda: gencli.generate_text("hi", stop=[1]), UsageError, "stop must be a string or a list"),
-    (lambda: gencli.generate_text("hi", device="gpu"), UsageError, "unknown device"),
-    (lambda: gencli.generate_text("hi", model="/nonexistent/model/dir"), ModelNotFound, "no model directory"),
-    (lambda: gencli.generate_text("hi", device="cuda:99"), DeviceError, "CUDA"),
-    (lambda: gencli.generate_code("add", check=True), UsageError, "--check needs to know the language"),
-    (lambda: gencli.generate_code("add", retries=-1), UsageError, "--retries must be 0 or more"),
-    (lambda: gencli.generate_image("x", width=33), UsageError, "--width must be a positive multiple of 8"),
-    (lambda: gencli.generate_image("x", output="-"), UsageError, "for the command line"),
-    (lambda: gencli.generate_image("x", scheduler="NoSuchScheduler"), UsageError, "NoSuchScheduler"),
-    (lambda: gencli.generate_audio("  "), UsageError, "no text given"),
-    (lambda: gencli.generate_audio("hi", pause=-1), UsageError, "--pause must be between 0 and 10"),
-    (lambda: gencli.generate_audio("hi", sample_format="mp3"), UsageError, "mp3"),
-])
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: gencli.generate_text(""), UsageError, "no prompt given"),
+        (lambda: gencli.generate_text("hi", max_new_tokens=0), UsageError, "--max-new-tokens must be at least 1"),
+        (lambda: gencli.generate_text("hi", max_new_tokens="5"), UsageError, "max_new_tokens must be an integer"),
+        (lambda: gencli.generate_text("hi", top_p=True), UsageError, "top_p must be a number"),
+        (lambda: gencli.generate_text("hi", stop=[1]), UsageError, "stop must be a string or a list"),
+        (lambda: gencli.generate_text("hi", device="gpu"), UsageError, "unknown device"),
+        (lambda: gencli.generate_text("hi", model="/nonexistent/model/dir"), ModelNotFound, "no model directory"),
+        (lambda: gencli.generate_text("hi", device="cuda:99"), DeviceError, "CUDA"),
+        (lambda: gencli.generate_code("add", check=True), UsageError, "--check needs to know the language"),
+        (lambda: gencli.generate_code("add", retries=-1), UsageError, "--retries must be 0 or more"),
+        (lambda: gencli.generate_image("x", width=33), UsageError, "--width must be a positive multiple of 8"),
+        (lambda: gencli.generate_image("x", output="-"), UsageError, "for the command line"),
+        (lambda: gencli.generate_image("x", scheduler="NoSuchScheduler"), UsageError, "NoSuchScheduler"),
+        (lambda: gencli.generate_audio("  "), UsageError, "no text given"),
+        (lambda: gencli.generate_audio("hi", pause=-1), UsageError, "--pause must be between 0 and 10"),
+        (lambda: gencli.generate_audio("hi", sample_format="mp3"), UsageError, "mp3"),
+    ],
+)
 def test_bad_input_raises_typed_errors_with_exit_codes(call, error, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(error) as caught:
@@ -191,8 +227,13 @@ def test_audio_options_are_checked_against_the_model(tiny_vits, tmp_path):
 
 def test_nothing_is_printed_notices_go_to_notify_or_the_logger(tiny_llama, capfd, caplog):
     heard = []
-    gencli.generate_text("hi", model=str(tiny_llama), dtype="fp16", max_new_tokens=2,
-                         notify=lambda message, level="info": heard.append((level, message)))
+    gencli.generate_text(
+        "hi",
+        model=str(tiny_llama),
+        dtype="fp16",
+        max_new_tokens=2,
+        notify=lambda message, level="info": heard.append((level, message)),
+    )
     assert any(level == "warning" and "fp32" in message for level, message in heard)
     with caplog.at_level(logging.INFO, logger="gencli"):
         gencli.generate_text("hi", model=str(tiny_llama), dtype="fp16", max_new_tokens=2)
@@ -206,12 +247,15 @@ def test_nothing_is_printed_notices_go_to_notify_or_the_logger(tiny_llama, capfd
 CLI_ONLY = {"json_out", "batch", "out", "out_dir", "resume", "batch_size", "progress"}
 
 
-@pytest.mark.parametrize("name, cli_only", [
-    ("text", {"overwrite"}),  # text's --overwrite is for --batch --out
-    ("code", {"overwrite", "extract", "raw"}),
-    ("image", set()),
-    ("audio", {"raw"}),  # --raw streams PCM to stdout
-])
+@pytest.mark.parametrize(
+    "name, cli_only",
+    [
+        ("text", {"overwrite"}),  # text's --overwrite is for --batch --out
+        ("code", {"overwrite", "extract", "raw"}),
+        ("image", set()),
+        ("audio", {"raw"}),  # --raw streams PCM to stdout
+    ],
+)
 def test_keyword_arguments_are_the_cli_options_with_their_defaults(name, cli_only):
     import importlib
 

@@ -22,8 +22,10 @@ def direct(tiny_vits, tiny_musicgen):
     """transformers' own pipelines over the same directories, for comparison."""
     from transformers import pipeline
 
-    return {"vits": pipeline("text-to-speech", model=str(tiny_vits)),
-            "musicgen": pipeline("text-to-audio", model=str(tiny_musicgen))}
+    return {
+        "vits": pipeline("text-to-speech", model=str(tiny_vits)),
+        "musicgen": pipeline("text-to-audio", model=str(tiny_musicgen)),
+    }
 
 
 def direct_call(pipe, text: str, seed: int, **kwargs):
@@ -47,8 +49,8 @@ def read_wav(data: bytes) -> tuple[dict, object]:
     assert struct.unpack("<I", data[4:8])[0] == len(data) - 8
     chunks, offset = {}, 12
     while offset < len(data):
-        name, size = data[offset:offset + 4], struct.unpack("<I", data[offset + 4:offset + 8])[0]
-        chunks[name] = data[offset + 8:offset + 8 + size]
+        name, size = data[offset : offset + 4], struct.unpack("<I", data[offset + 4 : offset + 8])[0]
+        chunks[name] = data[offset + 8 : offset + 8 + size]
         offset += 8 + size
     assert offset == len(data)
     tag, channels, rate, byte_rate, align, bits = struct.unpack("<HHIIHH", chunks[b"fmt "][:16])
@@ -73,6 +75,7 @@ def make(cli, tmp_path, *args, name="out.wav", input=""):
 
 # --- WAV encoding and sentences (no model) ---------------------------------------------
 
+
 def test_pcm16_wav_reads_back_with_the_stdlib_wave_module():
     import numpy as np
 
@@ -81,8 +84,12 @@ def test_pcm16_wav_reads_back_with_the_stdlib_wave_module():
     stereo = np.array([[0.0, 0.5, -0.5, 1.0, 2.0], [-1.0, -2.0, 0.25, 0.0, float("nan")]], dtype=np.float32)
     data = wav.wav_bytes(wav.encode(stereo), 22050, channels=2)
     with wave.open(io.BytesIO(data)) as reader:
-        assert (reader.getnchannels(), reader.getsampwidth(), reader.getframerate(), reader.getnframes()) == \
-            (2, 2, 22050, 5)
+        assert (reader.getnchannels(), reader.getsampwidth(), reader.getframerate(), reader.getnframes()) == (
+            2,
+            2,
+            22050,
+            5,
+        )
         frames = np.frombuffer(reader.readframes(5), dtype="<i2").reshape(5, 2)
     assert frames[:, 0].tolist() == [0, 16384, -16384, 32767, 32767]  # rounded, clipped
     assert frames[:, 1].tolist() == [-32767, -32767, 8192, 0, 0]  # interleaved; NaN is silence
@@ -100,16 +107,23 @@ def test_float32_wav_keeps_the_samples_exactly():
     assert read[:, 0].tolist() == samples.tolist()
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("Hello there. How are you? I'm fine!", ["Hello there.", "How are you?", "I'm fine!"]),
-    ("Dr. Smith met J. R. R. Tolkien, e.g. on Monday. Then he left.",
-     ["Dr. Smith met J. R. R. Tolkien, e.g. on Monday.", "Then he left."]),
-    ("A line\nthat wraps.\n\nA paragraph without a stop\n\nEnd", ["A line that wraps.",
-                                                                  "A paragraph without a stop", "End"]),
-    ('He said "Stop." Pi is 3.14 here... ...', ['He said "Stop."', "Pi is 3.14 here..."]),
-    ("你好。我很好！", ["你好。", "我很好！"]),
-    ("...  —  ", []),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Hello there. How are you? I'm fine!", ["Hello there.", "How are you?", "I'm fine!"]),
+        (
+            "Dr. Smith met J. R. R. Tolkien, e.g. on Monday. Then he left.",
+            ["Dr. Smith met J. R. R. Tolkien, e.g. on Monday.", "Then he left."],
+        ),
+        (
+            "A line\nthat wraps.\n\nA paragraph without a stop\n\nEnd",
+            ["A line that wraps.", "A paragraph without a stop", "End"],
+        ),
+        ('He said "Stop." Pi is 3.14 here... ...', ['He said "Stop."', "Pi is 3.14 here..."]),
+        ("你好。我很好！", ["你好。", "我很好！"]),
+        ("...  —  ", []),
+    ],
+)
 def test_split_sentences(text, expected):
     from gencli.audio import split_sentences
 
@@ -127,6 +141,7 @@ def test_overlong_sentences_are_cut_at_commas_then_words():
 
 
 # --- speech (VITS) --------------------------------------------------------------------
+
 
 def test_wav_at_the_models_sample_rate_and_json_fields(cli, tmp_path, tiny_vits):
     record, (fmt, samples) = make(cli, tmp_path, HELLO, "-m", str(tiny_vits), "--seed", "5")
@@ -146,8 +161,9 @@ def test_samples_equal_a_direct_pipeline_call(cli, tmp_path, tiny_vits, direct):
     import numpy as np
 
     _, (_, pcm) = make(cli, tmp_path, HELLO, "-m", str(tiny_vits), "--seed", "11", name="a.wav")
-    _, (_, floats) = make(cli, tmp_path, HELLO, "-m", str(tiny_vits), "--seed", "11", "--sample-format",
-                          "float32", name="b.wav")
+    _, (_, floats) = make(
+        cli, tmp_path, HELLO, "-m", str(tiny_vits), "--seed", "11", "--sample-format", "float32", name="b.wav"
+    )
     expected = direct_call(direct["vits"], HELLO, 11)
     assert np.array_equal(floats[:, 0], expected)
     assert np.array_equal(pcm[:, 0], as_pcm16(expected))
@@ -156,16 +172,27 @@ def test_samples_equal_a_direct_pipeline_call(cli, tmp_path, tiny_vits, direct):
 def test_long_text_is_spoken_sentence_by_sentence_joined_with_silence(cli, tmp_path, tiny_vits, direct):
     import numpy as np
 
-    record, (_, got) = make(cli, tmp_path, PARAGRAPH, "-m", str(tiny_vits), "--seed", "3", "--pause", "0.1",
-                            "--sample-format", "float32")
+    record, (_, got) = make(
+        cli, tmp_path, PARAGRAPH, "-m", str(tiny_vits), "--seed", "3", "--pause", "0.1", "--sample-format", "float32"
+    )
     assert record["sentences"] == 3
     gap = np.zeros(800, dtype=np.float32)  # 0.1 s at 8000 Hz
-    parts = [direct_call(direct["vits"], s, 3) for s in ("Hello there.", "How are you today?",
-                                                          "I am fine, thank you!")]
+    parts = [direct_call(direct["vits"], s, 3) for s in ("Hello there.", "How are you today?", "I am fine, thank you!")]
     assert np.array_equal(got[:, 0], np.concatenate([parts[0], gap, parts[1], gap, parts[2]]))
 
-    whole, (_, one) = make(cli, tmp_path, PARAGRAPH, "-m", str(tiny_vits), "--seed", "3", "--no-split",
-                           "--sample-format", "float32", name="whole.wav")
+    whole, (_, one) = make(
+        cli,
+        tmp_path,
+        PARAGRAPH,
+        "-m",
+        str(tiny_vits),
+        "--seed",
+        "3",
+        "--no-split",
+        "--sample-format",
+        "float32",
+        name="whole.wav",
+    )
     assert whole["sentences"] == 1
     assert np.array_equal(one[:, 0], direct_call(direct["vits"], PARAGRAPH, 3))
 
@@ -176,8 +203,10 @@ def test_each_sentence_reaches_on_chunk_as_it_is_made(tiny_vits):
     from gencli.audio import AudioRequest, generate_audio
 
     chunks = []
-    result = generate_audio(AudioRequest(PARAGRAPH, model=str(tiny_vits), seed=1),
-                            on_chunk=lambda samples, rate: chunks.append((samples.copy(), rate)))
+    result = generate_audio(
+        AudioRequest(PARAGRAPH, model=str(tiny_vits), seed=1),
+        on_chunk=lambda samples, rate: chunks.append((samples.copy(), rate)),
+    )
     assert len(chunks) == 3 and {rate for _, rate in chunks} == {8000}
     assert np.array_equal(np.concatenate([c for c, _ in chunks], axis=1), result.samples)
 
@@ -192,8 +221,10 @@ def test_raw_streams_the_same_pcm_as_the_wav_and_says_its_layout(cli, tmp_path, 
 
 
 def test_same_seed_same_audio_other_seed_other_audio(cli, tmp_path, tiny_vits):
-    runs = [make(cli, tmp_path, HELLO, "-m", str(tiny_vits), "--seed", s, name=f"{i}.wav")[1][1]
-            for i, s in enumerate(("1", "1", "2"))]
+    runs = [
+        make(cli, tmp_path, HELLO, "-m", str(tiny_vits), "--seed", s, name=f"{i}.wav")[1][1]
+        for i, s in enumerate(("1", "1", "2"))
+    ]
     assert runs[0].tobytes() == runs[1].tobytes()
     assert runs[0].tobytes() != runs[2].tobytes()
 
@@ -251,10 +282,10 @@ def test_a_cached_hub_model_loads_offline_and_reports_its_commit(cli, tmp_path, 
 
 # --- music (MusicGen) -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("seconds", ["0.4", "1"])
 def test_duration_sets_the_length_of_music(cli, tmp_path, tiny_musicgen, seconds):
-    record, (fmt, samples) = make(cli, tmp_path, "calm piano", "-m", str(tiny_musicgen), "-d", seconds,
-                                  "--seed", "2")
+    record, (fmt, samples) = make(cli, tmp_path, "calm piano", "-m", str(tiny_musicgen), "-d", seconds, "--seed", "2")
     assert fmt["rate"] == 8000 == record["sample_rate"]
     assert samples.shape[0] == round(float(seconds) * 8000)  # whole frames of 320 samples
     assert record["model_type"] == "musicgen" and record["options"]["duration"] == float(seconds)
@@ -263,12 +294,24 @@ def test_duration_sets_the_length_of_music(cli, tmp_path, tiny_musicgen, seconds
 def test_music_equals_a_direct_pipeline_call(cli, tmp_path, tiny_musicgen, direct):
     import numpy as np
 
-    record, (_, got) = make(cli, tmp_path, "lo-fi beat. calm piano.", "-m", str(tiny_musicgen), "-d", "0.4",
-                            "--seed", "6", "--sample-format", "float32")
+    record, (_, got) = make(
+        cli,
+        tmp_path,
+        "lo-fi beat. calm piano.",
+        "-m",
+        str(tiny_musicgen),
+        "-d",
+        "0.4",
+        "--seed",
+        "6",
+        "--sample-format",
+        "float32",
+    )
     assert record["sentences"] == 1  # a description is one prompt, never split
     frames = math.ceil(0.4 * 25)
-    expected = direct_call(direct["musicgen"], "lo-fi beat. calm piano.", 6,
-                           generate_kwargs={"max_new_tokens": frames + 3})  # + the codebook delay
+    expected = direct_call(
+        direct["musicgen"], "lo-fi beat. calm piano.", 6, generate_kwargs={"max_new_tokens": frames + 3}
+    )  # + the codebook delay
     assert np.array_equal(got[:, 0], expected)
 
 
@@ -279,22 +322,52 @@ def test_duration_beyond_the_model_is_refused(cli, tiny_musicgen):
 
 # --- speech with voices (Bark) --------------------------------------------------------------
 
+
 def test_bark_speaks_in_the_voice_asked_for(cli, tmp_path, tiny_bark):
     import numpy as np
     from transformers import pipeline
 
-    record, (fmt, preset) = make(cli, tmp_path, "Hello there.", "-m", str(tiny_bark), "--seed", "1",
-                                 "--voice", "v2/en_speaker_0", "--sample-format", "float32", name="a.wav")
+    record, (fmt, preset) = make(
+        cli,
+        tmp_path,
+        "Hello there.",
+        "-m",
+        str(tiny_bark),
+        "--seed",
+        "1",
+        "--voice",
+        "v2/en_speaker_0",
+        "--sample-format",
+        "float32",
+        name="a.wav",
+    )
     assert fmt["rate"] == 24000 == record["sample_rate"] and record["model_type"] == "bark"
     assert record["options"]["voice"] == "v2/en_speaker_0"
-    _, (_, from_file) = make(cli, tmp_path, "Hello there.", "-m", str(tiny_bark), "--seed", "1",
-                             "--voice", str(tiny_bark / "voice.npz"), "--sample-format", "float32", name="b.wav")
-    _, (_, no_voice) = make(cli, tmp_path, "Hello there.", "-m", str(tiny_bark), "--seed", "1",
-                            "--sample-format", "float32", name="c.wav")
+    _, (_, from_file) = make(
+        cli,
+        tmp_path,
+        "Hello there.",
+        "-m",
+        str(tiny_bark),
+        "--seed",
+        "1",
+        "--voice",
+        str(tiny_bark / "voice.npz"),
+        "--sample-format",
+        "float32",
+        name="b.wav",
+    )
+    _, (_, no_voice) = make(
+        cli, tmp_path, "Hello there.", "-m", str(tiny_bark), "--seed", "1", "--sample-format", "float32", name="c.wav"
+    )
     assert np.array_equal(preset, from_file)  # the same voice, by name or by file
     assert not np.array_equal(preset, no_voice)
-    expected = direct_call(pipeline("text-to-audio", model=str(tiny_bark)), "Hello there.", 1,
-                           preprocess_params={"voice_preset": "v2/en_speaker_0"})
+    expected = direct_call(
+        pipeline("text-to-audio", model=str(tiny_bark)),
+        "Hello there.",
+        1,
+        preprocess_params={"voice_preset": "v2/en_speaker_0"},
+    )
     assert np.array_equal(preset[:, 0], expected)
 
 
@@ -304,6 +377,7 @@ def test_bark_voice_it_does_not_have_exits_2_and_names_those_it_has(cli, tiny_ba
 
 
 # --- in separate processes, through real pipes --------------------------------------------
+
 
 def test_two_processes_same_seed_same_samples_and_dash_is_stdout(tiny_vits, tmp_path):
     to_file = run_cli("audio", PARAGRAPH, "-m", str(tiny_vits), "--seed", "42", "-o", str(tmp_path / "a.wav"))
@@ -317,8 +391,9 @@ def test_two_processes_same_seed_same_samples_and_dash_is_stdout(tiny_vits, tmp_
 
 def test_closed_pipe_ends_a_raw_stream_quietly(tiny_vits):
     text = " ".join(["Hello there, this is a long sentence."] * 30)
-    script = f'"{GENCLI}" audio "{text}" -m "{tiny_vits}" --raw | head -c 10 > /dev/null; ' \
-             'echo " ${PIPESTATUS[0]}" >&2'
+    script = (
+        f'"{GENCLI}" audio "{text}" -m "{tiny_vits}" --raw | head -c 10 > /dev/null; echo " ${{PIPESTATUS[0]}}" >&2'
+    )
     result = subprocess.run(["bash", "-c", script], capture_output=True, timeout=300, stdin=subprocess.DEVNULL)
     lines = result.stderr.decode().strip().splitlines()
     assert lines[-1].strip() == "0"  # gencli's exit status
@@ -327,23 +402,27 @@ def test_closed_pipe_ends_a_raw_stream_quietly(tiny_vits):
 
 # --- refusals and exit codes ------------------------------------------------------------------
 
-@pytest.mark.parametrize("args", [
-    [],                                       # no text at all
-    ["-"],                                    # '-' with empty stdin
-    ["   "],                                  # whitespace only
-    ["hi", "--duration", "0"],
-    ["hi", "--duration", "-2"],
-    ["hi", "--duration", "nan"],
-    ["hi", "--voice", "my favourite voice!"],
-    ["hi", "--voice", "missing.npz"],
-    ["hi", "--pause", "-1"],
-    ["hi", "--sample-format", "mp3"],
-    ["hi", "--raw", "-o", "x.wav"],
-    ["hi", "--raw", "--json"],
-    ["hi", "--json", "-o", "-"],
-    ["hi", "--device", "tpu"],
-    ["hi", "-o", "no-such-dir/x.wav"],
-])
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],  # no text at all
+        ["-"],  # '-' with empty stdin
+        ["   "],  # whitespace only
+        ["hi", "--duration", "0"],
+        ["hi", "--duration", "-2"],
+        ["hi", "--duration", "nan"],
+        ["hi", "--voice", "my favourite voice!"],
+        ["hi", "--voice", "missing.npz"],
+        ["hi", "--pause", "-1"],
+        ["hi", "--sample-format", "mp3"],
+        ["hi", "--raw", "-o", "x.wav"],
+        ["hi", "--raw", "--json"],
+        ["hi", "--json", "-o", "-"],
+        ["hi", "--device", "tpu"],
+        ["hi", "-o", "no-such-dir/x.wav"],
+    ],
+)
 def test_bad_input_exits_2_before_any_model_loads(cli, args):
     # The model cannot be found (exit 3), so exit 2 shows the check came first.
     result = cli("audio", *args, "--model", "some-org/not-cached")
@@ -359,8 +438,13 @@ def test_binary_audio_is_not_written_to_a_terminal():
     for args in (["-o", "-"], ["--raw"]):
         leader, follower = pty.openpty()
         try:
-            result = subprocess.run([str(GENCLI), "audio", "hi", *args], stdout=follower, stderr=subprocess.PIPE,
-                                    stdin=subprocess.DEVNULL, timeout=60)
+            result = subprocess.run(
+                [str(GENCLI), "audio", "hi", *args],
+                stdout=follower,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                timeout=60,
+            )
         finally:
             os.close(follower)
             os.close(leader)
@@ -393,10 +477,13 @@ def test_a_model_that_makes_no_audio_is_refused(cli, tmp_path):
     assert result.exit_code == 2 and "not a text-to-audio model" in result.stderr
 
 
-@pytest.mark.parametrize("model, fetch", [
-    ([], "hf download facebook/mms-tts-eng"),  # the default model
-    (["--model", "some-org/not-cached@v2"], "hf download some-org/not-cached --revision v2"),
-])
+@pytest.mark.parametrize(
+    "model, fetch",
+    [
+        ([], "hf download facebook/mms-tts-eng"),  # the default model
+        (["--model", "some-org/not-cached@v2"], "hf download some-org/not-cached --revision v2"),
+    ],
+)
 def test_hub_model_not_cached_offline_exits_3_with_how_to_get_it(cli, model, fetch):
     result = cli("audio", "hi", *model)
     assert result.exit_code == 3

@@ -16,8 +16,15 @@ from gencli.batch import read_items
 from gencli.errors import UsageError
 
 GREEDY = ("--temperature", "0")
-PROMPTS = ["hello", "Write a haiku about the sea and the waves rolling in", "capital of France?",
-           "def add(a, b):", "Summarise this text in one line", "hi", "The quick brown fox jumps"]
+PROMPTS = [
+    "hello",
+    "Write a haiku about the sea and the waves rolling in",
+    "capital of France?",
+    "def add(a, b):",
+    "Summarise this text in one line",
+    "hi",
+    "The quick brown fox jumps",
+]
 
 
 def records(text: str) -> list[dict]:
@@ -33,6 +40,7 @@ def prompts_txt(tmp_path):
 
 # --- the prompts file -----------------------------------------------------------------
 
+
 def test_text_file_one_prompt_a_line_blank_lines_skipped(prompts_txt):
     items = read_items(str(prompts_txt), "text")
     assert [i.prompt for i in items] == PROMPTS
@@ -42,28 +50,35 @@ def test_text_file_one_prompt_a_line_blank_lines_skipped(prompts_txt):
 
 def test_jsonl_with_ids_and_overrides(tmp_path):
     path = tmp_path / "p.jsonl"
-    path.write_text('{"prompt": "a", "id": "first", "seed": 3, "max_new_tokens": 5}\n\n'
-                    '{"prompt": "b", "stop": "x", "temperature": 0}\n{"prompt": "c", "id": 7}\n')
+    path.write_text(
+        '{"prompt": "a", "id": "first", "seed": 3, "max_new_tokens": 5}\n\n'
+        '{"prompt": "b", "stop": "x", "temperature": 0}\n{"prompt": "c", "id": 7}\n'
+    )
     items = read_items(str(path), "text")
     assert [(i.id, i.prompt, i.overrides) for i in items] == [
-        ("first", "a", {"seed": 3, "max_new_tokens": 5}), ("3", "b", {"stop": "x", "temperature": 0}),
-        ("7", "c", {})]
+        ("first", "a", {"seed": 3, "max_new_tokens": 5}),
+        ("3", "b", {"stop": "x", "temperature": 0}),
+        ("7", "c", {}),
+    ]
 
 
-@pytest.mark.parametrize("line, message", [
-    ('{"prompt": "a", "colour": "red"}', "p.jsonl:2: unknown key 'colour'"),
-    ('{"prompt": "a", "seed": "7"}', "p.jsonl:2: 'seed' must be an integer"),
-    ('{"prompt": "a", "seed": true}', "p.jsonl:2: 'seed' must be an integer"),
-    ('{"prompt": "a", "temperature": "hot"}', "p.jsonl:2: 'temperature' must be a number"),
-    ('{"prompt": "a", "stop": [1]}', "p.jsonl:2: 'stop' must be a string or a list of strings"),
-    ('{"prompt": 5}', 'p.jsonl:2: "prompt" must be a non-empty string'),
-    ('{"id": "x"}', 'p.jsonl:2: "prompt" must be a non-empty string'),
-    ('["a"]', "p.jsonl:2: expected a JSON object"),
-    ('{"prompt": "a"', "p.jsonl:2: not JSON"),
-    ('{"prompt": "b", "id": 1}', "p.jsonl:2: duplicate id '1' (first on line 1)"),
-    ('{"prompt": "b", "id": [1]}', 'p.jsonl:2: "id" must be a string or an integer'),
-    ('{"prompt": "b", "lang": "python"}', "p.jsonl:2: unknown key 'lang'"),  # a code override, not text's
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ('{"prompt": "a", "colour": "red"}', "p.jsonl:2: unknown key 'colour'"),
+        ('{"prompt": "a", "seed": "7"}', "p.jsonl:2: 'seed' must be an integer"),
+        ('{"prompt": "a", "seed": true}', "p.jsonl:2: 'seed' must be an integer"),
+        ('{"prompt": "a", "temperature": "hot"}', "p.jsonl:2: 'temperature' must be a number"),
+        ('{"prompt": "a", "stop": [1]}', "p.jsonl:2: 'stop' must be a string or a list of strings"),
+        ('{"prompt": 5}', 'p.jsonl:2: "prompt" must be a non-empty string'),
+        ('{"id": "x"}', 'p.jsonl:2: "prompt" must be a non-empty string'),
+        ('["a"]', "p.jsonl:2: expected a JSON object"),
+        ('{"prompt": "a"', "p.jsonl:2: not JSON"),
+        ('{"prompt": "b", "id": 1}', "p.jsonl:2: duplicate id '1' (first on line 1)"),
+        ('{"prompt": "b", "id": [1]}', 'p.jsonl:2: "id" must be a string or an integer'),
+        ('{"prompt": "b", "lang": "python"}', "p.jsonl:2: unknown key 'lang'"),  # a code override, not text's
+    ],
+)
 def test_bad_jsonl_lines_are_usage_errors_naming_the_line(tmp_path, line, message):
     path = tmp_path / "p.jsonl"
     path.write_text('{"prompt": "ok", "id": 1}\n' + line + "\n")
@@ -72,12 +87,15 @@ def test_bad_jsonl_lines_are_usage_errors_naming_the_line(tmp_path, line, messag
     assert caught.value.one_line().startswith(str(tmp_path / message.split(":")[0]) + ":" + message.split(":", 1)[1])
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: None, "no prompts file at"),
-    (lambda p: p.mkdir(), "is a directory"),
-    (lambda p: p.write_text("\n  \n"), "holds no prompts"),
-    (lambda p: p.write_bytes(b"\xff\xfe"), "not valid UTF-8"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: None, "no prompts file at"),
+        (lambda p: p.mkdir(), "is a directory"),
+        (lambda p: p.write_text("\n  \n"), "holds no prompts"),
+        (lambda p: p.write_bytes(b"\xff\xfe"), "not valid UTF-8"),
+    ],
+)
 def test_unusable_prompts_files(tmp_path, make, message):
     path = tmp_path / "prompts.txt"
     make(path)
@@ -93,12 +111,15 @@ def test_bad_file_is_exit_2_before_any_model_loads(cli, tmp_path):
     assert result.exit_code == 2 and "line 1: --max-new-tokens must be at least 1" in result.stderr
 
 
-@pytest.mark.parametrize("args, message", [
-    (["hi", "--batch", "x.txt"], "not both"),
-    (["hi", "--out", "r.jsonl"], "--out goes with --batch"),
-    (["--batch", "x.txt", "--resume"], "--resume needs --out"),
-    (["--batch", "x.txt", "--batch-size", "0"], "--batch-size must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["hi", "--batch", "x.txt"], "not both"),
+        (["hi", "--out", "r.jsonl"], "--out goes with --batch"),
+        (["--batch", "x.txt", "--resume"], "--resume needs --out"),
+        (["--batch", "x.txt", "--batch-size", "0"], "--batch-size must be at least 1"),
+    ],
+)
 def test_batch_flag_misuse_is_exit_2(cli, args, message):
     result = cli("text", *args)
     assert result.exit_code == 2 and message in result.stderr
@@ -106,10 +127,25 @@ def test_batch_flag_misuse_is_exit_2(cli, args, message):
 
 # --- results --------------------------------------------------------------------------
 
+
 def test_records_in_input_order_equal_to_each_prompt_alone(cli, tiny_llama, prompts_txt, tmp_path):
     out = tmp_path / "r.jsonl"
-    result = cli("text", "--batch", str(prompts_txt), "-m", str(tiny_llama), *GREEDY, "-t", "12",
-                 "--batch-size", "4", "--seed", "40", "--out", str(out))
+    result = cli(
+        "text",
+        "--batch",
+        str(prompts_txt),
+        "-m",
+        str(tiny_llama),
+        *GREEDY,
+        "-t",
+        "12",
+        "--batch-size",
+        "4",
+        "--seed",
+        "40",
+        "--out",
+        str(out),
+    )
     assert result.exit_code == 0, result.stderr
     assert result.stdout == ""
     got = records(out.read_text())
@@ -118,8 +154,7 @@ def test_records_in_input_order_equal_to_each_prompt_alone(cli, tiny_llama, prom
     assert [r["seed"] for r in got] == [40 + i for i in range(7)]  # item i gets seed S+i
     assert {r["timings"]["batch_size"] for r in got} == {4, 3}
     for record in got:
-        alone = json.loads(cli("text", record["prompt"], "-m", str(tiny_llama), *GREEDY, "-t", "12",
-                               "--json").stdout)
+        alone = json.loads(cli("text", record["prompt"], "-m", str(tiny_llama), *GREEDY, "-t", "12", "--json").stdout)
         assert record["output"] == alone["text"]
         assert record["usage"] == alone["usage"]
     assert not (tmp_path / "r.jsonl.lock").exists()
@@ -137,8 +172,10 @@ def test_prompts_from_stdin(cli, tiny_llama):
 
 def test_per_item_overrides_apply(cli, tiny_llama, tmp_path):
     path = tmp_path / "p.jsonl"
-    path.write_text('{"prompt": "hello", "max_new_tokens": 3}\n{"prompt": "hello", "seed": 99}\n'
-                    '{"prompt": "hello", "system": "Be brief."}\n')
+    path.write_text(
+        '{"prompt": "hello", "max_new_tokens": 3}\n{"prompt": "hello", "seed": 99}\n'
+        '{"prompt": "hello", "system": "Be brief."}\n'
+    )
     got = records(cli("text", "--batch", str(path), "-m", str(tiny_llama), *GREEDY, "-t", "9", "--seed", "1").stdout)
     assert got[0]["usage"]["completion_tokens"] == 3 and got[0]["options"]["max_new_tokens"] == 3
     assert got[1]["seed"] == 99 and got[2]["seed"] == 3
@@ -178,8 +215,9 @@ def test_a_second_run_on_the_same_out_is_refused(cli, tiny_llama, prompts_txt, t
     assert not out.exists()
 
 
-def test_failed_items_get_error_records_the_rest_go_on_and_exit_is_5(cli, tiny_llama, prompts_txt, tmp_path,
-                                                                      monkeypatch):
+def test_failed_items_get_error_records_the_rest_go_on_and_exit_is_5(
+    cli, tiny_llama, prompts_txt, tmp_path, monkeypatch
+):
     import gencli.text
 
     real = gencli.text.generate_texts
@@ -208,8 +246,7 @@ def test_failed_items_get_error_records_the_rest_go_on_and_exit_is_5(cli, tiny_l
 
 def test_progress_lines_only_when_asked_off_a_terminal(cli, tiny_llama, prompts_txt):
     quiet = cli("text", "--batch", str(prompts_txt), "-m", str(tiny_llama), "-t", "2")
-    loud = cli("text", "--batch", str(prompts_txt), "-m", str(tiny_llama), "-t", "2", "--progress",
-               "--batch-size", "4")
+    loud = cli("text", "--batch", str(prompts_txt), "-m", str(tiny_llama), "-t", "2", "--progress", "--batch-size", "4")
     assert quiet.stderr == ""
     assert loud.stderr.count("\n") == 2 and "7/7 items, 0 failed" in loud.stderr
 
@@ -227,6 +264,7 @@ def test_code_batch_gives_only_the_code(cli, tmp_path):
 
 # --- real processes -------------------------------------------------------------------------
 
+
 def _big_prompts(tmp_path, count=40):
     path = tmp_path / "big.txt"
     path.write_text("".join(f"prompt {i}: {PROMPTS[i % len(PROMPTS)]}\n" for i in range(count)))
@@ -235,15 +273,31 @@ def _big_prompts(tmp_path, count=40):
 
 def test_resume_after_kill_9_gives_the_full_set_once(tiny_llama, tmp_path):
     prompts = _big_prompts(tmp_path)
-    args = ["text", "--batch", str(prompts), "-m", str(tiny_llama), *GREEDY, "-t", "30", "--batch-size", "2",
-            "--seed", "5"]
+    args = [
+        "text",
+        "--batch",
+        str(prompts),
+        "-m",
+        str(tiny_llama),
+        *GREEDY,
+        "-t",
+        "30",
+        "--batch-size",
+        "2",
+        "--seed",
+        "5",
+    ]
     reference = records(run_cli(*args).stdout)
     out = tmp_path / "r.jsonl"
     rng = random.Random(os.getpid())
-    for attempt in range(3):  # kill at random points, resume, until it completes
-        proc = subprocess.Popen([str(GENCLI), *args, "--out", str(out), "--resume"], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                env={**os.environ, "OMP_NUM_THREADS": "1"})
+    for _attempt in range(3):  # kill at random points, resume, until it completes
+        proc = subprocess.Popen(
+            [str(GENCLI), *args, "--out", str(out), "--resume"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
         deadline = time.time() + 120
         target = rng.randint(4, 30)
         while time.time() < deadline and proc.poll() is None:
@@ -264,10 +318,28 @@ def test_two_processes_under_accelerate_launch_merge_in_order(tiny_llama, tmp_pa
     args = ["text", "--batch", str(prompts), "-m", str(tiny_llama), *GREEDY, "-t", "8", "--seed", "2"]
     reference = records(run_cli(*args).stdout)
     out = tmp_path / "r.jsonl"
-    launch = [str(GENCLI.with_name("accelerate")), "launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "gencli"]
-    done = subprocess.run([*launch, *args, "--out", str(out)], capture_output=True, stdin=subprocess.DEVNULL,
-                          timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    launch = [
+        str(GENCLI.with_name("accelerate")),
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        "gencli",
+    ]
+    done = subprocess.run(
+        [*launch, *args, "--out", str(out)],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     got = records(out.read_text())
     assert [(r["id"], r["output"], r["seed"]) for r in got] == [(r["id"], r["output"], r["seed"]) for r in reference]

@@ -48,6 +48,7 @@ def wav_frames(path) -> int:
 
 # --- image ---------------------------------------------------------------------------------
 
+
 def test_image_txt_batch_one_record_per_prompt_in_order_with_pngs_under_out_dir(cli, tiny_sd, tmp_path):
     from PIL import Image
 
@@ -55,8 +56,22 @@ def test_image_txt_batch_one_record_per_prompt_in_order_with_pngs_under_out_dir(
     source = tmp_path / "prompts.txt"
     source.write_text(f"{prompts[0]}\n\n{prompts[1]}\n{prompts[2]}\n")
     out_dir, out = tmp_path / "new" / "images", tmp_path / "r.jsonl"
-    result = ok(cli("image", "--batch", str(source), "-m", str(tiny_sd), *SMALL, "--seed", "10",
-                    "--out-dir", str(out_dir), "--out", str(out)))
+    result = ok(
+        cli(
+            "image",
+            "--batch",
+            str(source),
+            "-m",
+            str(tiny_sd),
+            *SMALL,
+            "--seed",
+            "10",
+            "--out-dir",
+            str(out_dir),
+            "--out",
+            str(out),
+        )
+    )
     assert result.stdout == ""
     got = records(out.read_text())
     assert [r["id"] for r in got] == ["1", "3", "4"] and [r["prompt"] for r in got] == prompts
@@ -76,13 +91,18 @@ def test_image_txt_batch_one_record_per_prompt_in_order_with_pngs_under_out_dir(
 
 
 def test_image_jsonl_overrides_and_per_item_outputs(cli, tiny_sd, tmp_path):
-    source = jsonl(tmp_path / "p.jsonl",
-                   {"prompt": "a red fox", "id": "fox", "seed": 99, "num_images": 2},
-                   {"prompt": "a cat", "output": "sub/cat.png", "negative": "blur", "guidance": 3.5},
-                   {"prompt": "two dogs", "output": "dogs/", "num_images": 2, "width": 48},
-                   {"prompt": "a bird", "output": "bird", "steps": 1})
-    result = ok(cli("image", "--batch", str(source), "-m", str(tiny_sd), *SMALL, "--seed", "1",
-                    "--out-dir", str(tmp_path / "o")))
+    source = jsonl(
+        tmp_path / "p.jsonl",
+        {"prompt": "a red fox", "id": "fox", "seed": 99, "num_images": 2},
+        {"prompt": "a cat", "output": "sub/cat.png", "negative": "blur", "guidance": 3.5},
+        {"prompt": "two dogs", "output": "dogs/", "num_images": 2, "width": 48},
+        {"prompt": "a bird", "output": "bird", "steps": 1},
+    )
+    result = ok(
+        cli(
+            "image", "--batch", str(source), "-m", str(tiny_sd), *SMALL, "--seed", "1", "--out-dir", str(tmp_path / "o")
+        )
+    )
     fox, cat, dogs, bird = records(result.stdout)  # no --out: records on stdout, in input order
     o = tmp_path / "o"
     assert fox["id"] == "fox" and fox["seed"] == 99 and fox["num_images"] == 2
@@ -111,44 +131,85 @@ def test_batched_images_equal_each_prompt_made_alone_in_one_pipeline_call(cli, t
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(StableDiffusionPipeline, "__call__", counted)
-    source = jsonl(tmp_path / "p.jsonl", {"prompt": "a lighthouse at dusk", "num_images": 2},
-                   {"prompt": "a red fox in snow", "seed": 40}, {"prompt": "a cat", "negative": "fog"},
-                   {"prompt": "green hills"})
-    got = records(ok(cli("image", "--batch", str(source), "-m", str(tiny_sd), *SMALL, "--guidance", "7",
-                         "--seed", "7", "--batch-size", "4", "--out-dir", str(tmp_path / "b"))).stdout)
+    source = jsonl(
+        tmp_path / "p.jsonl",
+        {"prompt": "a lighthouse at dusk", "num_images": 2},
+        {"prompt": "a red fox in snow", "seed": 40},
+        {"prompt": "a cat", "negative": "fog"},
+        {"prompt": "green hills"},
+    )
+    got = records(
+        ok(
+            cli(
+                "image",
+                "--batch",
+                str(source),
+                "-m",
+                str(tiny_sd),
+                *SMALL,
+                "--guidance",
+                "7",
+                "--seed",
+                "7",
+                "--batch-size",
+                "4",
+                "--out-dir",
+                str(tmp_path / "b"),
+            )
+        ).stdout
+    )
     # Items 1, 2 and 4 share their settings: one call for their 4 images; item 3 (a negative) goes alone.
     assert calls == [["a lighthouse at dusk", "a lighthouse at dusk", "a red fox in snow", "green hills"], "a cat"]
     assert [r["timings"]["batch_size"] for r in got] == [4, 4, 1, 4]
     for record in got:
         calls.clear()
         extra = ("--negative", "fog") if record["negative"] else ()
-        alone = ok(cli("image", record["prompt"], "-m", str(tiny_sd), *SMALL, "--guidance", "7", *extra,
-                       "--seed", str(record["seed"]), "-n", str(record["num_images"]),
-                       "-o", f"{tmp_path}/alone-{record['id']}/")).stdout.splitlines()
+        alone = ok(
+            cli(
+                "image",
+                record["prompt"],
+                "-m",
+                str(tiny_sd),
+                *SMALL,
+                "--guidance",
+                "7",
+                *extra,
+                "--seed",
+                str(record["seed"]),
+                "-n",
+                str(record["num_images"]),
+                "-o",
+                f"{tmp_path}/alone-{record['id']}/",
+            )
+        ).stdout.splitlines()
         assert len(calls) == 1 and [Path(p).name for p in alone] == [
-            numbered_name(i + 1, record["seed"] + i, record["prompt"], "png") for i in range(record["num_images"])]
+            numbered_name(i + 1, record["seed"] + i, record["prompt"], "png") for i in range(record["num_images"])
+        ]
         for batched, single in zip(record["paths"], alone, strict=True):
             # Batched kernels may round differently from one-image ones in the last bit (as test_image.py allows).
             assert abs(pixels(batched) - pixels(single)).max() <= 2
 
 
-@pytest.mark.parametrize("line, message", [
-    ({"prompt": "x", "width": 30}, "line 2: --width must be a positive multiple of 8, not 30"),
-    ({"prompt": "x", "steps": 0}, "line 2: --steps must be at least 1"),
-    ({"prompt": "x", "num_images": 0}, "line 2: --num-images must be at least 1"),
-    ({"prompt": "x", "seed": -1}, "line 2: --seed must be between 0"),
-    ({"prompt": "x", "scheduler": "NoSuchScheduler"}, "line 2: 'NoSuchScheduler' is not a diffusers scheduler"),
-    ({"prompt": "x", "guidance": "high"}, "p.jsonl:2: 'guidance' must be a number"),
-    ({"prompt": "x", "num_images": 1.5}, "p.jsonl:2: 'num_images' must be an integer"),
-    ({"prompt": "x", "max_new_tokens": 5}, "p.jsonl:2: unknown key 'max_new_tokens'"),
-    ({"prompt": "x", "output": "../x.png"}, "line 2: \"output\" '../x.png' must stay inside --out-dir"),
-    ({"prompt": "x", "output": "a/../../x.png"}, "must stay inside --out-dir"),
-    ({"prompt": "x", "output": "/abs.png"}, "line 2: \"output\" '/abs.png' must stay inside --out-dir"),
-    ({"prompt": "x", "output": "x.jpg"}, "line 2: \"output\" 'x.jpg' does not end in .png"),
-    ({"prompt": "x", "output": "one.png", "num_images": 2}, "names one file, but this item makes 2"),
-    ({"prompt": "x", "output": "same.png"}, "line 2: o/same.png is also an output of line 1"),
-    ({"prompt": "x", "output": 7}, "p.jsonl:2: 'output' must be a string"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ({"prompt": "x", "width": 30}, "line 2: --width must be a positive multiple of 8, not 30"),
+        ({"prompt": "x", "steps": 0}, "line 2: --steps must be at least 1"),
+        ({"prompt": "x", "num_images": 0}, "line 2: --num-images must be at least 1"),
+        ({"prompt": "x", "seed": -1}, "line 2: --seed must be between 0"),
+        ({"prompt": "x", "scheduler": "NoSuchScheduler"}, "line 2: 'NoSuchScheduler' is not a diffusers scheduler"),
+        ({"prompt": "x", "guidance": "high"}, "p.jsonl:2: 'guidance' must be a number"),
+        ({"prompt": "x", "num_images": 1.5}, "p.jsonl:2: 'num_images' must be an integer"),
+        ({"prompt": "x", "max_new_tokens": 5}, "p.jsonl:2: unknown key 'max_new_tokens'"),
+        ({"prompt": "x", "output": "../x.png"}, "line 2: \"output\" '../x.png' must stay inside --out-dir"),
+        ({"prompt": "x", "output": "a/../../x.png"}, "must stay inside --out-dir"),
+        ({"prompt": "x", "output": "/abs.png"}, "line 2: \"output\" '/abs.png' must stay inside --out-dir"),
+        ({"prompt": "x", "output": "x.jpg"}, "line 2: \"output\" 'x.jpg' does not end in .png"),
+        ({"prompt": "x", "output": "one.png", "num_images": 2}, "names one file, but this item makes 2"),
+        ({"prompt": "x", "output": "same.png"}, "line 2: o/same.png is also an output of line 1"),
+        ({"prompt": "x", "output": 7}, "p.jsonl:2: 'output' must be a string"),
+    ],
+)
 def test_bad_image_items_exit_2_naming_the_line_before_any_model_loads(cli, tmp_path, monkeypatch, line, message):
     monkeypatch.chdir(tmp_path)
     jsonl(tmp_path / "p.jsonl", {"prompt": "ok", "output": "same.png"}, line)
@@ -197,8 +258,20 @@ def test_resume_skips_done_items_without_writing_or_refusing_their_files(cli, ti
     source = tmp_path / "p.txt"
     source.write_text("one\ntwo\nthree\nfour\n")
     out_dir, out = tmp_path / "o", tmp_path / "r.jsonl"
-    args = ("image", "--batch", str(source), "-m", str(tiny_sd), *SMALL, "--seed", "3", "--out-dir", str(out_dir),
-            "--out", str(out))
+    args = (
+        "image",
+        "--batch",
+        str(source),
+        "-m",
+        str(tiny_sd),
+        *SMALL,
+        "--seed",
+        "3",
+        "--out-dir",
+        str(out_dir),
+        "--out",
+        str(out),
+    )
     ok(cli(*args))
     full = records(out.read_text())
     # As after a crash: the last two items' records never written; one of their files was.
@@ -217,8 +290,7 @@ def test_resume_skips_done_items_without_writing_or_refusing_their_files(cli, ti
     assert all(Path(r["paths"][0]).read_bytes().startswith(PNG_SIGNATURE) for r in full[2:])
 
 
-def test_a_failing_item_gets_an_error_record_the_rest_are_written_and_exit_is_5(cli, tiny_sd, tmp_path,
-                                                                                monkeypatch):
+def test_a_failing_item_gets_an_error_record_the_rest_are_written_and_exit_is_5(cli, tiny_sd, tmp_path, monkeypatch):
     import gencli.image
 
     real = gencli.image.draw
@@ -232,8 +304,20 @@ def test_a_failing_item_gets_an_error_record_the_rest_are_written_and_exit_is_5(
     source = tmp_path / "p.txt"
     source.write_text("a cat\na red fox\na dog\n")
     out_dir, out = tmp_path / "o", tmp_path / "r.jsonl"
-    args = ("image", "--batch", str(source), "-m", str(tiny_sd), *SMALL, "--seed", "1", "--out-dir", str(out_dir),
-            "--out", str(out))
+    args = (
+        "image",
+        "--batch",
+        str(source),
+        "-m",
+        str(tiny_sd),
+        *SMALL,
+        "--seed",
+        "1",
+        "--out-dir",
+        str(out_dir),
+        "--out",
+        str(out),
+    )
     result = cli(*args)
     assert result.exit_code == 5 and "1 of 3 items failed" in result.stderr
     cat, fox, dog = records(out.read_text())
@@ -244,15 +328,18 @@ def test_a_failing_item_gets_an_error_record_the_rest_are_written_and_exit_is_5(
     assert [len(r["paths"]) for r in records(out.read_text())] == [1, 1, 1]
 
 
-@pytest.mark.parametrize("command, args, message", [
-    ("image", ["--batch", "p.txt", "-o", "x.png"], "Use --out-dir"),
-    ("image", ["x", "--out-dir", "o"], "--out-dir goes with --batch"),
-    ("image", ["x", "--batch", "p.txt"], "not both"),
-    ("audio", ["--batch", "p.txt", "-o", "-"], "Use --out-dir"),
-    ("audio", ["hi", "--out-dir", "o"], "--out-dir goes with --batch"),
-    ("audio", ["--batch", "p.txt", "--raw"], "--raw"),
-    ("audio", ["--batch", "p.txt", "--resume"], "--resume needs --out"),
-])
+@pytest.mark.parametrize(
+    "command, args, message",
+    [
+        ("image", ["--batch", "p.txt", "-o", "x.png"], "Use --out-dir"),
+        ("image", ["x", "--out-dir", "o"], "--out-dir goes with --batch"),
+        ("image", ["x", "--batch", "p.txt"], "not both"),
+        ("audio", ["--batch", "p.txt", "-o", "-"], "Use --out-dir"),
+        ("audio", ["hi", "--out-dir", "o"], "--out-dir goes with --batch"),
+        ("audio", ["--batch", "p.txt", "--raw"], "--raw"),
+        ("audio", ["--batch", "p.txt", "--resume"], "--resume needs --out"),
+    ],
+)
 def test_batch_flag_misuse_is_exit_2(cli, tmp_path, monkeypatch, command, args, message):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "p.txt").write_text("hi\n")
@@ -262,13 +349,28 @@ def test_batch_flag_misuse_is_exit_2(cli, tmp_path, monkeypatch, command, args, 
 
 # --- audio ---------------------------------------------------------------------------------
 
+
 def test_audio_txt_batch_wavs_in_order_each_equal_to_the_text_alone(cli, tiny_vits, tmp_path):
     texts = ["Hello there.", "How are you today? I am fine.", "Goodbye."]
     source = tmp_path / "lines.txt"
     source.write_text("\n".join(texts) + "\n")
     out_dir, out = tmp_path / "speech", tmp_path / "r.jsonl"
-    result = ok(cli("audio", "--batch", str(source), "-m", str(tiny_vits), "--seed", "20", "--out-dir", str(out_dir),
-                    "--out", str(out), "--progress"))
+    result = ok(
+        cli(
+            "audio",
+            "--batch",
+            str(source),
+            "-m",
+            str(tiny_vits),
+            "--seed",
+            "20",
+            "--out-dir",
+            str(out_dir),
+            "--out",
+            str(out),
+            "--progress",
+        )
+    )
     assert "3/3 items, 0 failed" in result.stderr and "items/s" in result.stderr
     got = records(out.read_text())
     assert [r["prompt"] for r in got] == texts and [r["seed"] for r in got] == [20, 21, 22]
@@ -284,11 +386,25 @@ def test_audio_txt_batch_wavs_in_order_each_equal_to_the_text_alone(cli, tiny_vi
 
 
 def test_audio_jsonl_overrides_and_outputs_from_stdin(cli, tiny_vits, tmp_path):
-    lines = [{"prompt": "Hello there. Bye now.", "id": "a", "seed": 5, "split": False, "output": "hello.wav"},
-             {"prompt": "Hello there. Bye now.", "pause": 0.5, "sample_format": "float32", "output": "words/"},
-             {"prompt": "Hi.", "output": "hi.raw"}]
-    result = ok(cli("audio", "--batch", "-", "-m", str(tiny_vits), "--seed", "1", "--out-dir", str(tmp_path / "o"),
-                    input="".join(json.dumps(line) + "\n" for line in lines)))
+    lines = [
+        {"prompt": "Hello there. Bye now.", "id": "a", "seed": 5, "split": False, "output": "hello.wav"},
+        {"prompt": "Hello there. Bye now.", "pause": 0.5, "sample_format": "float32", "output": "words/"},
+        {"prompt": "Hi.", "output": "hi.raw"},
+    ]
+    result = ok(
+        cli(
+            "audio",
+            "--batch",
+            "-",
+            "-m",
+            str(tiny_vits),
+            "--seed",
+            "1",
+            "--out-dir",
+            str(tmp_path / "o"),
+            input="".join(json.dumps(line) + "\n" for line in lines),
+        )
+    )
     a, b, c = records(result.stdout)
     assert a["id"] == "a" and a["seed"] == 5 and a["sentences"] == 1 and a["options"]["split"] is False
     assert a["paths"] == [str(tmp_path / "o" / "hello.wav")] and wav_frames(a["paths"][0]) > 0
@@ -299,15 +415,18 @@ def test_audio_jsonl_overrides_and_outputs_from_stdin(cli, tiny_vits, tmp_path):
     assert c["paths"] == [str(tmp_path / "o" / "hi.raw")] and "hi.raw will hold WAV data" in result.stderr
 
 
-@pytest.mark.parametrize("line, message", [
-    ({"prompt": "x", "duration": -1}, "line 2: --duration must be a positive number"),
-    ({"prompt": "x", "pause": 11}, "line 2: --pause must be between 0 and 10"),
-    ({"prompt": "x", "sample_format": "mp3"}, "line 2: unknown sample format 'mp3'"),
-    ({"prompt": "x", "voice": "my favourite voice!"}, "line 2: unknown voice"),
-    ({"prompt": "x", "split": "no"}, "p.jsonl:2: 'split' must be true or false"),
-    ({"prompt": "x", "steps": 2}, "p.jsonl:2: unknown key 'steps'"),
-    ({"prompt": "x", "output": "../x.wav"}, "line 2: \"output\" '../x.wav' must stay inside --out-dir"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ({"prompt": "x", "duration": -1}, "line 2: --duration must be a positive number"),
+        ({"prompt": "x", "pause": 11}, "line 2: --pause must be between 0 and 10"),
+        ({"prompt": "x", "sample_format": "mp3"}, "line 2: unknown sample format 'mp3'"),
+        ({"prompt": "x", "voice": "my favourite voice!"}, "line 2: unknown voice"),
+        ({"prompt": "x", "split": "no"}, "p.jsonl:2: 'split' must be true or false"),
+        ({"prompt": "x", "steps": 2}, "p.jsonl:2: unknown key 'steps'"),
+        ({"prompt": "x", "output": "../x.wav"}, "line 2: \"output\" '../x.wav' must stay inside --out-dir"),
+    ],
+)
 def test_bad_audio_items_exit_2_naming_the_line_before_any_model_loads(cli, tmp_path, monkeypatch, line, message):
     monkeypatch.chdir(tmp_path)
     jsonl(tmp_path / "p.jsonl", {"prompt": "ok"}, line)
@@ -357,6 +476,7 @@ def test_audio_resume_and_a_failing_item(cli, tiny_vits, tmp_path, monkeypatch):
 
 # --- accelerate: each process on its own device, one base seed -----------------------------
 
+
 def test_per_process_request_for_audio_and_image_keeps_its_fields():
     """An audio request's ``text`` is its prompt, not a wrapped request (as a code request's is)."""
     from types import SimpleNamespace
@@ -382,21 +502,39 @@ def test_audio_under_accelerate_launch_two_processes_match_one(tiny_vits, tmp_pa
     args = ["audio", "--batch", str(source), "-m", str(tiny_vits), "--seed", "8"]
     reference = records(run_cli(*args, "--out-dir", str(tmp_path / "one")).stdout.decode())
     out = tmp_path / "r.jsonl"
-    launch = [str(GENCLI.with_name("accelerate")), "launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "gencli"]
-    done = subprocess.run([*launch, *args, "--out-dir", str(tmp_path / "two"), "--out", str(out)],
-                          capture_output=True, stdin=subprocess.DEVNULL, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    launch = [
+        str(GENCLI.with_name("accelerate")),
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        "gencli",
+    ]
+    done = subprocess.run(
+        [*launch, *args, "--out-dir", str(tmp_path / "two"), "--out", str(out)],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     got = records(out.read_text())
     assert [(r["id"], r["seed"]) for r in got] == [(r["id"], r["seed"]) for r in reference]
-    for mine, theirs in zip(got, reference):
+    for mine, theirs in zip(got, reference, strict=True):
         (path,), (expected,) = mine["paths"], theirs["paths"]
         assert Path(path).parent == tmp_path / "two" and Path(path).name == Path(expected).name
         assert Path(path).read_bytes() == Path(expected).read_bytes()
 
 
 # --- units -----------------------------------------------------------------------------------
+
 
 def test_image_groups_share_call_settings_and_never_split_an_items_images():
     from gencli.batch import Item

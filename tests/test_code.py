@@ -32,18 +32,22 @@ def scripted_broken(tmp_path_factory):
 
 # --- language and framing -----------------------------------------------------------
 
-@pytest.mark.parametrize("instruction, language", [
-    ("parse a CSV and sum column 3 in Python", "python"),
-    ("a bash script that counts lines", "bash"),
-    ("convert this python code to rust", "rust"),
-    ("write it in Go", "go"),
-    ("a C program that prints hello", "c"),
-    ("a C++ class for a stack", "cpp"),
-    ("a JSON object with two keys", "json"),
-    ("reverse a string", None),
-    ("let's go shopping", None),
-    ("plan a c-section", None),
-])
+
+@pytest.mark.parametrize(
+    "instruction, language",
+    [
+        ("parse a CSV and sum column 3 in Python", "python"),
+        ("a bash script that counts lines", "bash"),
+        ("convert this python code to rust", "rust"),
+        ("write it in Go", "go"),
+        ("a C program that prints hello", "c"),
+        ("a C++ class for a stack", "cpp"),
+        ("a JSON object with two keys", "json"),
+        ("reverse a string", None),
+        ("let's go shopping", None),
+        ("plan a c-section", None),
+    ],
+)
 def test_language_named_in_the_instruction(instruction, language):
     assert language_in(instruction) == language
 
@@ -54,15 +58,18 @@ def test_framing_asks_for_one_block_and_keeps_the_users_system_prompt():
     assert "the language the task calls for" in framing(None, None)
 
 
-@pytest.mark.parametrize("code, language, passed", [
-    ("def f():\n    return 1", "python", True),
-    ("def f(:", "python", False),
-    ('{"a": 1}', "json", True),
-    ("{a: 1}", "json", False),
-    ("echo hi && ls", "bash", True),
-    ("if then fi", "bash", False),
-    ("", "python", False),
-])
+@pytest.mark.parametrize(
+    "code, language, passed",
+    [
+        ("def f():\n    return 1", "python", True),
+        ("def f(:", "python", False),
+        ('{"a": 1}', "json", True),
+        ("{a: 1}", "json", False),
+        ("echo hi && ls", "bash", True),
+        ("if then fi", "bash", False),
+        ("", "python", False),
+    ],
+)
 def test_checkers(code, language, passed):
     result = check_code(code, language)
     assert result.passed is passed
@@ -70,6 +77,7 @@ def test_checkers(code, language, passed):
 
 
 # --- the command, with a model whose answer is known ------------------------------------
+
 
 def test_piped_output_is_only_the_code(scripted):
     result = run_cli("code", "add two numbers", "-m", str(scripted), "--lang", "python")
@@ -100,8 +108,9 @@ def test_check_passes_first_time(scripted, cli):
 
 
 def test_failed_check_retries_prints_the_last_attempt_and_exits_6(scripted_broken, cli):
-    result = cli("code", "add", "-m", str(scripted_broken), "--lang", "python", "--check", "--retries", "2",
-                 "--seed", "10")
+    result = cli(
+        "code", "add", "-m", str(scripted_broken), "--lang", "python", "--check", "--retries", "2", "--seed", "10"
+    )
     assert result.exit_code == 6
     assert result.stdout == "def add(a, b)\n    return a +\n"
     lines = result.stderr.splitlines()
@@ -111,18 +120,20 @@ def test_failed_check_retries_prints_the_last_attempt_and_exits_6(scripted_broke
 
 
 def test_check_json_reports_the_failure(scripted_broken, cli):
-    result = cli("code", "add", "-m", str(scripted_broken), "--lang", "python", "--check", "--retries", "0",
-                 "--json")
+    result = cli("code", "add", "-m", str(scripted_broken), "--lang", "python", "--check", "--retries", "0", "--json")
     record = json.loads(result.stdout)
     assert result.exit_code == 6 and record["attempts"] == 1 and record["check"]["passed"] is False
 
 
-@pytest.mark.parametrize("args, message", [
-    (["add", "--check"], "--check needs to know the language"),
-    (["add", "--check", "--lang", "cobol"], "--check cannot check cobol"),
-    (["add", "--retries", "-1"], "--retries must be 0 or more"),
-    ([], "no prompt given"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["add", "--check"], "--check needs to know the language"),
+        (["add", "--check", "--lang", "cobol"], "--check cannot check cobol"),
+        (["add", "--retries", "-1"], "--retries must be 0 or more"),
+        ([], "no prompt given"),
+    ],
+)
 def test_bad_input_exits_2_before_loading(cli, args, message):
     result = cli("code", *args, "-m", "/nonexistent/model/dir")
     assert result.exit_code == 2 and message in result.stderr
@@ -143,15 +154,27 @@ def test_closed_pipe_is_quiet(scripted):
 
     from conftest import GENCLI
 
-    done = subprocess.run(["bash", "-c", f'"{GENCLI}" code add -m "{scripted}" -l python | head -c 3; '
-                                         'echo " ${PIPESTATUS[0]}" >&2'],
-                          capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
+    done = subprocess.run(
+        ["bash", "-c", f'"{GENCLI}" code add -m "{scripted}" -l python | head -c 3; echo " ${{PIPESTATUS[0]}}" >&2'],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
     assert done.stdout == b"def" and done.stderr.decode().strip() == "0"
 
 
 def test_without_the_code_model_the_embedded_text_model_answers(cli):
-    result = cli("code", "a function that returns the sum of a list", "--lang", "python", "--json", "-t", "80",
-                 "--temperature", "0")
+    result = cli(
+        "code",
+        "a function that returns the sum of a list",
+        "--lang",
+        "python",
+        "--json",
+        "-t",
+        "80",
+        "--temperature",
+        "0",
+    )
     assert result.exit_code == 0, result.stderr
     assert "Qwen/Qwen2.5-Coder-0.5B-Instruct is not cached" in result.stderr
     assert "using the embedded text model instead" in result.stderr

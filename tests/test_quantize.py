@@ -102,7 +102,11 @@ def test_quantize_model_packs_what_the_kernels_take_and_keeps_the_rest():
     model = Tiny()
     assert quantize_model(model, "int4") == {"int4": 1, "int8": 2, "kept": 1}
     assert (type(model.fits), type(model.narrow), type(model.odd), type(model.head)) == (
-        Int4Linear, Int8Linear, nn.Linear, Int8Linear)
+        Int4Linear,
+        Int8Linear,
+        nn.Linear,
+        Int8Linear,
+    )
     assert model.odd.weight.dtype == torch.bfloat16  # the rest computes in bf16
     assert quantize_model(Tiny(), "int8") == {"int4": 0, "int8": 3, "kept": 1}
 
@@ -126,19 +130,32 @@ def test_cli_quantized_greedy_text_equals_quantising_the_model_directly(tiny_lla
     """In a fresh process, gencli's int8 text is what the quantised model's own generate makes."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    result = run_cli("text", "hello there", "-m", str(tiny_llama), *GREEDY, "-t", "24",
-                     "--repetition-penalty", "1", "--quantize", "int8", "--json")
+    result = run_cli(
+        "text",
+        "hello there",
+        "-m",
+        str(tiny_llama),
+        *GREEDY,
+        "-t",
+        "24",
+        "--repetition-penalty",
+        "1",
+        "--quantize",
+        "int8",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout)
     tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
     model = AutoModelForCausalLM.from_pretrained(tiny_llama, dtype=torch.float32)
     quantize_model(model, "int8")
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "hello there"}], tokenize=False,
-                                           add_generation_prompt=True)
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hello there"}], tokenize=False, add_generation_prompt=True
+    )
     inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
     with torch.inference_mode():
         output = model.generate(**inputs, max_new_tokens=24, do_sample=False)
-    expected = tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+    expected = tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip()
     assert record["text"] == expected
     assert record["quantize"] == "int8"
 
@@ -148,14 +165,23 @@ def test_without_quantize_the_record_says_none(tiny_llama, cli):
     assert json.loads(result.stdout)["quantize"] == "none"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--quantize", "int3"], "gencli: error: unknown quantisation 'int3'. Use none, int8 or int4.\n"),
-    (["--quantize", "int4", "--dtype", "fp32"],
-     "gencli: error: --quantize int4 computes in bf16, not fp32. Drop --dtype or --quantize\n"),
-    (["--quantize", "int8", "--device", "cuda"],
-     "gencli: error: --quantize int8 runs on the CPU only, not cuda:0. "
-     "Drop --quantize (bf16 on a GPU is fast), or pass --device cpu\n"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--quantize", "int3"], "gencli: error: unknown quantisation 'int3'. Use none, int8 or int4.\n"),
+        (
+            ["--quantize", "int4", "--dtype", "fp32"],
+            "gencli: error: --quantize int4 computes in bf16, not fp32. Drop --dtype or --quantize\n",
+        ),
+        (
+            ["--quantize", "int8", "--device", "cuda"],
+            (
+                "gencli: error: --quantize int8 runs on the CPU only, not cuda:0. "
+                "Drop --quantize (bf16 on a GPU is fast), or pass --device cpu\n"
+            ),
+        ),
+    ],
+)
 def test_bad_quantize_exits_2_with_one_line(tiny_llama, cli, args, message):
     result = cli("text", "hi", "-m", str(tiny_llama), *args)
     assert result.exit_code == 2
@@ -175,6 +201,7 @@ def test_code_and_batch_take_quantize_too(tiny_llama, cli, tmp_path):
 
 
 # --- Llama-like models: whole decoder layers on packed weights ------------------------
+
 
 def _tiny(tiny_llama, mode: str, whole_layers: bool, monkeypatch):
     from transformers import AutoModelForCausalLM
@@ -198,12 +225,13 @@ def test_packed_decoder_layers_compute_what_transformers_layers_compute(tiny_lla
     mask = torch.tensor([[0, 0, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]])
     with torch.inference_mode():
         outputs = [model(input_ids=ids, attention_mask=mask, use_cache=True) for model in (whole, apart)]
-        torch.testing.assert_close(outputs[0].logits[mask.bool()], outputs[1].logits[mask.bool()],
-                                   atol=0.03, rtol=0.03)
+        torch.testing.assert_close(outputs[0].logits[mask.bool()], outputs[1].logits[mask.bool()], atol=0.03, rtol=0.03)
         step = torch.tensor([[3], [12]])
         longer = torch.cat([mask, torch.ones(2, 1, dtype=mask.dtype)], dim=1)
-        steps = [model(input_ids=step, attention_mask=longer, cache=out.cache).logits
-                 for model, out in zip((whole, apart), outputs)]
+        steps = [
+            model(input_ids=step, attention_mask=longer, cache=out.cache).logits
+            for model, out in zip((whole, apart), outputs, strict=True)
+        ]
         torch.testing.assert_close(steps[0], steps[1], atol=0.03, rtol=0.03)
 
 

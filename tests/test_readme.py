@@ -24,8 +24,11 @@ def test_cli_reference_is_up_to_date():
     shown = script.current(readme)
     assert shown is not None, f"README.md lacks the {script.START} / {script.END} markers"
     wanted = script.render()
-    diff = "".join(difflib.unified_diff(shown.splitlines(keepends=True), wanted.splitlines(keepends=True),
-                                        "README.md", "generated"))
+    diff = "".join(
+        difflib.unified_diff(
+            shown.splitlines(keepends=True), wanted.splitlines(keepends=True), "README.md", "generated"
+        )
+    )
     assert shown == wanted, f"README.md's CLI reference is out of date: run python scripts/cli_reference.py\n{diff}"
 
 

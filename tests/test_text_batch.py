@@ -30,8 +30,17 @@ def test_each_row_keeps_its_own_stop_string(tiny_llama):
     full = [r.text for r in generate_texts(batch)]
     stop = full[1][8:11]
     assert stop.strip()
-    stopped = generate_texts([batch[0], TextRequest(prompt=PROMPTS[1], options=TextOptions(
-        max_new_tokens=24, temperature=0.0, stop=(stop,)), model=str(tiny_llama), seed=101)])
+    stopped = generate_texts(
+        [
+            batch[0],
+            TextRequest(
+                prompt=PROMPTS[1],
+                options=TextOptions(max_new_tokens=24, temperature=0.0, stop=(stop,)),
+                model=str(tiny_llama),
+                seed=101,
+            ),
+        ]
+    )
     assert stopped[0].text == full[0]
     assert stopped[1].text == full[1][: full[1].find(stop)].rstrip()
     assert stopped[1].finish_reason == "stop" and stopped[0].finish_reason != "stop"
@@ -39,6 +48,8 @@ def test_each_row_keeps_its_own_stop_string(tiny_llama):
 
 def test_a_sampled_seed_repeats_and_another_differs(tiny_llama):
     options = TextOptions(max_new_tokens=24, temperature=1.0)
-    texts = [generate_text(TextRequest(prompt="hello", options=options, model=str(tiny_llama), seed=s)).text
-             for s in (5, 5, 6)]
+    texts = [
+        generate_text(TextRequest(prompt="hello", options=options, model=str(tiny_llama), seed=s)).text
+        for s in (5, 5, 6)
+    ]
     assert texts[0] == texts[1] != texts[2]

@@ -21,6 +21,7 @@ def as_json(result) -> dict:
 
 # --- output streams -----------------------------------------------------------
 
+
 def test_piped_output_is_plain_text_with_exactly_one_trailing_newline(tiny_llama):
     result = run_cli("text", "hello", "-m", str(tiny_llama), *GREEDY, "-t", "40")
     assert result.returncode == 0, result.stderr
@@ -35,24 +36,39 @@ def test_greedy_text_equals_a_direct_generate_call(tiny_llama, cli):
     """gencli adds nothing: the same tokens as transformers' own generate."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    record = as_json(cli("text", "hello there", "-m", str(tiny_llama), *GREEDY, "-t", "30",
-                         "--repetition-penalty", "1", "--json"))
+    record = as_json(
+        cli("text", "hello there", "-m", str(tiny_llama), *GREEDY, "-t", "30", "--repetition-penalty", "1", "--json")
+    )
     tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
     model = AutoModelForCausalLM.from_pretrained(tiny_llama)
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "hello there"}], tokenize=False,
-                                           add_generation_prompt=True)
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hello there"}], tokenize=False, add_generation_prompt=True
+    )
     inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
     output = model.generate(**inputs, max_new_tokens=30, do_sample=False)
-    expected = tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+    expected = tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip()
     assert record["text"] == expected
-    assert record["usage"] == {"prompt_tokens": inputs["input_ids"].shape[1],
-                               "completion_tokens": output.shape[1] - inputs["input_ids"].shape[1]}
+    assert record["usage"] == {
+        "prompt_tokens": inputs["input_ids"].shape[1],
+        "completion_tokens": output.shape[1] - inputs["input_ids"].shape[1],
+    }
 
 
 def test_json_carries_text_and_provenance(tiny_llama, cli):
     record = as_json(cli("text", "hi", "-m", str(tiny_llama), "--seed", "5", "-t", "8", "--json"))
-    assert set(record) >= {"text", "prompt", "model", "seed", "device", "dtype", "options", "usage",
-                           "timings", "finish_reason", "gencli_version"}
+    assert set(record) >= {
+        "text",
+        "prompt",
+        "model",
+        "seed",
+        "device",
+        "dtype",
+        "options",
+        "usage",
+        "timings",
+        "finish_reason",
+        "gencli_version",
+    }
     assert record["seed"] == 5 and record["device"] == "cpu" and record["dtype"] == "fp32"
     assert record["model"]["source"] == "local" and record["model"]["path"] == str(tiny_llama.resolve())
     assert record["options"]["max_new_tokens"] == 8 and record["options"]["temperature"] == 0.2
@@ -63,14 +79,31 @@ def test_json_carries_text_and_provenance(tiny_llama, cli):
 
 def test_without_seed_a_random_seed_is_reported_and_reproduces_the_run(tiny_llama, cli):
     first = as_json(cli("text", "hi", "-m", str(tiny_llama), "-t", "20", "--temperature", "1", "--json"))
-    again = as_json(cli("text", "hi", "-m", str(tiny_llama), "-t", "20", "--temperature", "1",
-                        "--seed", str(first["seed"]), "--json"))
+    again = as_json(
+        cli(
+            "text",
+            "hi",
+            "-m",
+            str(tiny_llama),
+            "-t",
+            "20",
+            "--temperature",
+            "1",
+            "--seed",
+            str(first["seed"]),
+            "--json",
+        )
+    )
     assert again["text"] == first["text"]
 
 
 def test_same_seed_same_text_other_seed_other_text(tiny_llama, cli):
-    runs = [as_json(cli("text", "hi", "-m", str(tiny_llama), "-t", "30", "--temperature", "1", "--seed", s,
-                        "--json"))["text"] for s in ("1", "1", "2")]
+    runs = [
+        as_json(cli("text", "hi", "-m", str(tiny_llama), "-t", "30", "--temperature", "1", "--seed", s, "--json"))[
+            "text"
+        ]
+        for s in ("1", "1", "2")
+    ]
     assert runs[0] == runs[1]
     assert runs[0] != runs[2]
 
@@ -105,9 +138,11 @@ def test_a_model_without_chat_template_gets_plain_text_and_a_notice(tiny_llama_p
 
 # --- stdin ----------------------------------------------------------------------
 
+
 def test_stdin_is_joined_before_the_argument(tiny_llama, cli):
-    record = as_json(cli("text", "Summarise this", "-m", str(tiny_llama), "-t", "2", "--json",
-                         input="first line\nsecond line\n"))
+    record = as_json(
+        cli("text", "Summarise this", "-m", str(tiny_llama), "-t", "2", "--json", input="first line\nsecond line\n")
+    )
     assert record["prompt"] == "first line\nsecond line\n\nSummarise this"
 
 
@@ -124,20 +159,24 @@ def test_stdin_through_a_real_pipe(tiny_llama):
 
 # --- exit codes -------------------------------------------------------------------
 
-@pytest.mark.parametrize("args", [
-    [],                                   # no prompt at all
-    ["-"],                                # '-' with empty stdin
-    ["   "],                              # whitespace only
-    ["hi", "--temperature", "-1"],
-    ["hi", "--max-new-tokens", "0"],
-    ["hi", "--top-p", "0"],
-    ["hi", "--top-p", "1.5"],
-    ["hi", "--device", "tpu"],
-    ["hi", "--dtype", "fp8"],
-    ["hi", "--model", "not a model!"],
-    ["hi", "--raw", "--system", "x"],
-    ["hi", "--no-such-option"],
-])
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],  # no prompt at all
+        ["-"],  # '-' with empty stdin
+        ["   "],  # whitespace only
+        ["hi", "--temperature", "-1"],
+        ["hi", "--max-new-tokens", "0"],
+        ["hi", "--top-p", "0"],
+        ["hi", "--top-p", "1.5"],
+        ["hi", "--device", "tpu"],
+        ["hi", "--dtype", "fp8"],
+        ["hi", "--model", "not a model!"],
+        ["hi", "--raw", "--system", "x"],
+        ["hi", "--no-such-option"],
+    ],
+)
 def test_bad_input_exits_2_with_one_line(cli, args):
     result = cli("text", *args)
     assert result.exit_code == 2, result.stderr
@@ -204,17 +243,21 @@ def test_unexpected_errors_are_one_line_and_exit_1(cli, tiny_llama, monkeypatch)
     monkeypatch.setattr(gencli.text, "run", boom)
     result = cli("text", "hi", "-m", str(tiny_llama))
     assert result.exit_code == 1
-    assert result.stderr == "gencli: error: unexpected RuntimeError: something broke (set GENCLI_DEBUG=1 for the traceback)\n"
+    assert (
+        result.stderr
+        == "gencli: error: unexpected RuntimeError: something broke (set GENCLI_DEBUG=1 for the traceback)\n"
+    )
 
 
 # --- pipes and signals (real processes) ---------------------------------------------
 
+
 def test_closed_pipe_ends_the_run_quietly(tiny_llama):
     """`gencli text ... | head -c 20`: exit 0 at once, nothing on stderr."""
-    script = f'"{GENCLI}" text hello -m "{tiny_llama}" --temperature 0 -t 4000 | head -c 20; ' \
-             'echo " ${PIPESTATUS[0]}" >&2'
-    result = subprocess.run(["bash", "-c", script], capture_output=True, timeout=300,
-                            stdin=subprocess.DEVNULL)
+    script = (
+        f'"{GENCLI}" text hello -m "{tiny_llama}" --temperature 0 -t 4000 | head -c 20; echo " ${{PIPESTATUS[0]}}" >&2'
+    )
+    result = subprocess.run(["bash", "-c", script], capture_output=True, timeout=300, stdin=subprocess.DEVNULL)
     assert len(result.stdout) == 20
     assert result.stderr.decode().strip() == "0"  # gencli's exit status, and not a word more
 
@@ -226,9 +269,13 @@ def _interruptible() -> None:
 
 
 def test_ctrl_c_exits_130_and_keeps_what_was_printed(tiny_llama):
-    proc = subprocess.Popen([str(GENCLI), "text", "hello", "-m", str(tiny_llama), *GREEDY, "-t", "100000"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=_interruptible)
+    proc = subprocess.Popen(
+        [str(GENCLI), "text", "hello", "-m", str(tiny_llama), *GREEDY, "-t", "100000"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=_interruptible,
+    )
     first = proc.stdout.read(10)  # generation has started
     proc.send_signal(signal.SIGINT)
     rest, err = proc.communicate(timeout=120)

@@ -10,23 +10,26 @@ def feed_all(filter_, pieces):
     return out + filter_.flush()
 
 
-@pytest.mark.parametrize("pieces, stops, expected", [
-    (["Hello wor", "ld. END here"], ["END"], "Hello world. "),
-    (["abc", "E", "N", "D", "more"], ["END"], "abc"),           # stop string split across pieces
-    (["abcEN", "x"], ["END"], "abcENx"),                          # a false start is released
-    (["abcEN"], ["END"], "abcEN"),                                # held text released at the end
-    (["one\n\ntwo"], ["\n\n"], "one"),
-    (["xx STOP yy END"], ["END", "STOP"], "xx "),                # the earliest of several wins
-    (["no stop at all"], [], "no stop at all"),
-    (["aaa"], [""], "aaa"),                                       # an empty stop string is ignored
-])
+@pytest.mark.parametrize(
+    "pieces, stops, expected",
+    [
+        (["Hello wor", "ld. END here"], ["END"], "Hello world. "),
+        (["abc", "E", "N", "D", "more"], ["END"], "abc"),  # stop string split across pieces
+        (["abcEN", "x"], ["END"], "abcENx"),  # a false start is released
+        (["abcEN"], ["END"], "abcEN"),  # held text released at the end
+        (["one\n\ntwo"], ["\n\n"], "one"),
+        (["xx STOP yy END"], ["END", "STOP"], "xx "),  # the earliest of several wins
+        (["no stop at all"], [], "no stop at all"),
+        (["aaa"], [""], "aaa"),  # an empty stop string is ignored
+    ],
+)
 def test_stop_filter(pieces, stops, expected):
     assert feed_all(StopFilter(stops), pieces) == expected
 
 
 def test_stop_filter_holds_back_only_a_possible_prefix():
     f = StopFilter(["END"])
-    assert f.feed("abcE") == "abc"     # "E" may start "END"
+    assert f.feed("abcE") == "abc"  # "E" may start "END"
     assert f.feed("x") == "Ex"
     assert f.feed("EN") == ""
     assert f.feed("D!") == "" and f.stopped

@@ -31,14 +31,17 @@ def test_atomic_write_into_a_missing_directory_is_a_usage_error(tmp_path):
         atomic_write_bytes(tmp_path / "missing" / "a.bin", b"x")
 
 
-@pytest.mark.parametrize("prompt, slug", [
-    ("A lighthouse at dusk", "a-lighthouse-at-dusk"),
-    ("../../etc/passwd", "etc-passwd"),
-    ("Café crème / naïve", "cafe-creme-naive"),
-    ("", "output"),
-    ("!!!", "output"),
-    ("x" * 100, "x" * 40),
-])
+@pytest.mark.parametrize(
+    "prompt, slug",
+    [
+        ("A lighthouse at dusk", "a-lighthouse-at-dusk"),
+        ("../../etc/passwd", "etc-passwd"),
+        ("Café crème / naïve", "cafe-creme-naive"),
+        ("", "output"),
+        ("!!!", "output"),
+        ("x" * 100, "x" * 40),
+    ],
+)
 def test_slugify_makes_safe_bounded_names(prompt, slug):
     assert slugify(prompt) == slug
 

@@ -10,15 +10,47 @@ from __future__ import annotations
 
 from pathlib import Path
 
-_MERGE_PAIRS = ["t h", "th e</w>", "a n", "an d</w>", "o n", "o r", "e r", "i n", "in g</w>", "a t", "s t",
-                "l i", "li g", "lig h", "ligh t", "h o", "ho u", "hou s", "hous e</w>", "d u", "du s", "dus k</w>",
-                "a </w>", "s e", "se a</w>", "c a", "ca t</w>", "o f</w>", "i s</w>", "r e", "r e</w>", "e n"]
+_MERGE_PAIRS = [
+    "t h",
+    "th e</w>",
+    "a n",
+    "an d</w>",
+    "o n",
+    "o r",
+    "e r",
+    "i n",
+    "in g</w>",
+    "a t",
+    "s t",
+    "l i",
+    "li g",
+    "lig h",
+    "ligh t",
+    "h o",
+    "ho u",
+    "hou s",
+    "hous e</w>",
+    "d u",
+    "du s",
+    "dus k</w>",
+    "a </w>",
+    "s e",
+    "se a</w>",
+    "c a",
+    "ca t</w>",
+    "o f</w>",
+    "i s</w>",
+    "r e",
+    "r e</w>",
+    "e n",
+]
 
 
 def _byte_characters() -> list[str]:
     """GPT-2's printable stand-in for each byte, as byte-level BPE vocabularies use."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
-        list(range(ord("®"), ord("ÿ") + 1))
+    printable = (
+        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    )
     codes = printable[:]
     extra = 0
     for byte in range(256):
@@ -55,10 +87,18 @@ def build_clip_tokenizer(directory: Path | None = None, model_max_length: int = 
 def _clip_config(tokenizer, **overrides):
     from transformers import CLIPTextConfig
 
-    settings = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                    pad_token_id=tokenizer.pad_token_id, hidden_size=32, intermediate_size=37,
-                    layer_norm_eps=1e-05, num_attention_heads=4, num_hidden_layers=3, vocab_size=1000,
-                    max_position_embeddings=77)
+    settings = dict(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        hidden_size=32,
+        intermediate_size=37,
+        layer_norm_eps=1e-05,
+        num_attention_heads=4,
+        num_hidden_layers=3,
+        vocab_size=1000,
+        max_position_embeddings=77,
+    )
     settings.update(overrides)
     return CLIPTextConfig(**settings)
 
@@ -71,22 +111,47 @@ def build_tiny_sd(directory: Path, *, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
-        block_out_channels=(4, 8), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32, norm_num_groups=2)
-    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                              clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+        block_out_channels=(4, 8),
+        layers_per_block=1,
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        norm_num_groups=2,
+    )
+    scheduler = DDIMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
     torch.manual_seed(seed)
     vae = AutoencoderKL(
-        block_out_channels=[4, 8], in_channels=3, out_channels=3,
+        block_out_channels=[4, 8],
+        in_channels=3,
+        out_channels=3,
         down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
-        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"], latent_channels=4, norm_num_groups=2)
+        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+        latent_channels=4,
+        norm_num_groups=2,
+    )
     tokenizer = build_clip_tokenizer()
     torch.manual_seed(seed)
     text_encoder = CLIPTextModel(_clip_config(tokenizer, num_attention_heads=8, intermediate_size=64))
-    pipe = StableDiffusionPipeline(unet=unet, scheduler=scheduler, vae=vae, text_encoder=text_encoder,
-                                   tokenizer=tokenizer, safety_checker=None, feature_extractor=None,
-                                   requires_safety_checker=False)
+    pipe = StableDiffusionPipeline(
+        unet=unet,
+        scheduler=scheduler,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
     directory.mkdir(parents=True, exist_ok=True)
     pipe.save_pretrained(directory)
     return directory
@@ -95,34 +160,56 @@ def build_tiny_sd(directory: Path, *, seed: int = 0) -> Path:
 def build_tiny_sdxl(directory: Path, *, seed: int = 0) -> Path:
     """A Stable Diffusion XL-shaped pipeline (two text encoders): 64x64 by default."""
     import torch
-    from diffusers import (AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline,
-                           UNet2DConditionModel)
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
-        block_out_channels=(2, 4), layers_per_block=2, sample_size=32, in_channels=4, out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
-        addition_time_embed_dim=8, transformer_layers_per_block=(1, 2),
+        block_out_channels=(2, 4),
+        layers_per_block=2,
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 2),
         projection_class_embeddings_input_dim=80,  # 6 * 8 + 32
-        cross_attention_dim=64, norm_num_groups=1)
-    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, steps_offset=1,
-                                       beta_schedule="scaled_linear", timestep_spacing="leading")
+        cross_attention_dim=64,
+        norm_num_groups=1,
+    )
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, steps_offset=1, beta_schedule="scaled_linear", timestep_spacing="leading"
+    )
     torch.manual_seed(seed)
     vae = AutoencoderKL(
-        block_out_channels=[4, 8], in_channels=3, out_channels=3,
+        block_out_channels=[4, 8],
+        in_channels=3,
+        out_channels=3,
         down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
-        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"], latent_channels=4, norm_num_groups=2,
-        sample_size=64)
+        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+        latent_channels=4,
+        norm_num_groups=2,
+        sample_size=64,
+    )
     tokenizer = build_clip_tokenizer()
     config = _clip_config(tokenizer, num_hidden_layers=5, hidden_act="gelu", projection_dim=32)
     torch.manual_seed(seed)
     text_encoder = CLIPTextModel(config)
     text_encoder_2 = CLIPTextModelWithProjection(config)
-    pipe = StableDiffusionXLPipeline(unet=unet, scheduler=scheduler, vae=vae, text_encoder=text_encoder,
-                                     tokenizer=tokenizer, text_encoder_2=text_encoder_2, tokenizer_2=tokenizer,
-                                     force_zeros_for_empty_prompt=True)
+    pipe = StableDiffusionXLPipeline(
+        unet=unet,
+        scheduler=scheduler,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        text_encoder_2=text_encoder_2,
+        tokenizer_2=tokenizer,
+        force_zeros_for_empty_prompt=True,
+    )
     directory.mkdir(parents=True, exist_ok=True)
     pipe.save_pretrained(directory)
     return directory

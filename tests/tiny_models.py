@@ -6,6 +6,7 @@ through ``--model DIR``, the path a user takes. Built in well under a second.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 CHAT_TEMPLATE = (
@@ -15,12 +16,15 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 
-_CORPUS = """The quick brown fox jumps over the lazy dog. Paris is the capital of France.
+_CORPUS = (
+    """The quick brown fox jumps over the lazy dog. Paris is the capital of France.
 def add(a, b):
     return a + b
 Write a haiku about the sea. The sea is wide and blue, and the waves roll in.
 Summarise this text in one line. Hello there, how are you today?
-""" * 20
+"""
+    * 20
+)
 
 
 def build_tiny_llama(directory: Path, *, chat_template: bool = True, seed: int = 0) -> Path:
@@ -37,16 +41,30 @@ def build_tiny_llama(directory: Path, *, chat_template: bool = True, seed: int =
     # text, never stray control bytes, so tests can check output bytes exactly.
     trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials)
     tok.train_from_iterator(_CORPUS.splitlines(), trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|im_start|>", eos_token="<|im_end|>",
-                                        pad_token="<|endoftext|>", padding_side="left")
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<|im_start|>",
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        padding_side="left",
+    )
     if chat_template:
         tokenizer.chat_template = CHAT_TEMPLATE
 
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+    )
     model = LlamaForCausalLM(config)
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)
@@ -84,7 +102,7 @@ def build_scripted_llama(directory: Path, opener: str, pieces: list[str]) -> Pat
             layer.mlp.down_proj.weight.zero_()
         model.model.norm.weight.fill_(1.0)
         model.lm_head.weight.zero_()
-        for index, (token, following) in enumerate(zip(chain, chain[1:])):
+        for index, (token, following) in enumerate(itertools.pairwise(chain)):
             model.model.embed_tokens.weight[token] = torch.nn.functional.one_hot(torch.tensor(index), hidden).float()
             model.lm_head.weight[following, index] = 20.0
     model.save_pretrained(directory)
