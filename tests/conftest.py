@@ -7,11 +7,14 @@ reads HF_HUB_OFFLINE at import time).
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -45,6 +48,65 @@ GENCLI = Path(sys.executable).with_name("gencli")
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_ROOT, ignore_errors=True)
+
+
+# --- the fast set: `make test-fast` is `pytest -m "not slow"` -----------------------------------
+# A test is slow when it starts a process (the installed gencli through run_cli, subprocess, Popen,
+# a pty, pexpect, `accelerate launch`) or runs the embedded model (the `embedded` marker). So that
+# the marking cannot drift from the tests, it is not kept by hand: every collected test is marked
+# here from its source. Read are the test function, the fixtures it uses (all the way down), and the
+# functions of tests/ it calls by name (transitively: `_heavy_after(...)`, `run_cli(...)`).
+# What the scan cannot see, a call into code outside tests/ that starts a process (such as
+# scripts/cli_reference.py's render), takes an explicit @pytest.mark.slow on the test.
+# gencli's own short-lived children (the code checks' `python -c`) do not count: they are part of
+# an in-process run, not a launch of gencli or of a model.
+_LAUNCHES = re.compile(r"\brun_cli\(|\bsubprocess\b|\bPopen\b|\bpty\b|\bpexpect\b|\baccelerate\W+launch\b")
+_CALLED = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+_TESTS = Path(__file__).resolve().parent
+
+
+def _launches(func, seen: dict) -> bool:
+    """Whether ``func`` (a test, fixture or helper of tests/) starts a process, directly or through a helper."""
+    func = inspect.unwrap(func)
+    if func in seen:
+        return seen[func]
+    seen[func] = False  # a recursive helper must not loop
+    try:
+        source = textwrap.dedent(inspect.getsource(func))
+        scope = func.__globals__
+    except (OSError, TypeError, AttributeError):
+        return False
+    found = bool(_LAUNCHES.search(source))
+    for name in () if found else set(_CALLED.findall(source)):
+        helper = scope.get(name)
+        if inspect.isfunction(helper) and _in_tests(helper) and _launches(helper, seen):
+            found = True
+            break
+    seen[func] = found
+    return found
+
+
+def _in_tests(func) -> bool:
+    try:
+        return _TESTS in Path(inspect.getsourcefile(func) or "").resolve().parents
+    except TypeError:
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    seen: dict = {}
+    for item in items:
+        if item.get_closest_marker("slow"):
+            continue
+        if item.get_closest_marker("embedded"):
+            item.add_marker(pytest.mark.slow)
+            continue
+        functions = [getattr(item, "function", None)]
+        info = getattr(item, "_fixtureinfo", None)  # the fixtures in use, their own fixtures included
+        for name in item.fixturenames if info else ():
+            functions += [d.func for d in info.name2fixturedefs.get(name, ()) if _in_tests(d.func)]
+        if any(function is not None and _launches(function, seen) for function in functions):
+            item.add_marker(pytest.mark.slow)
 
 
 def run_cli(

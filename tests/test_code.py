@@ -163,6 +163,7 @@ def test_closed_pipe_is_quiet(scripted):
     assert done.stdout == b"def" and done.stderr.decode().strip() == "0"
 
 
+@pytest.mark.embedded  # in-process, but it loads and runs the embedded model (~30 s)
 def test_without_the_code_model_the_embedded_text_model_answers(cli):
     result = cli(
         "code",

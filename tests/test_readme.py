@@ -7,6 +7,8 @@ import importlib.util
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 
@@ -18,6 +20,7 @@ def load_script():
     return module
 
 
+@pytest.mark.slow  # render() runs `python -m gencli ... --help` once per command
 def test_cli_reference_is_up_to_date():
     script = load_script()
     readme = README.read_text(encoding="utf-8")
