@@ -381,7 +381,7 @@ def test_memory_switches_run_and_offload_off_cuda_says_it_does_nothing(tiny_sd, 
     (path,) = lines(result)
     assert "--offload" in result.stderr and "does nothing on cpu" in result.stderr
     assert pixels(path).shape == (32, 32, 3)
-    from gencli.models import _LOADED
+    from gencli.models.loading import _LOADED
 
     (pipe,) = [
         loaded.pipe

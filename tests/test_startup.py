@@ -65,8 +65,9 @@ def test_importing_gencli_does_not_import_the_api_until_asked():
 
 def _gc_state_after(code: str) -> tuple[bool, int, bool]:
     """(collector enabled, objects frozen, was it enabled while the model loaded) after ``code``, in a fresh process."""
+    # The spy replaces cached_load where the text loader looks it up: not gencli.models, which re-exports it.
     probe = (
-        "import gc, gencli.models as m\nseen = []\nbuild = m.cached_load\n"
+        "import gc, gencli.models.transformers_loader as m\nseen = []\nbuild = m.cached_load\n"
         "def spy(key, make):\n    return build(key, lambda: (seen.append(gc.isenabled()), make())[1])\n"
         "m.cached_load = spy\n" + code + "\nprint('GC:', gc.isenabled(), gc.get_freeze_count(), seen[0])"
     )
