@@ -2,20 +2,21 @@
 
 This module holds the version, and the Python API by name only: importing it
 must stay free of torch, transformers and diffusers so that ``gencli --help``
-answers at once. ``generate_text``, ``generate_code``, ``generate_image`` and
-``generate_audio`` are looked up on first use (PEP 562) from
+answers at once. ``generate``, ``generate_batch`` and ``generate_<task>`` for
+each task (``generate_text``, ``generate_code``, ``generate_image``,
+``generate_audio``) are looked up on first use (PEP 562) from
 :mod:`gencli.api`, which documents them.
 """
 
-__version__ = "0.2.0"
+from gencli.version import __version__
 
-_API = ("generate_text", "generate_code", "generate_image", "generate_audio")
+_API = ("generate", "generate_batch", "generate_text", "generate_code", "generate_image", "generate_audio")
 
 __all__ = ["__version__", *_API]
 
 
 def __getattr__(name: str):
-    if name in _API:
+    if name in _API or name.startswith("generate_"):
         from gencli import api
 
         return getattr(api, name)

@@ -1,337 +1,176 @@
-"""The Python API: the four commands as functions that return their ``--json`` records.
+"""The Python API: every command as a function that returns its ``--json`` record.
 
 ::
 
-    from gencli import generate_text, generate_code, generate_image, generate_audio
+    from gencli import generate, generate_batch, generate_text, generate_code, generate_image, generate_audio
 
     generate_text("Write a haiku about the sea", seed=7)["text"]
     generate_code("reverse a string", lang="python")["code"]
-    [r["path"] for r in generate_image("a lighthouse at dusk", seed=7, num_images=2, output="out/")]
-    generate_audio("Hello there", output="hello.wav")["path"]
+    generate_image("a lighthouse at dusk", seed=7, num_images=2, output="out/")["paths"]
+    generate_audio("Hello there", output="hello.wav")["paths"][0]
+    generate("text", "hi", max_new_tokens=8)                     # any registered task by name
+    generate_batch("text", ["one", "two"], seed=1)               # records in input order
 
-Keyword arguments are named as the CLI's options (``--max-new-tokens`` is
-``max_new_tokens``) and default as they do; each function returns the object
-(image: the list of objects) that the command prints with ``--json``. The
-commands' ``--json`` output is made by the same functions below
-(:func:`text_record`, :func:`code_record`, :func:`image_files`,
-:func:`audio_file`), so the two cannot drift.
+Keyword arguments are the commands' options by their Python names
+(``--max-new-tokens`` is ``max_new_tokens``), checked by the same
+declarations (:mod:`gencli.options`) and defaulting as they do. The records
+are made by the same engine the CLI uses (:mod:`gencli.engine`), so the two
+cannot drift; the README documents the record.
 
 Bad input raises the typed errors of :mod:`gencli.errors` (``UsageError``,
-exit code 2; ``ModelNotFound``, 3; ``DeviceError``, 4; ``CheckFailed``, 6),
-each with ``.message``, ``.hint`` and ``.exit_code``. Nothing is printed:
-notices (device fallbacks, warnings) go to ``notify(message, level)`` if given,
-else to the ``gencli`` logger. The defaults the CLI takes from ``GENCLI_MODEL``,
-``GENCLI_DEVICE``, ``GENCLI_DTYPE`` and the config file's sections are not
-read here: an argument left out has its built-in default (model aliases,
-the config file's ``[aliases]`` too, resolve as they do for the CLI). Models
-stay loaded for the life of the process, so a second call is fast.
+exit code 2; ``ModelNotFound``, 3; ``DeviceError``, 4; ``CheckFailed``, 6, with
+the last attempt's record as ``.record``), each with ``.message``, ``.hint``
+and ``.exit_code``. Nothing is printed: notices go to ``notify(message,
+level)`` if given, else to the ``gencli`` logger. ``GENCLI_*`` variables and
+the config file's sections are not read here (aliases are). Models stay
+loaded for the life of the process, so a second call is fast.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
-from gencli import audio as _audio
-from gencli import code as _code
-from gencli import image as _image
-from gencli import text as _text
-from gencli import wav
-from gencli.devices import normalize_quantize
-from gencli.errors import CheckFailed, UsageError
-from gencli.prompts import _clean
-from gencli.writers import atomic_write_bytes, numbered_name, plan_outputs
+from gencli.errors import UsageError
 
-__all__ = ["generate_text", "generate_code", "generate_image", "generate_audio"]
+__all__ = ["generate", "generate_batch", "generate_text", "generate_code", "generate_image", "generate_audio"]
 
 Notify = Callable[..., None]  # notify(message, level="info" | "warning")
 
-_DEFAULT = _text.TextOptions()
 _log = logging.getLogger("gencli")
 _log.addHandler(logging.NullHandler())  # a library logs; the application decides where it goes
 
 
-# --- the public functions ---------------------------------------------------------------
+def generate(task: str, prompt: str, *, context: str | None = None, notify: Notify | None = None,
+             **options: Any) -> dict:
+    """Run task ``task`` on ``prompt``; the record its command prints with ``--json``.
 
-def generate_text(prompt: str, *, context: str | None = None, model: str | os.PathLike | None = None,
-                  system: str | None = None, raw: bool = False, max_new_tokens: int = _DEFAULT.max_new_tokens,
-                  temperature: float = _DEFAULT.temperature, top_p: float = _DEFAULT.top_p,
-                  top_k: int = _DEFAULT.top_k, repetition_penalty: float = _DEFAULT.repetition_penalty,
-                  stop: str | Sequence[str] | None = None, seed: int | None = None, device: str = "auto",
-                  dtype: str = "auto", quantize: str = "none", trust_remote_code: bool = False,
-                  allow_pickle: bool = False, notify: Notify | None = None) -> dict:
-    """Generate text from ``prompt``; the record ``gencli text --json`` prints.
-
-    ``context`` is text the prompt is about (a document, a file's contents):
-    it goes before the prompt with a blank line between, as piped stdin does
-    for ``gencli text``. ``model``: a hub id (``org/name[@revision]``), a
-    local directory, a ``.gguf`` file or an alias; None is the embedded
-    SmolLM2. ``stop``: a string or several; generation stops before it.
-    ``seed`` makes the run repeatable on the same device and dtype (None:
-    random, reported in the record). ``temperature=0`` is greedy.
-    ``quantize``: "int8" or "int4" packs the weights for faster decoding on
-    the CPU, in bf16 (see :mod:`gencli.quantize`).
-
-    The record holds ``text``, ``prompt``, ``model``, ``seed``, ``device``,
-    ``dtype``, ``quantize``, ``options``, ``usage``, ``finish_reason``, ``timings`` and
-    ``gencli_version``. Raises :class:`~gencli.errors.UsageError` for bad
-    input, ``ModelNotFound`` and ``DeviceError`` as the CLI exits 3 and 4.
+    ``context`` is text the prompt is about (a document, a file's contents): it
+    goes before the prompt with a blank line between, as piped stdin does on
+    the command line. A task that writes files writes them at ``output`` (as
+    ``-o``: a file, or a directory that exists or ends in ``/``); their paths
+    are the record's ``paths``.
     """
-    request = _text_request(prompt, context, model=model, system=system, raw=raw, max_new_tokens=max_new_tokens,
-                            temperature=temperature, top_p=top_p, top_k=top_k,
-                            repetition_penalty=repetition_penalty, stop=stop, seed=seed, device=device,
-                            dtype=dtype, quantize=quantize, trust_remote_code=trust_remote_code,
-                            allow_pickle=allow_pickle, task="text")
-    return text_record(request, _notifier(notify))
+    from gencli.engine import run_one, settle
+    from gencli.tasks import implementation
 
-
-def generate_code(prompt: str, *, context: str | None = None, lang: str | None = None, check: bool = False,
-                  retries: int = 2, model: str | os.PathLike | None = None, system: str | None = None,
-                  max_new_tokens: int = _DEFAULT.max_new_tokens, temperature: float = _DEFAULT.temperature,
-                  top_p: float = _DEFAULT.top_p, top_k: int = _DEFAULT.top_k,
-                  repetition_penalty: float = _DEFAULT.repetition_penalty, stop: str | Sequence[str] | None = None,
-                  seed: int | None = None, device: str = "auto", dtype: str = "auto", quantize: str = "none",
-                  trust_remote_code: bool = False, allow_pickle: bool = False,
-                  notify: Notify | None = None) -> dict:
-    """Generate code for ``prompt``; the record ``gencli code --json`` prints.
-
-    ``context`` (existing code, a file to fix) goes before the prompt, as piped
-    stdin does for ``gencli code``; the language is looked for in the prompt
-    alone. ``lang``: python, bash, json, ... (None: the one the prompt names,
-    else the model's choice). With ``check``, the code must pass its
-    language's syntax check; a failed attempt is retried with the next seed,
-    up to ``retries`` times, and if none passes :class:`~gencli.errors.CheckFailed`
-    is raised with the last attempt's record as its ``.record``. Without
-    ``model``, Qwen2.5-Coder-0.5B-Instruct answers where it is cached or can
-    be downloaded, else the embedded text model (the record's ``fallback``
-    says why).
-
-    The record holds ``code``, ``language``, ``check``, ``attempts``, the
-    whole ``answer``, and the fields of :func:`generate_text`'s record.
-    """
-    text = _text_request(prompt, context, model=model, system=system, raw=False, max_new_tokens=max_new_tokens,
-                         temperature=temperature, top_p=top_p, top_k=top_k, repetition_penalty=repetition_penalty,
-                         stop=stop, seed=seed, device=device, dtype=dtype, quantize=quantize,
-                         trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, task="code")
-    request = _code.CodeRequest(text=text, instruction=prompt if prompt and prompt.strip() else None,
-                                language=_typed("lang", lang, str, optional=True),
-                                check=_typed("check", check, bool), retries=_typed("retries", retries, int))
-    record = code_record(request, _notifier(notify))
-    failure = check_failure(record, "the last attempt is this error's .record; allow more retries or try another seed")
+    _known(task)
+    params = settle(task, {key: _path(value) for key, value in options.items()})
+    record = run_one(task, _joined(prompt, context, task), params, notify=_notifier(notify),
+                     argument=prompt if context is not None and isinstance(prompt, str) and prompt.strip() else None)
+    failure = implementation(task).failure(record)
     if failure is not None:
         raise failure
     return record
 
 
-def generate_image(prompt: str, *, model: str | os.PathLike | None = None, negative: str | None = None,
-                   steps: int | None = None, guidance: float | None = None, width: int | None = None,
-                   height: int | None = None, num_images: int = 1, seed: int | None = None,
-                   scheduler: str | None = None,
-                   output: str | os.PathLike | None = None, overwrite: bool = False, device: str = "auto",
-                   dtype: str = "auto", offload: bool = False, attention_slicing: bool = False,
-                   vae_tiling: bool = False, trust_remote_code: bool = False, allow_pickle: bool = False,
-                   notify: Notify | None = None) -> list[dict]:
-    """Make ``num_images`` images of ``prompt`` and write them as PNGs; one record per image.
+def generate_batch(task: str, prompts: Iterable[str | dict] | str | os.PathLike, *, out: str | os.PathLike | None = None,
+                   resume: bool = False, out_dir: str | os.PathLike | None = None, batch_size: int | None = None,
+                   notify: Notify | None = None, **options: Any) -> list[dict]:
+    """Run task ``task`` over many prompts, batched on the device; the records in input order.
 
-    ``output`` is ``-o``: a file (one image), or a directory that exists or
-    whose name ends in ``/`` (created), where the images are named
-    ``0001-<seed>-<prompt>.png``; None is the current directory. Files are
-    written whole (a temporary file, then a rename) and never replace an
-    existing file unless ``overwrite``; every name is checked before the model
-    loads. ``steps``, ``guidance``, ``width`` and ``height`` default to the
-    model's. Image ``i`` (from 0) uses ``seed + i``. Without ``model``,
-    stabilityai/sd-turbo.
-
-    Each record is what ``gencli image --json`` prints: ``path``, ``index``,
-    ``seed``, ``prompt``, ``negative``, ``model``, ``steps``, ``guidance``,
-    ``width``, ``height``, ``scheduler``, ``pipeline``, ``device``, ``dtype``,
-    ``offload``, ``timings`` and ``gencli_version``.
+    ``prompts``: a prompts file's path (``.txt`` or ``.jsonl``, as ``--batch``
+    reads it), or a list of prompts, each a string or a dict with ``prompt``,
+    optional ``id`` and per-item overrides. ``out``: a JSONL results file,
+    written as ``--out`` is (``resume`` continues it). A failed item is a
+    record with ``error``; the others are still made.
     """
-    request = _image.ImageRequest(
-        prompt=_prompt(prompt, None, "image"), negative=_typed("negative", negative, str, optional=True),
-        steps=_typed("steps", steps, int, optional=True), guidance=_typed("guidance", guidance, float, optional=True),
-        width=_typed("width", width, int, optional=True), height=_typed("height", height, int, optional=True),
-        num_images=_typed("num_images", num_images, int), seed=_typed("seed", seed, int, optional=True),
-        scheduler=_typed("scheduler", scheduler, str, optional=True), model=_path("model", model),
-        device=_typed("device", device, str), dtype=_typed("dtype", dtype, str),
-        offload=_typed("offload", offload, bool),
-        attention_slicing=_typed("attention_slicing", attention_slicing, bool),
-        vae_tiling=_typed("vae_tiling", vae_tiling, bool), allow_pickle=_typed("allow_pickle", allow_pickle, bool),
-        trust_remote_code=_typed("trust_remote_code", trust_remote_code, bool))
-    return image_files(request, _path("output", output), _typed("overwrite", overwrite, bool), _notifier(notify))
+    from gencli.batch import read_items, run_batch
+    from gencli.batch.results import read_records
+    from gencli.engine import settle
+
+    _known(task)
+    params = settle(task, {key: _path(value) for key, value in options.items()})
+    items = read_items(os.fspath(prompts), task) if isinstance(prompts, (str, os.PathLike)) else _items(prompts, task)
+    lines: list[str] = []
+    try:
+        run_batch(task, items, params, out=None if out is None else os.fspath(out), resume=resume,
+                  overwrite=bool(params.get("overwrite")), batch_size=batch_size,
+                  out_dir=None if out_dir is None else os.fspath(out_dir), notify=_notifier(notify),
+                  write_line=lines.append)
+    except UsageError:
+        raise
+    except Exception as exc:
+        if type(exc).__name__ != "BatchFailures":
+            raise
+    if out is None:
+        import json
+
+        return [json.loads(line) for line in lines]
+    records = read_records(Path(out))[0]
+    return [records[item.id] for item in items if item.id in records]
 
 
-def generate_audio(text: str, *, model: str | os.PathLike | None = None, output: str | os.PathLike | None = None,
-                   overwrite: bool = False, duration: float | None = None, voice: str | os.PathLike | None = None,
-                   pause: float = _audio.DEFAULT_PAUSE_SECONDS, no_split: bool = False,
-                   sample_format: str = "pcm16", seed: int | None = None, device: str = "auto", dtype: str = "auto",
-                   trust_remote_code: bool = False, allow_pickle: bool = False,
-                   notify: Notify | None = None) -> dict:
-    """Speak ``text`` (or, for MusicGen, make the music it describes) and write a WAV; its record.
+def _items(prompts: Iterable[str | dict], task: str) -> list:
+    """A list of prompts as a JSONL file would give them (each line checked the same way)."""
+    import json
 
-    ``output`` is ``-o``: a file, or a directory that exists or whose name
-    ends in ``/`` (created), where the file is named
-    ``0001-<seed>-<text>.wav``; None is the current directory. The file is
-    written whole and never replaces an existing one unless ``overwrite``.
-    ``duration``: seconds of music (MusicGen only). ``voice``: a Bark preset
-    or ``.npz`` file (Bark only). Speech is made sentence by sentence, joined
-    by ``pause`` seconds of silence, unless ``no_split``. ``sample_format``:
-    ``pcm16`` or ``float32``. Without ``model``, facebook/mms-tts-eng.
+    from gencli.batch.items import _jsonl_items
 
-    The record is what ``gencli audio --json`` prints: ``path``,
-    ``sample_rate``, ``duration``, ``channels``, ``sample_format``, ``model``,
-    ``model_type``, ``seed``, ``device``, ``dtype``, ``text``, ``sentences``,
-    ``options``, ``timings`` and ``gencli_version``.
-    """
-    request = _audio.AudioRequest(
-        text=_prompt(text, None, "audio", name="text"), model=_path("model", model),
-        seed=_typed("seed", seed, int, optional=True), duration=_typed("duration", duration, float, optional=True),
-        voice=_path("voice", voice), sentence_pause=_typed("pause", pause, float),
-        split=not _typed("no_split", no_split, bool), device=_typed("device", device, str),
-        dtype=_typed("dtype", dtype, str), trust_remote_code=_typed("trust_remote_code", trust_remote_code, bool),
-        allow_pickle=_typed("allow_pickle", allow_pickle, bool))
-    return audio_file(request, _path("output", output), _typed("overwrite", overwrite, bool),
-                      _typed("sample_format", sample_format, str), _notifier(notify))
+    lines = [json.dumps(p if isinstance(p, dict) else {"prompt": p}) for p in prompts]
+    return _jsonl_items(lines, "prompts", task)
 
 
-# --- what the CLI's --json paths call too -----------------------------------------------------
+def _function(task: str) -> Callable[..., dict]:
+    """``generate_<task>``: :func:`generate` for one task, with the task's options as its signature."""
+    from gencli.engine import api_options
+    from gencli.tasks import TASKS
 
-def text_record(request: _text.TextRequest, notify: Notify | None = None) -> dict:
-    """Generate for a built request; the ``--json`` record."""
-    return _text.generate_text(request, notify=notify).record(request)
+    command = TASKS[task].command
 
+    def call(prompt: str, *, context: str | None = None, notify: Notify | None = None, **options: Any) -> dict:
+        return generate(task, prompt, context=context, notify=notify, **options)
 
-def code_record(request: _code.CodeRequest, notify: Notify | None = None) -> dict:
-    """Generate code for a built request; the ``--json`` record (a failed check is in it, not raised)."""
-    return _code.generate_code(request, notify=notify).record(request)
-
-
-def check_failure(record: dict, hint: str) -> CheckFailed | None:
-    """The error for a code record whose every attempt failed its check, or None."""
-    check = record.get("check")
-    if check is None or check["passed"]:
-        return None
-    error = CheckFailed(f"no attempt passed {check['checker']} ({record['attempts']} tried); "
-                        f"last: {check['message']}", hint)
-    error.record = record
-    return error
-
-
-def image_files(request: _image.ImageRequest, output: str | None = None, overwrite: bool = False,
-                notify: Notify | None = None, on_record: Callable[[dict], None] | None = None) -> list[dict]:
-    """Make a request's images and write them at ``output`` (as ``-o``); one record per image.
-
-    Every target is checked before the model loads. ``on_record`` receives
-    each record as soon as its file is written (the CLI prints it then).
-    """
-    if output == "-":
-        raise UsageError("output '-' (PNG bytes on stdout) is for the command line", "give a file or a directory")
-    request = _image.ready(request)  # validated, the scheduler name checked, a seed chosen
-    names = [numbered_name(i + 1, s, request.prompt, "png") for i, s in enumerate(request.seeds())]
-    paths = plan_outputs(output, names)
-    for path in paths:
-        if path.suffix and path.suffix.lower() != ".png":
-            raise UsageError(f"{path} does not end in .png, and gencli writes PNG images",
-                             f"use {Path(path).with_suffix('.png')}")
-        _check_target(path, overwrite)
-    results = _image.generate_images(request, notify=notify)
-    records = []
-    for result, path in zip(results, paths):
-        atomic_write_bytes(path, result.png_bytes(), overwrite=overwrite)
-        records.append({"path": str(path), **result.record()})
-        if on_record:
-            on_record(records[-1])
-    return records
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    parameters = [inspect.Parameter(command.argument, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str),
+                  inspect.Parameter("context", keyword, default=None),
+                  *(inspect.Parameter(o.name, keyword, default=o.default) for o in api_options(task)),
+                  inspect.Parameter("notify", keyword, default=None)]
+    call.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    call.__name__ = call.__qualname__ = f"generate_{task}"
+    call.__doc__ = (f"``gencli {task}`` as a function: the record ``gencli {task} --json`` prints.\n\n"
+                    + inspect.cleandoc(command.help).split("\n\n")[0] + "\n\nKeyword arguments: "
+                    + ", ".join(f"``{o.name}`` ({o.help})" for o in api_options(task)))
+    return call
 
 
-def audio_file(request: _audio.AudioRequest, output: str | None = None, overwrite: bool = False,
-               sample_format: str = "pcm16", notify: Notify | None = None) -> dict:
-    """Generate a request's audio and write it as a WAV at ``output`` (as ``-o``); its record.
+def __getattr__(name: str):
+    if name.startswith("generate_"):
+        from gencli.tasks import TASKS
 
-    The target is checked before the model loads.
-    """
-    if output == "-":
-        raise UsageError("output '-' (a WAV on stdout) is for the command line", "give a file or a directory")
-    wav.check_format(sample_format)
-    request.validate()
-    if request.seed is None:
-        request = replace(request, seed=_audio.random_seed())
-    (path,) = plan_outputs(output, [numbered_name(1, request.seed, request.text, "wav")])
-    _check_target(path, overwrite, "end -o with '/' to have it created")
-    if path.suffix.lower() != ".wav" and notify:
-        notify(f"{path.name} will hold WAV audio, whatever its extension says", "warning")
-    result = _audio.generate_audio(request, notify=notify)
-    atomic_write_bytes(path, result.wav(sample_format), overwrite=overwrite)
-    return result.record(request, str(path), sample_format)
+        task = name.removeprefix("generate_")
+        if task in TASKS:
+            return _function(task)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# --- helpers ----------------------------------------------------------------------------------
+def _known(task: str) -> None:
+    from gencli.tasks import TASKS
 
-def _check_target(path: Path, overwrite: bool, create_hint: str = "create it, or choose another path") -> None:
-    """Say now, not after generating, that a file cannot be written where asked."""
-    if not overwrite and path.exists():
-        raise UsageError(f"{path} already exists", "pass --overwrite, or choose another name")
-    if not path.parent.is_dir():
-        raise UsageError(f"the directory {path.parent} does not exist", create_hint)
+    if task not in TASKS:
+        raise UsageError(f"no task {task!r}", "tasks: " + ", ".join(TASKS))
 
 
-def _text_request(prompt, context, *, model, system, raw, max_new_tokens, temperature, top_p, top_k,
-                  repetition_penalty, stop, seed, device, dtype, quantize, trust_remote_code, allow_pickle,
-                  task) -> _text.TextRequest:
-    if isinstance(stop, str):
-        stop = [stop]
-    if stop is not None and (not isinstance(stop, Sequence) or not all(isinstance(s, str) for s in stop)):
-        raise UsageError(f"stop must be a string or a list of strings, not {stop!r}")
-    options = _text.TextOptions(
-        max_new_tokens=_typed("max_new_tokens", max_new_tokens, int),
-        temperature=_typed("temperature", temperature, float), top_p=_typed("top_p", top_p, float),
-        top_k=_typed("top_k", top_k, int), repetition_penalty=_typed("repetition_penalty", repetition_penalty, float),
-        stop=tuple(stop or ()))
-    options.validate()
-    return _text.TextRequest(
-        prompt=_prompt(prompt, context, task), options=options, system=_typed("system", system, str, optional=True),
-        raw=_typed("raw", raw, bool), seed=_typed("seed", seed, int, optional=True),
-        model=_path("model", model), device=_typed("device", device, str),
-        dtype=_typed("dtype", dtype, str), quantize=normalize_quantize(_typed("quantize", quantize, str)),
-        trust_remote_code=_typed("trust_remote_code", trust_remote_code, bool),
-        allow_pickle=_typed("allow_pickle", allow_pickle, bool), task=task)
-
-
-def _prompt(prompt, context, command: str, name: str = "prompt") -> str:
+def _joined(prompt: Any, context: Any, task: str) -> str:
     """``context`` then ``prompt``, a blank line between, as the CLI joins stdin and its argument."""
-    _typed(name, prompt, str, optional=context is not None)
-    _typed("context", context, str, optional=True)
+    from gencli.prompts import _clean
+
+    name = "text" if task == "audio" else "prompt"
+    for label, value, optional in ((name, prompt, context is not None), ("context", context, True)):
+        if not (isinstance(value, str) or (value is None and optional)):
+            raise UsageError(f"{label} must be a string, not {value!r}")
     parts = [_clean(part) for part in (context, prompt) if part and part.strip()]
     if not parts:
-        raise UsageError(f"no {name} given", f"pass a non-empty {name} to generate_{command}()")
+        raise UsageError(f"no {name} given", f"pass a non-empty {name} to generate_{task}()")
     return "\n\n".join(parts)
 
 
-_KINDS = {int: "an integer", float: "a number", str: "a string", bool: "True or False"}
-
-
-def _typed(name: str, value, kind: type, *, optional: bool = False):
-    """``value`` if it is a ``kind`` (an int for a float, as float), else the UsageError the CLI's parser gives."""
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) and kind is not bool:
-        pass
-    elif kind is float and isinstance(value, (int, float)):
-        return float(value)
-    elif isinstance(value, kind):
-        return value
-    raise UsageError(f"{name} must be {_KINDS[kind]}{' or None' if optional else ''}, not {value!r}")
-
-
-def _path(name: str, value) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    raise UsageError(f"{name} must be a path (a string or a pathlib.Path) or None, not {value!r}")
+def _path(value: Any) -> Any:
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
 
 
 def _notifier(notify: Notify | None) -> Notify:

@@ -1,27 +1,28 @@
 """The code task: the text task, framed to answer in code, with the code pulled out.
 
-Built on :mod:`gencli.text` (same loading, streaming, options and provenance);
-what it adds is the framing system prompt, the language, extraction
-(:mod:`gencli.extract`), the optional syntax check with retries
-(:mod:`gencli.checks`), and the fallback to the embedded text model when the
-code model cannot be had.
+:class:`CodeTask` is :class:`~gencli.text.TextTask` plus a framing step in
+:meth:`~CodeTask.prepare` (a system prompt asking for one code block, and the
+answer started with its opening fence) and an extraction step in
+:meth:`~CodeTask.generate` (:mod:`gencli.extract`), with the optional syntax
+check and its retries (:mod:`gencli.checks`). Without ``--model``, the embedded
+text model answers where the code model cannot be had (the record's
+``fallback`` says why).
 """
 
 from __future__ import annotations
 
 import functools
 import re
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from gencli.checks import CheckResult, check_code, checkable_languages, checker_for
-from gencli.errors import ModelNotFound, UsageError
-from gencli.extract import CodeStream, BlockParser, extract_code, normalize_language, select_blocks
+from gencli.errors import CheckFailed, GencliError, ModelNotFound, UsageError
+from gencli.extract import BlockParser, extract_code, normalize_language, select_blocks
 from gencli.models import locate, resolve
+from gencli.task import Item, LoadSpec, Notify
 from gencli.tasks import TASKS
-from gencli.text import (TextBatch, TextRequest, TextResult, batch_record, generate_text, generate_texts,
-                         load_for)
+from gencli.text import Prepared, TextLoaded, TextResult, TextTask, load_model, text_fields, tokenize
 
 RETRY_TEMPERATURE = 0.7  # retries sample, so a greedy first attempt is not simply repeated
 
@@ -65,16 +66,11 @@ def framing(language: str | None, system: str | None) -> str:
 
 
 @dataclass(frozen=True)
-class CodeRequest:
-    text: TextRequest  # the prompt (stdin joined) and every generation option
-    instruction: str | None = None  # the argument alone, where the language is looked for
-    language: str | None = None
-    check: bool = False
-    retries: int = 2
+class Framed(Prepared):
+    """A prepared code item: the text task's, with the language it is framed for."""
 
-    def validate(self) -> None:
-        if self.retries < 0:
-            raise UsageError(f"--retries must be 0 or more, not {self.retries}")
+    language: str | None = None
+    fallback: str | None = None  # why the embedded model answers instead, if it does
 
 
 @dataclass
@@ -84,19 +80,82 @@ class CodeResult:
     check: CheckResult | None
     attempts: int
     text: TextResult
-    fallback: str | None = None  # why the embedded model answered instead
-
-    def record(self, request: CodeRequest) -> dict:
-        record = self.text.record(request.text)
-        record["answer"] = record.pop("text")
-        return {"code": self.code, "language": self.language,
-                "check": self.check.record() if self.check else None, "attempts": self.attempts,
-                **({"fallback": self.fallback} if self.fallback else {}), **record}
+    item: Item  # the attempt's item: its seed and temperature are the record's
+    fallback: str | None = None
 
 
-def resolve_language(request: CodeRequest) -> str | None:
-    language = normalize_language(request.language) or language_in(request.instruction or request.text.prompt)
-    if request.check:
+class CodeTask(TextTask):
+    """Code generation: text generation framed for one code block, extracted and optionally checked."""
+
+    def check_item(self, item: Item) -> None:
+        language_of(item)  # --check without a language, or one with no checker here, is exit 2 before loading
+
+    def load(self, spec: LoadSpec, notify: Notify | None = None) -> TextLoaded:
+        """The code model, or the embedded text model where the code model cannot be had (and no --model)."""
+        fallback = None if spec.model else _code_model_missing()
+        if fallback and notify:
+            notify(f"{fallback}; using the embedded text model instead", "warning")
+        return TextLoaded(load_model(spec, "text" if fallback else "code", notify), fallback=fallback)
+
+    def prepare(self, loaded: TextLoaded, item: Item, notify: Notify | None = None) -> Framed:
+        """Frame the prompt: a system prompt asking for one code block, and the answer begun with its fence.
+
+        Starting the answer with the opening fence keeps small models from
+        dropping it, which would leave the code indistinguishable from prose.
+        """
+        language = language_of(item)
+        prefill = f"```{language}\n" if language else "```"
+        base = tokenize(loaded, item, notify, system=framing(language, item.params.get("system")), prefill=prefill)
+        return Framed(item, base.ids, base.prefill, language=language, fallback=loaded.fallback)
+
+    def generate(self, loaded: TextLoaded, prepared: list, stream: Callable[[str], None] | None = None,
+                 notify: Notify | None = None) -> list[CodeResult]:
+        """The answers (streamed whole to ``stream``), their code, and retries for those failing ``--check``."""
+        answers = super().generate(loaded, prepared, stream=stream, notify=notify)
+        results = []
+        for framed, answer in zip(prepared, answers):
+            check = bool(framed.item.params.get("check"))
+            result = finish(framed, answer, check)
+            retries = framed.item.params.get("retries", 0) if check else 0
+            for attempt in range(1, retries + 1):
+                if result.check is None or result.check.passed:
+                    break
+                again = retry(loaded, framed, attempt)
+                if notify:
+                    notify(f"attempt {attempt} failed {result.check.checker}: {result.check.message}; "
+                           f"retrying with seed {again.item.seed}", "warning")
+                (answer,) = super().generate(loaded, [again], notify=notify)
+                result = finish(again, answer, check=True, attempts=attempt + 1)
+            results.append(result)
+        return results
+
+    def record(self, prepared: Framed, result: CodeResult) -> dict:
+        fields = text_fields(result.item, result.text)
+        fields["answer"] = fields.pop("text")
+        return {"code": result.code, "language": result.language,
+                "check": result.check.record() if result.check else None, "attempts": result.attempts,
+                **({"fallback": result.fallback} if result.fallback else {}), **fields}
+
+    def failure(self, record: dict) -> GencliError | None:
+        return check_failure(record, "the last attempt was printed; try --retries or another --seed")
+
+
+def check_failure(record: dict, hint: str) -> CheckFailed | None:
+    """The error for a code record whose every attempt failed its check, or None."""
+    check = record.get("check")
+    if check is None or check["passed"]:
+        return None
+    error = CheckFailed(f"no attempt passed {check['checker']} ({record['attempts']} tried); "
+                        f"last: {check['message']}", hint)
+    error.record = record
+    return error
+
+
+def language_of(item: Item) -> str | None:
+    """The language asked for (--lang), else the one the argument names; checked when --check needs it."""
+    params = item.params
+    language = normalize_language(params.get("lang")) or language_in(item.argument or item.prompt)
+    if params.get("check"):
         if language is None:
             raise UsageError("--check needs to know the language", "pass --lang, e.g. --lang python")
         if checker_for(language) is None:
@@ -105,94 +164,22 @@ def resolve_language(request: CodeRequest) -> str | None:
     return language
 
 
-@dataclass(frozen=True)
-class Framed:
-    """A code request turned into the text request that asks for it."""
-
-    text: TextRequest
-    language: str | None
-    fallback: str | None  # why the embedded model answers instead, if it does
-
-
-def frame(request: CodeRequest, notify: Callable[..., None] | None = None) -> Framed:
-    """Validate, settle the language and seed, and frame the prompt for one code block."""
-    request.validate()
-    request.text.options.validate()
-    language = resolve_language(request)
-    base = request.text
-    seed = base.seed if base.seed is not None else secrets.randbelow(2**31)
-    # Starting the answer with the opening fence keeps small models from
-    # dropping it, which would leave the code indistinguishable from prose.
-    text_request = replace(base, system=framing(language, base.system), seed=seed, task="code",
-                           prefill=f"```{language or ''}\n" if language else "```")
-    task, fallback = model_task(base, notify)
-    return Framed(replace(text_request, task=task), language, fallback)
-
-
-def model_task(text: TextRequest, notify: Callable[..., None] | None = None) -> tuple[str, str | None]:
-    """Whose default model answers: the code task's, or the text task's where that one is missing."""
-    fallback = None if text.model else _code_model_missing()
-    if fallback and notify:
-        notify(f"{fallback}; using the embedded text model instead", "warning")
-    return ("text" if fallback else "code"), fallback
-
-
-def finish(framed: Framed, result: TextResult, check: bool, attempts: int = 1) -> CodeResult:
+def finish(framed: Framed, answer: TextResult, check: bool, attempts: int = 1) -> CodeResult:
     """The code in a generated answer, checked when asked."""
-    code = extract_code(result.text, framed.language)
+    code = extract_code(answer.text, framed.language)
     outcome = check_code(code, framed.language) if check else None
-    return CodeResult(code, framed.language or _tagged_language(result.text), outcome, attempts, result,
-                      framed.fallback)
+    return CodeResult(code, framed.language or _tagged_language(answer.text), outcome, attempts, answer,
+                      framed.item, framed.fallback)
 
 
-def retry(framed: Framed, attempt: int) -> Framed:
-    """The framing for attempt ``attempt`` (from 0): the next seed, and sampling."""
-    text = framed.text
-    options = replace(text.options, temperature=text.options.temperature or RETRY_TEMPERATURE)
-    return replace(framed, text=replace(text, seed=text.seed + attempt, options=options))
-
-
-def generate_code(request: CodeRequest, on_code: Callable[[str], None] | None = None,
-                  on_answer: Callable[[str], None] | None = None,
-                  notify: Callable[..., None] | None = None) -> CodeResult:
-    """Generate code; stream it to ``on_code`` (extracted) or ``on_answer`` (the whole answer).
-
-    Without ``check`` the first answer is final and streams. With it, the code
-    must pass its language's checker; a failed attempt is retried with the
-    next seed, sampling, up to ``retries`` times; the result says which passed.
-    """
-    framed = frame(request, notify)
-    if not request.check:
-        stream = CodeStream(framed.language) if on_code else None
-
-        def on_text(piece):
-            if on_answer:
-                on_answer(piece)
-            shown = stream.feed(piece) if stream else ""
-            if shown:
-                on_code(shown)
-
-        result = generate_text(framed.text, on_text=on_text, notify=notify)
-        rest = stream.finish() if stream else ""
-        if rest:
-            on_code(rest)
-        return finish(framed, result, check=False)
-    return check_with_retries(framed, request.retries, notify)
-
-
-def check_with_retries(framed: Framed, retries: int, notify: Callable[..., None] | None = None,
-                       first: CodeResult | None = None) -> CodeResult:
-    """Generate (or take ``first``) until the code passes its check, up to ``retries`` more attempts."""
-    result = first or finish(framed, generate_text(framed.text, notify=notify), check=True)
-    for attempt in range(1, retries + 1):
-        if result.check.passed:
-            break
-        if notify:
-            notify(f"attempt {attempt} failed {result.check.checker}: {result.check.message}; "
-                   f"retrying with seed {framed.text.seed + attempt}", "warning")
-        again = retry(framed, attempt)
-        result = finish(again, generate_text(again.text, notify=notify), check=True, attempts=attempt + 1)
-    return result
+def retry(loaded: TextLoaded, framed: Framed, attempt: int) -> Framed:
+    """Attempt ``attempt`` (from 0): the next seed, and sampling (a greedy first attempt would repeat)."""
+    params = dict(framed.item.params)
+    params["seed"] = framed.item.seed + attempt
+    params["temperature"] = params["temperature"] or RETRY_TEMPERATURE
+    item = replace(framed.item, params=params)
+    base = tokenize(loaded, item, system=framing(framed.language, params.get("system")), prefill=framed.prefill)
+    return Framed(item, base.ids, base.prefill, language=framed.language, fallback=framed.fallback)
 
 
 def _tagged_language(answer: str) -> str | None:
@@ -212,43 +199,3 @@ def _code_model_missing() -> str | None:
     except ModelNotFound:
         return f"{ref.id} is not cached and cannot be downloaded now (to use it: hf download {ref.id})"
     return None
-
-
-class CodeBatch:
-    """The code task's side of a batch: text's batching, framed, with extraction and checks."""
-
-    def __init__(self, base: CodeRequest, notify: Callable[..., None] | None = None):
-        self.base = base
-        self.text = TextBatch(base.text, notify)
-        self.notify = notify
-
-    def request_for(self, item) -> CodeRequest:
-        return replace(self.base, text=self.text.request_for(item), instruction=item.prompt,
-                       language=item.overrides.get("lang", self.base.language))
-
-    def validate(self, items) -> None:
-        self.text.validate(items)
-        for item in items:
-            try:
-                resolve_language(self.request_for(item))
-            except UsageError as exc:
-                raise UsageError(f"line {item.line}: {exc.message}", exc.hint) from None
-
-    def load(self) -> None:
-        task, _ = model_task(self.text.base, self.notify)
-        load_for(replace(self.text.base, task=task), self.notify)
-
-    def groups(self, items, batch_size: int):
-        return self.text.groups(items, batch_size)
-
-    def generate(self, items) -> list[dict]:
-        requests = [self.request_for(item) for item in items]
-        framed = [frame(request) for request in requests]
-        answers = generate_texts([f.text for f in framed])
-        records = []
-        for item, request, f, answer in zip(items, requests, framed, answers):
-            result = finish(f, answer, request.check)
-            if request.check and not result.check.passed:
-                result = check_with_retries(f, request.retries, first=result)
-            records.append(batch_record(item, result.record(request), len(items), output=result.code))
-        return records

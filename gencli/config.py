@@ -22,8 +22,6 @@ from pathlib import Path
 from gencli.errors import UsageError
 
 SPECIAL = ("defaults", "aliases")
-# Options that make no sense as a standing default: one run's input or output.
-NOT_CONFIGURABLE = {"prompt", "help", "version", "batch", "out", "resume", "output", "out_dir", "json_out"}
 
 
 def config_path() -> Path:
@@ -77,11 +75,11 @@ class Config:
                 result[command] = values
         return result
 
-    def validate(self, commands: dict[str, dict[str, object]], check=None) -> None:
-        """Unknown sections or keys and bad values are usage errors naming the line.
+    def validate(self, commands: dict[str, dict[str, object]]) -> None:
+        """Unknown sections or keys, options that are not configurable, and bad values name their line.
 
-        ``check(command, param, value)`` returns what is wrong with a value, or
-        None; the CLI passes one that converts the value as the option would.
+        ``commands`` maps each command to its declared options (:class:`gencli.options.Option`);
+        a value is checked by the option itself, as a flag's value would be.
         """
         for section, values in self.sections.items():
             if section == "aliases":
@@ -94,14 +92,15 @@ class Config:
                                  "sections: " + ", ".join([*SPECIAL, *sorted(commands)]))
             targets = [c for c in commands if section == "defaults" or c == section]
             for key, value in values.items():
-                owners = [c for c in targets if key in commands[c]]
-                if not owners or key in NOT_CONFIGURABLE:
+                owners = [c for c in targets if key in commands[c] and getattr(commands[c][key], "configurable")]
+                if not owners:
                     raise UsageError(f"{self.where(section, key)}: [{section}] has no option {key!r}",
                                      f"see gencli {section if section != 'defaults' else 'COMMAND'} --help")
-                for command in owners if check else ():
-                    problem = check(command, commands[command][key], value)
-                    if problem:
-                        raise UsageError(f"{self.where(section, key)}: {key} = {value!r}: {problem}")
+                for command in owners:
+                    try:
+                        commands[command][key].check(value, key)  # type: ignore[attr-defined]
+                    except UsageError as exc:
+                        raise UsageError(f"{self.where(section, key)}: {key} = {value!r}: {exc.message}") from None
 
 
 def load(path: Path | None = None) -> Config:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gencli import __version__
+from gencli.version import __version__
 from gencli.errors import ModelNotFound
 from gencli.paths import cache_dir
 from gencli.tasks import Embedded

@@ -1,12 +1,18 @@
-"""The task registry, as data: each task's backend, Hugging Face task and default model.
+"""The task registry, as data: each task's implementation, command, backend and default model.
 
-Adding a task or changing a default is an edit to this table, nothing else.
-Nothing here imports a model library.
+This table is the one dispatch for the CLI, the Python API and batches: adding
+a task is its module (a :class:`gencli.task.Task`), its command declaration
+(:mod:`gencli.commands`) and one row here (see docs/architecture.md). The
+implementation is named as ``"module:Class"`` and imported on first use, so
+``--help`` stays light. Nothing here imports a model library.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from gencli import commands
+from gencli.commands import Command
 
 
 @dataclass(frozen=True)
@@ -24,7 +30,11 @@ class Embedded:
 
 @dataclass(frozen=True)
 class Task:
+    """A registry row: what runs a task, how its command looks, and its default model."""
+
     name: str
+    implementation: str  # "module:Class", a gencli.task.Task subclass
+    command: Command
     backend: str  # "transformers" or "diffusers"
     hf_task: str
     default_model: str
@@ -38,10 +48,14 @@ SMOLLM2 = Embedded(
 )
 
 TASKS: dict[str, Task] = {
-    "text": Task("text", "transformers", "text-generation", SMOLLM2.hub_id, embedded=SMOLLM2),
-    "code": Task("code", "transformers", "text-generation", "Qwen/Qwen2.5-Coder-0.5B-Instruct"),
-    "image": Task("image", "diffusers", "text-to-image", "stabilityai/sd-turbo"),
-    "audio": Task("audio", "transformers", "text-to-audio", "facebook/mms-tts-eng"),
+    "text": Task("text", "gencli.text:TextTask", commands.TEXT, "transformers", "text-generation",
+                 SMOLLM2.hub_id, embedded=SMOLLM2),
+    "code": Task("code", "gencli.code:CodeTask", commands.CODE, "transformers", "text-generation",
+                 "Qwen/Qwen2.5-Coder-0.5B-Instruct"),
+    "image": Task("image", "gencli.image:ImageTask", commands.IMAGE, "diffusers", "text-to-image",
+                  "stabilityai/sd-turbo"),
+    "audio": Task("audio", "gencli.audio:AudioTask", commands.AUDIO, "transformers", "text-to-audio",
+                  "facebook/mms-tts-eng"),
 }
 
 # Short names for models. An alias naming a model that has an embedded copy
@@ -54,3 +68,29 @@ ALIASES: dict[str, str] = {
 }
 
 EMBEDDED: dict[str, Embedded] = {SMOLLM2.hub_id: SMOLLM2}
+
+
+def implementation(name: str):
+    """The task object for ``name`` (its module imported on first use), one per process."""
+    if name not in _INSTANCES:
+        import importlib
+
+        module, _, attribute = TASKS[name].implementation.partition(":")
+        instance = getattr(importlib.import_module(module), attribute)()
+        instance.name = name
+        _INSTANCES[name] = instance
+    return _INSTANCES[name]
+
+
+def register(row: Task) -> None:
+    """Add (or replace) a task: its command, API and batch support come from the row."""
+    TASKS[row.name] = row
+    _INSTANCES.pop(row.name, None)
+
+
+def unregister(name: str) -> None:
+    TASKS.pop(name, None)
+    _INSTANCES.pop(name, None)
+
+
+_INSTANCES: dict = {}

@@ -1,13 +1,10 @@
 """The command-line interface. Importing it must not import torch,
 transformers or diffusers: a test checks ``sys.modules`` in a subprocess."""
 
-from gencli.cli import code as _code  # noqa: F401  (registers the command)
+from gencli.cli import commands as _commands  # noqa: F401  (registers the generating commands)
 from gencli.cli import config as _config  # noqa: F401
 from gencli.cli import env as _env  # noqa: F401
 from gencli.cli import models as _models  # noqa: F401
-from gencli.cli import text as _text  # noqa: F401
-from gencli.cli import image as _image  # noqa: F401
-from gencli.cli import audio as _audio  # noqa: F401
 from gencli.cli.app import app
 
 
@@ -27,48 +24,21 @@ def main() -> None:
     signal.signal(signal.SIGTERM, on_sigterm)
     pause_gc_until_loaded()  # start-up: about 1 s less on 2 cores (see its docstring)
     command = typer.main.get_command(app)
-    params = command_params(command)
+    params = declared_options()
     try:
         settings = config.load()
-        settings.validate(params, value_checker(command))
+        settings.validate(params)
     except UsageError as exc:
         notice(exc.one_line(), "error")
         sys.exit(EXIT_USAGE)
     command(prog_name="gencli", default_map=settings.default_map(params))
 
 
-def value_checker(command):
-    """Checks a config value by converting it as its option converts a command-line value.
+def declared_options() -> dict[str, dict[str, object]]:
+    """Each generating command's options by their Python names, as declared (see gencli/commands.py)."""
+    from gencli.tasks import TASKS
 
-    Options whose values are words checked later by the device layer
-    (--device, --dtype, --quantize) are checked here by the same functions.
-    """
-    from gencli.devices import normalize_device, normalize_dtype, normalize_quantize
-    from gencli.errors import UsageError
-
-    words = {"device": normalize_device, "dtype": normalize_dtype, "quantize": normalize_quantize}
-    contexts: dict = {}
-
-    def check(name: str, param, value) -> str | None:
-        if name not in contexts:
-            contexts[name] = command.commands[name].make_context(name, [], resilient_parsing=True)
-        try:
-            converted = param.process_value(contexts[name], value)
-            if param.name in words:
-                words[param.name](converted)
-        except UsageError as exc:
-            return exc.one_line()
-        except Exception as exc:  # the option's own conversion error, e.g. not a number
-            return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return None
-
-    return check
-
-
-def command_params(command) -> dict[str, dict[str, object]]:
-    """Each generating command's options by their Python names (groups such as ``models`` have none)."""
-    return {name: {p.name: p for p in sub.params} for name, sub in getattr(command, "commands", {}).items()
-            if not hasattr(sub, "commands")}
+    return {name: {option.name: option for option in row.command.options} for name, row in TASKS.items()}
 
 
 __all__ = ["app", "main"]

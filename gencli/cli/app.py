@@ -13,8 +13,8 @@ from contextlib import contextmanager
 
 import typer
 
-from gencli import __version__
-from gencli.errors import (EXIT_DEVICE, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_UNEXPECTED, GencliError,
+from gencli.version import __version__
+from gencli.errors import (EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_UNEXPECTED, GencliError,
                            PipeClosed, Terminated)
 from gencli.writers import notice, silence_stdout
 
@@ -73,10 +73,12 @@ def error_boundary():
     except Exception as exc:  # the last net: one line, unless debugging
         if _debug():
             traceback.print_exc()
-        if type(exc).__name__ == "OutOfMemoryError" or isinstance(exc, MemoryError):
-            notice("the device ran out of memory. Try a smaller model, --dtype bf16/fp16, "
-                   "or --device cpu", "error")
-            raise typer.Exit(EXIT_DEVICE)
+        from gencli.models.library_errors import is_out_of_memory, out_of_memory_error
+
+        if is_out_of_memory(exc):
+            error = out_of_memory_error()
+            notice(error.one_line(), "error")
+            raise typer.Exit(error.exit_code)
         notice(f"unexpected {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
                " (set GENCLI_DEBUG=1 for the traceback)", "error")
         raise typer.Exit(EXIT_UNEXPECTED)

@@ -36,19 +36,19 @@ def show(
     """
     with error_boundary():
         from gencli import config
-        from gencli.cli import command_params
+        from gencli.cli import declared_options
         from gencli.errors import UsageError
         from gencli.writers import write_json, write_stdout
 
         settings = config.load()
-        params = command_params(ctx.find_root().command)
+        params = declared_options()
         if command is not None and command not in params:
             raise UsageError(f"no command {command!r}", "commands: " + ", ".join(sorted(params)))
         values = {}
         for name in ([command] if command else sorted(params)):
             values[name] = {}
             for key, param in params[name].items():
-                if key in config.NOT_CONFIGURABLE or not getattr(param, "opts", None):
+                if not param.configurable:
                     continue
                 values[name][key] = effective(settings, name, key, param)
         if json_out:
@@ -62,12 +62,11 @@ def show(
 
 
 def effective(settings, command: str, key: str, param) -> dict:
-    envvars = param.envvar if isinstance(param.envvar, (list, tuple)) else [param.envvar] if param.envvar else []
-    for var in envvars:
+    """Where an option's default comes from now: its variable, the config file, or the declaration."""
+    for var in [param.envvar] if param.envvar else []:
         if os.environ.get(var) is not None:
             return {"value": os.environ[var], "source": f"env {var}"}
     for section in (command, "defaults"):
         if key in settings.sections.get(section, {}):
             return {"value": settings.sections[section][key], "source": f"config {settings.where(section, key)}"}
-    default = param.default
-    return {"value": None if callable(default) else default, "source": "built-in"}
+    return {"value": param.default, "source": "built-in"}

@@ -23,7 +23,7 @@ def describe(device: str = "auto", dtype: str = "auto") -> dict:
     """The facts ``gencli env`` shows, as one dict (imports torch to probe)."""
     from huggingface_hub import constants
 
-    from gencli import __version__
+    from gencli.version import __version__
     from gencli.convert import locate_embedded
     from gencli.devices import choose, probe
     from gencli.paths import cache_dir

@@ -1,0 +1,182 @@
+"""The one batch adapter, driven by the task protocol (:mod:`gencli.task`) for every task.
+
+:func:`run` settles each item's parameters (the run's, the item's overrides,
+seed ``base + index`` unless its own) and checks them, naming the item's line
+once, here; plans the items' files; loads the model once; prepares the items
+still to do; generates them in groups of items that share the task's
+:meth:`~gencli.task.Task.group_key`; and writes each record as its group ends.
+A failing group is tried item by item, so one bad item fails alone, as an
+error record. Records are written in completion order; the sink puts them in
+input order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from gencli.engine import item_params, record_of, seeded, spec_of
+from gencli.errors import EXIT_PARTIAL, GencliError, UsageError
+from gencli.outputs import BatchFiles
+from gencli.task import RECORD_SCHEMA, Item, Notify
+from gencli.tasks import TASKS, implementation
+
+
+class BatchFailures(GencliError):
+    """Some items failed; their error records were written with the rest."""
+
+    exit_code = EXIT_PARTIAL
+
+
+@dataclass
+class Summary:
+    total: int
+    skipped: int
+    written: int = 0
+    failed: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+
+
+@contextmanager
+def at_line(item: Item) -> Iterator[None]:
+    """A UsageError about an item names its line (the one place that says so)."""
+    try:
+        yield
+    except UsageError as exc:
+        raise UsageError(f"line {item.line}: {exc.message}", exc.hint) from None
+
+
+def settle_items(name: str, items: list[Item], params: Mapping[str, Any]) -> list[Item]:
+    """Each item with its own parameters, checked (a UsageError naming the line), before anything loads."""
+    task = implementation(name)
+    options = {option.name: option for option in TASKS[name].command.options}
+    settled = []
+    for item in items:
+        with at_line(item):
+            overrides = {key: options[key].check(value, repr(key)) if key in options else value
+                         for key, value in item.params.items()}
+            item = replace(item, params=item_params(params, overrides, item.index))
+            task.check(item.params)
+            task.check_item(item)
+        settled.append(item)
+    return settled
+
+
+def run(name: str, items: list[Item], params: Mapping[str, Any], sink, *, batch_size: int | None = None,
+        out_dir: str | Path | None = None, overwrite: bool = False, notify: Notify | None = None,
+        progress: Callable[[Summary], None] | None = None) -> Summary:
+    """Generate every item not already in ``sink.done``; write each record as its group ends."""
+    task = implementation(name)
+    params = seeded(params)
+    items = settle_items(name, items, params)
+    files = None
+    if task.extension is not None:
+        files = BatchFiles(out_dir, overwrite, task.extension, strict_suffix=getattr(task, "strict_suffix", True),
+                           kind=getattr(task, "file_kind", "file"), notify=notify)
+        files.plan(items, task.file_names)
+    done = getattr(sink, "done", {})
+    # Failed items are tried again on resume; the final rewrite keeps each id's last record.
+    pending = [item for item in items if item.id not in done or "error" in done[item.id]]
+    summary = Summary(total=len(items), skipped=len(items) - len(pending))
+    if not pending:
+        return summary
+    if files is not None:
+        files.check_free(pending)
+    loaded = task.load(spec_of(name, params), notify)
+    size = batch_size or task.default_batch_size
+    started = time.perf_counter()
+
+    def write(records: list[dict]) -> None:
+        for record in records:
+            sink.write(record)
+            summary.written += 1
+            summary.failed += "error" in record
+            summary.tokens += (record.get("usage") or {}).get("completion_tokens", 0)
+        sink.sync()
+        summary.seconds = time.perf_counter() - started
+        if progress:
+            progress(summary)
+
+    prepared = []
+    for item in pending:
+        try:
+            prepared.append(task.prepare(loaded, item, _about(item, notify)))
+        except (KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as exc:
+            write([error_record(name, item, exc)])
+    for group in groups(task, prepared, size):
+        write(_generate_or_isolate(task, loaded, group, files, notify))
+    return summary
+
+
+def groups(task, prepared: list, size: int) -> Iterator[list]:
+    """Items that share a group key, in input order (or the task's sort order), up to ``size`` weight a group.
+
+    An item heavier than ``size`` (an image item making many images) goes alone.
+    """
+    by_key: dict[Any, list] = {}
+    for value in prepared:
+        by_key.setdefault(task.group_key(value), []).append(value)
+    limit = min(size, task.max_group or size)
+    for group in by_key.values():
+        if task.sort_key(group[0]) is not None:
+            group.sort(key=task.sort_key)
+        chunk, weight = [], 0
+        for value in group:
+            if chunk and (weight + task.weight(value) > size or len(chunk) >= limit):
+                yield chunk
+                chunk, weight = [], 0
+            chunk.append(value)
+            weight += task.weight(value)
+        if chunk:
+            yield chunk
+
+
+def _generate_or_isolate(task, loaded, group: list, files: BatchFiles | None, notify: Notify | None) -> list[dict]:
+    """Records for a group; if it fails, each item alone, so one bad item fails alone."""
+    try:
+        return _records(task, loaded, group, files, notify)
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as exc:
+        if len(group) == 1:
+            return [error_record(task.name, task.item_of(group[0]), exc)]
+    records = []
+    for value in group:
+        try:
+            records.extend(_records(task, loaded, [value], files, notify))
+        except (KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as exc:
+            records.append(error_record(task.name, task.item_of(value), exc))
+    return records
+
+
+def _records(task, loaded, group: list, files: BatchFiles | None, notify: Notify | None) -> list[dict]:
+    about = _about(task.item_of(group[0]), notify) if len(group) == 1 else notify
+    results = task.generate(loaded, group, notify=about)
+    size = sum(task.weight(value) for value in group)
+    records = []
+    for value, result in zip(group, results):
+        paths = files.write(task.item_of(value), task.files(value, result)) if files is not None else None
+        records.append(record_of(task, value, result, paths, batch_size=size))
+    return records
+
+
+def error_record(name: str, item: Item, exc: BaseException) -> dict:
+    message = exc.one_line() if isinstance(exc, GencliError) else f"{type(exc).__name__}: {exc}"
+    return {"schema": RECORD_SCHEMA, "task": name, "id": item.id, "prompt": item.prompt,
+            "error": (message.strip().splitlines() or [type(exc).__name__])[0]}
+
+
+def _about(item: Item, notify: Notify | None) -> Notify | None:
+    """Notices while preparing or generating an item, saying which."""
+    if notify is None:
+        return None
+    return lambda message, level="info": notify(f"item {item.id}: {message}", level)

@@ -1,0 +1,166 @@
+"""How one run or one batch meets the terminal: flags checked, the prompt read, results shown.
+
+:func:`presenter_for` picks a command's presenter: its own (``Command.presenter``,
+e.g. code's syntax highlighting, audio's raw PCM) or a default one here:
+:func:`present_text` streams text, :func:`present_files` prints the paths
+of the files written (or the file itself for ``-o -``). ``--json`` prints the
+run's record instead. :func:`run_batch_command` runs ``--batch`` with a
+progress bar on a terminal.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+from gencli.errors import UsageError
+from gencli.tasks import TASKS
+from gencli.writers import TextStream, notice, use_color, write_json, write_stdout, write_stdout_bytes
+
+_BATCH_ONLY = (("--out", "out"), ("--resume", "resume"), ("--batch-size", "batch_size"))
+
+
+def check_flags(name: str, argument: str | None, params: dict, flags: dict) -> None:
+    """Flags that do not go together, before anything else: batch-only flags, -o against --batch, ..."""
+    batch = flags.get("batch")
+    if batch is None:
+        for flag, key in _BATCH_ONLY:
+            if flags.get(key):
+                raise UsageError(f"{flag} goes with --batch FILE")
+        if flags.get("out_dir") is not None:
+            raise UsageError("--out-dir goes with --batch FILE", "for a single run, use -o DIR/")
+    else:
+        if argument is not None:
+            raise UsageError("give the prompts in the --batch file or as an argument, not both")
+        if flags.get("resume") and not flags.get("out"):
+            raise UsageError("--resume needs --out FILE to resume")
+        if flags.get("batch_size") is not None and flags["batch_size"] < 1:
+            raise UsageError(f"--batch-size must be at least 1, not {flags['batch_size']}")
+        if params.get("output") is not None:
+            raise UsageError("-o/--output names a single run's file, and --batch makes many",
+                             'use --out-dir DIR, or give an item its own "output" in the --batch file')
+    presenter = _presenter_module(name)
+    if presenter is not None and hasattr(presenter, "check_flags"):
+        presenter.check_flags(params, flags, batch is not None)
+
+
+def presenter_for(name: str):
+    module = _presenter_module(name)
+    if module is not None:
+        return module.present
+    return present_files if TASKS[name].command.writes_files else present_text
+
+
+def _presenter_module(name: str):
+    spec = TASKS[name].command.presenter
+    return importlib.import_module(spec.partition(":")[0]) if spec else None
+
+
+def read_prompt(name: str, argument: str | None) -> str:
+    from gencli.prompts import read_prompt as read
+
+    return read(argument, name)
+
+
+def present_text(name: str, params: dict, flags: dict, argument: str | None) -> dict:
+    """Stream the text to stdout as it is made, ending with one newline (or print the record with --json)."""
+    from gencli.engine import run_one
+
+    prompt = read_prompt(name, argument)
+    if flags.get("json_out"):
+        record = run_one(name, prompt, params, notify=notice, argument=_own(argument))
+        write_json(record)
+    else:
+        stream = TextStream()
+        try:
+            record = run_one(name, prompt, params, notify=notice, stream=stream.write, argument=_own(argument))
+        except KeyboardInterrupt:
+            if stream.wrote:  # keep what was printed, and end its line
+                stream.close()
+            raise
+        stream.close()
+    _raise_failure(name, record)
+    return record
+
+
+def present_files(name: str, params: dict, flags: dict, argument: str | None) -> dict:
+    """Write the files and print their paths (the record with --json); ``-o -``: the one file on stdout."""
+    from gencli.engine import run_one
+    from gencli.tasks import implementation
+
+    if params.get("output") == "-":
+        kind = (implementation(name).extension or "").upper()
+        if flags.get("json_out"):
+            raise UsageError(f"'-o -' puts the {kind} on stdout, where --json would go too", "drop one of them")
+        if sys.stdout.isatty():
+            raise UsageError(f"'-o -' writes {kind} bytes, and stdout is a terminal",
+                             "redirect it (> FILE) or pipe it, or use -o FILE")
+    prompt = read_prompt(name, argument)
+    record = run_one(name, prompt, params, notify=notice, to_stdout=write_stdout_bytes, argument=_own(argument))
+    if flags.get("json_out"):
+        write_json(record)
+    elif record.get("paths"):
+        write_stdout("".join(f"{path}\n" for path in record["paths"]))
+    _raise_failure(name, record)
+    return record
+
+
+def _own(argument: str | None) -> str | None:
+    return argument if argument not in (None, "-") else None
+
+
+def _raise_failure(name: str, record: dict) -> None:
+    from gencli.tasks import implementation
+
+    failure = implementation(name).failure(record)
+    if failure is not None:
+        raise failure
+
+
+def run_batch_command(name: str, params: dict, flags: dict) -> None:
+    """``--batch FILE``: every item through the task, records to --out (or stdout), a progress bar on a terminal."""
+    from gencli.batch import read_items, run_batch
+
+    items = read_items(flags["batch"], name)
+    run_batch(name, items, params, out=flags.get("out"), resume=bool(flags.get("resume")),
+              overwrite=bool(params.get("overwrite") or flags.get("overwrite")), batch_size=flags.get("batch_size"),
+              out_dir=flags.get("out_dir"), notify=notice, write_line=write_stdout,
+              progress=_progress(bool(flags.get("progress"))))
+
+
+def _progress(forced: bool):
+    """A progress callback: a rich bar on a terminal, plain lines with --progress, else None."""
+    if sys.stderr.isatty() and use_color(sys.stderr):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        bar = Progress(TextColumn("batch"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                       TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+        task_id = bar.add_task("batch", total=None, rate="")
+        bar.start()
+
+        def update(summary: Summary) -> None:
+            rate = _rate(summary) if summary.seconds and summary.written else ""
+            bar.update(task_id, total=summary.total - summary.skipped, completed=summary.written, rate=rate)
+            if summary.written + summary.skipped >= summary.total:
+                bar.stop()
+
+        return update
+    if not forced:
+        return None
+
+    def line(summary: Summary) -> None:
+        done, total = summary.written, summary.total - summary.skipped
+        eta = (summary.seconds / done) * (total - done) if done else 0
+        notice(f"{done}/{total} items, {summary.failed} failed, {_rate(summary)}, eta {eta:.0f} s")
+
+    return line
+
+
+def _rate(summary: Summary) -> str:
+    """Tokens a second for tasks that count them (text, code), else items a second (image, audio)."""
+    seconds = summary.seconds or float("inf")
+    if summary.tokens:
+        return f"{summary.tokens / seconds:.0f} tokens/s"
+    return f"{summary.written / seconds:.2f} items/s"

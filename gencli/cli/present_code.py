@@ -1,0 +1,79 @@
+"""How ``gencli code`` shows one run: only the code when piped (or ``--extract``), the whole
+answer with ``--raw``, and on a terminal the code highlighted on stdout with the prose, dimmed,
+on stderr. ``--check`` failures exit 6 after the last attempt is printed.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from gencli.writers import TextStream, notice, write_json
+
+
+def present(name: str, params: dict, flags: dict, argument: str | None) -> dict:
+    from gencli.cli.present import _own, _raise_failure, read_prompt
+    from gencli.engine import run_one
+    from gencli.extract import CodeStream
+
+    prompt = read_prompt(name, argument)
+    own = _own(argument)
+    if flags.get("json_out"):
+        record = run_one(name, prompt, params, notify=notice, argument=own)
+        write_json(record)
+        _raise_failure(name, record)
+        return record
+    check = bool(params.get("check"))
+    raw = bool(flags.get("raw"))
+    if sys.stdout.isatty() and not flags.get("extract") and not raw:
+        record = _show_on_terminal(name, prompt, params, own)
+        _raise_failure(name, record)
+        return record
+    stream = TextStream()
+    extractor = None if raw else CodeStream(normalize(params.get("lang"), prompt, own))
+
+    def on_answer(piece: str) -> None:
+        shown = extractor.feed(piece) if extractor is not None else piece
+        if shown:
+            stream.write(shown)
+
+    try:
+        # With --check, retries make streaming impossible: the final attempt is printed at the end.
+        record = run_one(name, prompt, params, notify=notice, stream=None if check else on_answer, argument=own)
+        if check:
+            stream.write(record["answer"] if raw else record["code"])
+        elif extractor is not None:
+            stream.write(extractor.finish())
+    except KeyboardInterrupt:
+        if stream.wrote:
+            stream.close()
+        raise
+    stream.close()
+    _raise_failure(name, record)
+    return record
+
+
+def normalize(lang: str | None, prompt: str, argument: str | None) -> str | None:
+    """The language the extractor looks for: the one the task frames the answer in."""
+    from gencli.code import language_of
+    from gencli.task import Item
+
+    return language_of(Item(prompt, {"lang": lang}, argument=argument))
+
+
+def _show_on_terminal(name: str, prompt: str, params: dict, argument: str | None) -> dict:
+    """A spinner while generating, then the code highlighted on stdout and the prose, dimmed, on stderr."""
+    from rich.console import Console
+    from rich.syntax import Syntax
+
+    from gencli.engine import run_one
+    from gencli.extract import prose_of
+
+    err = Console(stderr=True)
+    with err.status("generating code…"):
+        record = run_one(name, prompt, params, notify=notice, argument=argument)
+    prose = prose_of(record["answer"])
+    Console().print(Syntax(record["code"], record["language"] or "text", theme="ansi_dark",
+                           background_color="default"))
+    if prose:
+        err.print(prose, style="dim", markup=False, highlight=False)
+    return record

@@ -1,0 +1,198 @@
+"""Each generating command's declaration: its help, its argument and its options.
+
+A :class:`Command` is data: ``cli/commands.py`` builds the Typer command from
+it, the API checks keyword arguments against it, a batch checks item
+overrides against it, the config file checks its section against it.
+Standard library only: ``gencli --help`` reads this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gencli import options as o
+from gencli.options import OUTPUT_PANEL, Option, variant
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command as the user sees it. ``presenter`` ("module:function") shows a single run on stdout;
+    without one, text is streamed (``writes_files`` False) or the files' paths are printed."""
+
+    help: str
+    options: tuple[Option, ...]
+    argument: str = "prompt"  # the positional argument's name (the API's first parameter)
+    argument_help: str = "The prompt. Piped stdin comes first, then this; '-' means stdin alone."
+    writes_files: bool = False
+    presenter: str | None = None
+
+    def option(self, name: str) -> Option:
+        for option in self.options:
+            if option.name == name:
+                return option
+        raise KeyError(name)
+
+    @property
+    def names(self) -> set[str]:
+        return {option.name for option in self.options}
+
+
+_FILE_OPTIONS = (o.OUTPUT, o.OVERWRITE)
+_BATCH_FILE_OPTIONS = (*o.BATCH_OPTIONS, o.OUT_DIR)
+_TEXT_OUT = (o.JSON,)
+_TEXT_BATCH = (*o.BATCH_OPTIONS, variant(o.OVERWRITE, panel=o.BATCH_PANEL,
+                                         help="With --batch: replace an --out file that exists."))
+
+TEXT = Command(
+    help="""Generate text from a prompt, streamed to stdout as it is made.
+
+    Piped, the output is plain text ending in one newline. With no --model,
+    the embedded SmolLM2-135M-Instruct runs with no network. With --batch,
+    one JSONL record per prompt, in input order (see the README).
+
+    Examples:
+      gencli text "Write a haiku about the sea"
+      cat notes.md | gencli text "Summarise this" > summary.txt
+      gencli text --batch prompts.jsonl --out results.jsonl --resume
+    """,
+    options=(o.MODEL, o.DEVICE, o.DTYPE, o.QUANTIZE, *o.SAMPLING_OPTIONS,
+             Option("raw", ("--raw",), bool, False, panel=o.SAMPLING_PANEL,
+                    help="Send the prompt as plain completion, without the chat template."),
+             o.SEED, *_TEXT_OUT, *o.TRUST_OPTIONS, *_TEXT_BATCH),
+)
+
+CODE = Command(
+    help="""Generate code. Piped (or with --extract), stdout gets only the code.
+
+    The default model is Qwen/Qwen2.5-Coder-0.5B-Instruct; where it is neither
+    cached nor downloadable, the embedded text model answers instead (said on
+    stderr). Piped stdin is context: cat buggy.py | gencli code "fix the bug".
+
+    Examples:
+      gencli code "parse a CSV and sum column 3" --lang python > sum.py
+      gencli code "a function that reverses a string" -l python --check
+    """,
+    options=(
+        Option("lang", ("--lang", "-l"), str, None, per_item=True, show_default=False,
+               help="The language (python, bash, json, ...). Default: the one the prompt names, "
+                    "else the model's choice."),
+        Option("check", ("--check",), bool, False,
+               help="The code must pass a syntax check for its language (python: ast.parse, bash: bash -n, "
+                    "json: json.loads, others by a compiler on PATH); failures are retried with new seeds. "
+                    "Exit 6 if no attempt passes (the last one is still printed)."),
+        Option("retries", ("--retries",), int, 2, minimum=0, rule="0 or more",
+               help="With --check: further attempts after a failed one."),
+        o.MODEL, o.DEVICE, o.DTYPE, o.QUANTIZE, *o.SAMPLING_OPTIONS, o.SEED,
+        Option("extract", ("--extract",), bool, False, panel=OUTPUT_PANEL, api=False,
+               help="Print only the code, as when piped, even on a terminal."),
+        Option("raw", ("--raw",), bool, False, panel=OUTPUT_PANEL, api=False,
+               help="Print the model's whole answer untouched."),
+        *_TEXT_OUT, *o.TRUST_OPTIONS, *_TEXT_BATCH),
+    presenter="gencli.cli.present_code:present",
+)
+
+IMAGE = Command(
+    help="""Make images from a prompt with a diffusers pipeline; print the paths of the PNGs.
+
+    Files are named 0001-<seed>-<prompt>.png and carry their prompt, model,
+    seed and settings in PNG text chunks. Nothing is overwritten unless
+    --overwrite. '-o -' writes one PNG to stdout. Default model: stabilityai/sd-turbo.
+    With --batch, the PNGs go under --out-dir and one JSONL record per prompt,
+    with its paths, goes to --out (or stdout), in input order; prompts with the
+    same settings share a pipeline call (see the README).
+
+    Examples:
+      gencli image "a lighthouse at dusk" --seed 7 -n 4 -o out/
+      gencli image "a red fox" -m stabilityai/sdxl-turbo -o fox.png
+      gencli image "a cat" -o - > cat.png
+      gencli image --batch prompts.jsonl --out-dir images/ --out results.jsonl --resume
+    """,
+    options=(
+        o.MODEL,
+        Option("negative", ("--negative", "--negative-prompt"), str, None, per_item=True, show_default=False,
+               help="What the image should not show (needs guidance above 1)."),
+        Option("steps", ("--steps", "--num-inference-steps"), int, None, per_item=True, minimum=1,
+               show_default=False, help="Denoising steps. Default: the model's (sd-turbo: 1)."),
+        Option("guidance", ("--guidance", "--guidance-scale"), float, None, per_item=True, minimum=0,
+               rule="0 or more", show_default=False,
+               help="Classifier-free guidance scale. Default: the model's (sd-turbo: 0)."),
+        Option("width", ("--width",), int, None, per_item=True, show_default=False,
+               help="Width in pixels, a multiple of 8. Default: the model's."),
+        Option("height", ("--height",), int, None, per_item=True, show_default=False,
+               help="Height in pixels, a multiple of 8. Default: the model's."),
+        Option("num_images", ("--num-images", "-n"), int, 1, per_item=True, minimum=1,
+               help="How many images to make, in one batch."),
+        variant(o.SEED, help="Make the run repeatable (same device and dtype). Image i (from 0) uses seed+i, so "
+                             "any one can be made again alone. Default: random, shown in the file names."),
+        Option("scheduler", ("--scheduler",), str, None, per_item=True, show_default=False, completion="scheduler",
+               help="A diffusers scheduler class, e.g. EulerAncestralDiscreteScheduler. Default: the model's."),
+        *_FILE_OPTIONS,
+        variant(o.JSON, help="Print one JSON record (the paths and their provenance) instead of the paths."),
+        o.DEVICE, o.DTYPE,
+        Option("offload", ("--offload",), bool, False, panel=o.MODEL_PANEL, load=True,
+               help="On CUDA, keep each model on the CPU until it runs (less GPU memory, slower)."),
+        Option("attention_slicing", ("--attention-slicing",), bool, False, panel=o.MODEL_PANEL, load=True,
+               help="Compute attention in slices: less memory, a little slower."),
+        Option("vae_tiling", ("--vae-tiling",), bool, False, panel=o.MODEL_PANEL, load=True,
+               help="Decode the image in tiles: less memory for large sizes."),
+        *o.TRUST_OPTIONS,
+        *_BATCH_FILE_OPTIONS[:3],
+        variant(o.BATCH_SIZE, help="With --batch: images made in one pipeline call, from items with the same "
+                                   "settings (fewer use less memory). Default: 4."),
+        o.PROGRESS, o.OUT_DIR),
+    writes_files=True,
+)
+
+AUDIO = Command(
+    help="""Speak text, or make music from a description, as a WAV file.
+
+    Writes a WAV at the model's sampling rate and prints its path. Speech is
+    made sentence by sentence and joined with a short silence; every sentence
+    is generated with the same seed, so a run is repeatable with --seed.
+    Without --model, facebook/mms-tts-eng (VITS, English) speaks.
+    With --batch, each item's WAV goes under --out-dir and one JSONL record
+    per item, with its path, goes to --out (or stdout), in input order. The
+    model loads once; items are made one at a time (see the README).
+
+    Examples:
+      gencli audio "Hello there" -o hello.wav
+      gencli audio "Hello there" -o - | aplay
+      gencli audio "Hello there" --raw | aplay -f S16_LE -r 16000 -c 1
+      gencli audio "lo-fi beat with a calm piano" -m facebook/musicgen-small -d 8 -o music/
+      gencli audio "Hello, my dog is cute" -m suno/bark-small --voice v2/en_speaker_6
+      gencli audio --batch lines.txt --out-dir speech/ --out results.jsonl
+    """,
+    argument="text",
+    argument_help="What to say (or, for MusicGen, the music to make). Piped stdin comes first, then this; "
+                  "'-' means stdin alone.",
+    options=(
+        o.MODEL, *_FILE_OPTIONS,
+        Option("duration", ("--duration", "-d"), float, None, per_item=True, minimum=0, above=True,
+               rule="a positive number of seconds", show_default=False,
+               help="Seconds of music to make (MusicGen models only). Default: 5."),
+        Option("voice", ("--voice",), str, None, per_item=True, show_default=False,
+               help="Speaker preset such as v2/en_speaker_6, or a .npz voice file (Bark models only)."),
+        Option("pause", ("--pause",), float, 0.3, per_item=True, minimum=0, maximum=10,
+               rule="between 0 and 10 seconds", help="Seconds of silence between sentences."),
+        Option("split", ("--split/--no-split",), bool, True, per_item=True,
+               help="Speak the text sentence by sentence (--no-split: in one go)."),
+        Option("raw", ("--raw",), bool, False, panel=OUTPUT_PANEL, api=False,
+               help="Stream headerless little-endian PCM to stdout, each sentence as soon as it is made. "
+                    "Its rate and layout are printed on stderr."),
+        Option("sample_format", ("--sample-format",), str, "pcm16", per_item=True, panel=OUTPUT_PANEL,
+               choices=("pcm16", "float32"), normalize=lambda value: _sample_format(value),
+               help="pcm16 (16-bit integers) or float32, for the WAV and for --raw."),
+        o.SEED, *_TEXT_OUT, o.DEVICE, o.DTYPE, *o.TRUST_OPTIONS,
+        *_BATCH_FILE_OPTIONS[:3],
+        variant(o.BATCH_SIZE, help="Accepted as other commands take it, but audio items are made one at a time: "
+                                   "text-to-audio models (VITS, MusicGen, Bark) differ in what batching they allow."),
+        o.PROGRESS, o.OUT_DIR),
+    writes_files=True,
+    presenter="gencli.cli.present_audio:present",
+)
+
+
+def _sample_format(value: str) -> str:
+    from gencli.wav import check_format
+
+    return check_format(value)

@@ -1,0 +1,112 @@
+"""One run of any task, and the pieces a batch shares with it.
+
+:func:`settle` checks parameters against the command's declared options,
+:func:`seeded` picks the seed (the one place a run's seed is drawn),
+:func:`spec_of` splits off what to load, :func:`record_of` wraps a task's
+fields in the record every command and batch writes, and :func:`run_one` strings
+them together for a single run: check, plan the files, load, prepare,
+generate, write, record. The CLI, the Python API and batches all come here
+through the task registry (:mod:`gencli.tasks`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from gencli.errors import UsageError
+from gencli.options import check_all, defaults
+from gencli.task import RECORD_SCHEMA, Item, LoadSpec, Notify, Stream
+from gencli.tasks import TASKS, implementation
+from gencli.version import __version__
+
+_SPEC_FIELDS = ("model", "device", "dtype", "quantize", "trust_remote_code", "allow_pickle")
+
+
+def api_options(name: str) -> tuple:
+    """The options of ``name``'s command that are parameters of a run (not presentation or batch flags)."""
+    return tuple(option for option in TASKS[name].command.options if option.api)
+
+
+def settle(name: str, given: Mapping[str, Any], label: Callable[[str], str] = str) -> dict[str, Any]:
+    """Every parameter of a ``name`` run: the defaults, then ``given``, each value checked."""
+    options = api_options(name)
+    params = defaults(options)
+    params.update(check_all(options, dict(given), label))
+    return params
+
+
+def random_seed() -> int:
+    return secrets.randbelow(2**31)
+
+
+def seeded(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` with a seed: the one given, else a random one (reported in the record)."""
+    settled = dict(params)
+    if settled.get("seed") is None:
+        settled["seed"] = random_seed()
+    return settled
+
+
+def item_params(base: Mapping[str, Any], overrides: Mapping[str, Any], index: int) -> dict[str, Any]:
+    """An item's parameters: the run's, its overrides over them, and seed ``base seed + index`` unless its own."""
+    params = {**base, **overrides}
+    params["seed"] = overrides["seed"] if overrides.get("seed") is not None else base["seed"] + index
+    return params
+
+
+def spec_of(name: str, params: Mapping[str, Any]) -> LoadSpec:
+    """What to load, from the values of the command's ``load`` options."""
+    loads = [option.name for option in TASKS[name].command.options if option.load]
+    fields = {key: params[key] for key in _SPEC_FIELDS if key in loads}
+    extra = tuple(sorted((key, params[key]) for key in loads if key not in _SPEC_FIELDS))
+    return LoadSpec(name, **fields, extra=extra)
+
+
+def record_of(task, prepared: Any, result: Any, paths: list[Path] | None = None, batch_size: int = 1) -> dict:
+    """The record of one item: the fields every task shares around the task's own (see the README)."""
+    item = task.item_of(prepared)
+    fields = task.record(prepared, result)
+    head: dict[str, Any] = {"schema": RECORD_SCHEMA, "task": task.name, "id": item.id, "prompt": item.prompt}
+    if task.extension is not None:
+        head["paths"] = [str(path) for path in paths] if paths is not None else None
+    timings = {**fields.pop("timings", {}), "batch_size": batch_size}
+    return {**head, **fields, "timings": timings, "gencli_version": __version__}
+
+
+def run_one(name: str, prompt: str, params: Mapping[str, Any], *, notify: Notify | None = None,
+            stream: Stream | None = None, to_stdout: Callable[[bytes], None] | None = None,
+            argument: str | None = None) -> dict:
+    """Make one item and return its record; a task that writes files writes them (``-o``).
+
+    ``params`` are settled (see :func:`settle`). ``stream`` receives what the
+    task streams. ``to_stdout`` receives the file's bytes when ``output`` is
+    ``-``. ``argument`` is the prompt's own part where ``prompt`` joins
+    context (stdin) to it. Errors after the output is written (a failed ``--check``) are the
+    caller's to raise, from ``implementation(name).failure(record)``.
+    """
+    from gencli.outputs import plan_single, write_files
+
+    task = implementation(name)
+    params = seeded(params)
+    task.check(params)
+    item = Item(prompt, params, argument=argument)
+    task.check_item(item)
+    paths = None
+    if task.extension is not None:
+        output = params.get("output")
+        if output == "-" and to_stdout is None:
+            raise UsageError("output '-' (a file on stdout) is for the command line", "give a file or a directory")
+        paths = plan_single(output, task.file_names(item), params.get("overwrite", False), task.extension, notify)
+    loaded = task.load(spec_of(name, params), notify)
+    prepared = task.prepare(loaded, item, notify)
+    (result,) = task.generate(loaded, [prepared], stream=stream, notify=notify)
+    if task.extension is not None:
+        data = task.files(prepared, result)
+        if paths is None:
+            to_stdout(data[0])
+        else:
+            write_files(paths, data, params.get("overwrite", False))
+    return record_of(task, prepared, result, paths)

@@ -1,0 +1,229 @@
+"""Every option, declared once: its flags, type, bounds, help and where it may be set.
+
+One :class:`Option` serves the Typer signature (``cli/commands.py``), the
+Python API's keyword checks (``api.py``), a ``--batch`` JSONL item's overrides
+(``batch/items.py``) and the config file's checks (``config.py``): each of them
+calls :meth:`Option.check`, so a value is judged the same way wherever it comes
+from. The shared options are declared here; each task's own options are declared
+in its command (see ``commands.py``).
+
+Standard library only: this is imported by ``gencli --help``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from gencli.errors import UsageError
+
+# Help panels, in the order --help shows them.
+MODEL_PANEL = "Model & device"
+SAMPLING_PANEL = "Generation"
+OUTPUT_PANEL = "Output"
+BATCH_PANEL = "Batch"
+SAFETY_PANEL = "Trust"
+
+_KIND_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "True or False", list: "a list of strings"}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of one or more commands.
+
+    ``name`` is the Python name: the API's keyword, the params key, the config
+    key (``-`` or ``_``) and a batch item's key. ``load`` options say what to
+    load (the process cache key); the rest say what to make. ``per_item``
+    options may be set per item in a ``--batch`` JSONL file.
+    """
+
+    name: str
+    flags: tuple[str, ...]
+    kind: type  # int, float, str, bool or list (of strings)
+    default: Any = None
+    help: str = ""
+    panel: str = SAMPLING_PANEL
+    minimum: float | None = None
+    maximum: float | None = None
+    above: bool = False  # the minimum itself is not allowed
+    rule: str | None = None  # what a value must be, for messages, where the bounds do not say it well
+    choices: tuple[str, ...] = ()  # offered to shell completion (and, with ``normalize``, checked)
+    normalize: Callable[[Any], Any] | None = None  # checks a word and returns its one spelling
+    configurable: bool = True  # may be a standing default in the config file
+    per_item: bool = False
+    load: bool = False
+    envvar: str | None = None
+    show_default: bool = True
+    metavar: str | None = None
+    completion: str | None = None  # "model": complete with aliases and cached models
+    api: bool = True  # a keyword of the Python API (presentation-only flags are not)
+
+    @property
+    def flag(self) -> str:
+        return self.flags[0].split("/")[0]
+
+    def describe(self) -> str:
+        """What a value must be, as messages say it after "must be"."""
+        if self.rule:
+            return self.rule
+        low, high = self.minimum, self.maximum
+        if low is not None and high is not None:
+            return f"between {low:g} and {high:g}"
+        if low is not None:
+            return f"above {low:g}" if self.above else f"at least {low:g}"
+        if high is not None:
+            return f"at most {high:g}"
+        return _KIND_WORDS[self.kind]
+
+    def check(self, value: Any, label: str | None = None) -> Any:
+        """``value`` converted and checked, or a UsageError.
+
+        ``label`` names the value's source in a type error (the API's keyword,
+        a batch item's key); range errors always name the flag, as the user
+        would type it on the command line.
+        """
+        if value is None and self.default is None:
+            return None
+        value = self.typed(value, label or self.name)
+        if self.normalize is not None:
+            return self.normalize(value)
+        if self.kind in (int, float):
+            if not math.isfinite(value):
+                raise UsageError(f"{self.flag} must be a finite number, not {value}")
+            low, high = self.minimum, self.maximum
+            if (low is not None and (value < low or (self.above and value == low))) or (
+                    high is not None and value > high):
+                raise UsageError(f"{self.flag} must be {self.describe()}, not {value:g}"
+                                 if self.kind is float else f"{self.flag} must be {self.describe()}, not {value}")
+        return value
+
+    def typed(self, value: Any, label: str) -> Any:
+        """``value`` if it has this option's type (an int for a float, as float); else the UsageError."""
+        kind = self.kind
+        if kind is list:
+            if isinstance(value, str):
+                return (value,)
+            if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+                return tuple(value)
+            raise UsageError(f"{label} must be a string or a list of strings, not {value!r}")
+        if isinstance(value, bool) and kind is not bool:
+            pass
+        elif kind is float and isinstance(value, (int, float)):
+            return float(value)
+        elif isinstance(value, kind):
+            return value
+        optional = " or None" if self.default is None else ""
+        raise UsageError(f"{label} must be {_KIND_WORDS[kind]}{optional}, not {value!r}")
+
+
+def check_all(options: tuple[Option, ...], values: dict[str, Any], label: Callable[[str], str] = str) -> dict:
+    """Every value checked by its option; an unknown name is a UsageError."""
+    by_name = {option.name: option for option in options}
+    checked = {}
+    for name, value in values.items():
+        if name not in by_name:
+            raise UsageError(f"unknown option {label(name)}")
+        checked[name] = by_name[name].check(value, label(name))
+    return checked
+
+
+def defaults(options: tuple[Option, ...]) -> dict[str, Any]:
+    return {option.name: option.default for option in options}
+
+
+# --- the options every generating command shares -----------------------------------------
+
+def _device(value: str) -> str:
+    from gencli.devices import normalize_device
+
+    return normalize_device(value)
+
+
+def _dtype(value: str) -> str:
+    from gencli.devices import normalize_dtype
+
+    return normalize_dtype(value)
+
+
+def _quantize(value: str) -> str:
+    from gencli.devices import normalize_quantize
+
+    return normalize_quantize(value)
+
+
+MODEL = Option("model", ("--model", "-m"), str, None, panel=MODEL_PANEL, load=True, envvar="GENCLI_MODEL",
+               show_default=False, completion="model",
+               help="Hub id (org/name or org/name@revision), local directory, .gguf file or alias. "
+                    "Default: the task's default model.")
+DEVICE = Option("device", ("--device",), str, "auto", panel=MODEL_PANEL, load=True, envvar="GENCLI_DEVICE",
+                choices=("auto", "cpu", "cuda", "cuda:0", "mps"), normalize=_device,
+                help="Where to run: auto, cpu, cuda, cuda:N or mps.")
+DTYPE = Option("dtype", ("--dtype",), str, "auto", panel=MODEL_PANEL, load=True, envvar="GENCLI_DTYPE",
+               choices=("auto", "fp32", "fp16", "bf16"), normalize=_dtype,
+               help="Precision: auto, fp32, fp16 or bf16.")
+QUANTIZE = Option("quantize", ("--quantize",), str, "none", panel=MODEL_PANEL, load=True, envvar="GENCLI_QUANTIZE",
+                  choices=("none", "int8", "int4"), normalize=_quantize,
+                  help="Pack the weights for faster CPU decoding: none, int8 or int4. int4 keeps a Q4_1 GGUF's own "
+                       "4-bit weights. Runs in bf16 on the CPU; output differs a little from fp32's.")
+TRUST_REMOTE_CODE = Option("trust_remote_code", ("--trust-remote-code",), bool, False, panel=SAFETY_PANEL, load=True,
+                           help="Allow the model's own Python code to run. Only for sources you trust.")
+ALLOW_PICKLE = Option("allow_pickle", ("--allow-pickle",), bool, False, panel=SAFETY_PANEL, load=True,
+                      help="Allow pickle (.bin) weights, which can run code when loaded. Only for sources you trust.")
+SEED = Option("seed", ("--seed",), int, None, per_item=True, show_default=False, minimum=0, maximum=2**63 - 1,
+              rule="between 0 and 2**63-1",
+              help="Make the run repeatable (same device and dtype). Default: random, reported in --json.")
+JSON = Option("json_out", ("--json",), bool, False, panel=OUTPUT_PANEL, configurable=False, api=False,
+              help="Print one JSON record with the output and its provenance instead of the plain output.")
+OUTPUT = Option("output", ("--output", "-o"), str, None, panel=OUTPUT_PANEL, configurable=False, show_default=False,
+                help="A file, a directory (created when it ends in '/'), or '-' for stdout. "
+                     "Default: the current directory.")
+OVERWRITE = Option("overwrite", ("--overwrite",), bool, False, panel=OUTPUT_PANEL,
+                   help="Replace files that already exist (never done otherwise).")
+
+# Batch mode, shared by every generating command (the API takes these as generate_batch's arguments).
+BATCH = Option("batch", ("--batch",), str, None, panel=BATCH_PANEL, configurable=False, show_default=False, api=False,
+               help="Prompts file: .txt (one prompt a line) or .jsonl ({\"prompt\", \"id\", overrides}); "
+                    "'-' = stdin.")
+OUT = Option("out", ("--out",), str, None, panel=BATCH_PANEL, configurable=False, show_default=False, api=False,
+             help="With --batch: the JSONL results file. Default: stdout.")
+RESUME = Option("resume", ("--resume",), bool, False, panel=BATCH_PANEL, configurable=False, api=False,
+                help="With --batch: keep the records already in --out and do the rest (failed ones again).")
+BATCH_SIZE = Option("batch_size", ("--batch-size",), int, None, panel=BATCH_PANEL, minimum=1, show_default=False,
+                    api=False,
+                    help="With --batch: prompts generated together (fewer use less memory). Default: 64.")
+PROGRESS = Option("progress", ("--progress",), bool, False, panel=BATCH_PANEL, api=False,
+                  help="With --batch: progress lines on stderr even when it is not a terminal.")
+OUT_DIR = Option("out_dir", ("--out-dir",), str, None, panel=BATCH_PANEL, configurable=False, show_default=False,
+                 api=False,
+                 help="With --batch: the directory for the files (created if missing); an item's \"output\" is "
+                      "relative to it. Default: the current directory.")
+
+BATCH_OPTIONS = (BATCH, OUT, RESUME, BATCH_SIZE, PROGRESS)
+LOAD_OPTIONS = (MODEL, DEVICE, DTYPE)
+TRUST_OPTIONS = (TRUST_REMOTE_CODE, ALLOW_PICKLE)
+
+# Sampling, shared by text and code. The defaults suit small instruction models such as
+# the embedded SmolLM2: a low temperature and a mild repetition penalty keep them on topic.
+SYSTEM = Option("system", ("--system", "-s"), str, None, per_item=True, show_default=False,
+                help="System prompt for chat models.")
+MAX_NEW_TOKENS = Option("max_new_tokens", ("--max-new-tokens", "-t"), int, 512, per_item=True, minimum=1,
+                        help="Most tokens to generate.")
+TEMPERATURE = Option("temperature", ("--temperature",), float, 0.2, per_item=True, minimum=0,
+                     rule="0 (greedy) or more", help="Sampling temperature; 0 is greedy (deterministic).")
+TOP_P = Option("top_p", ("--top-p",), float, 0.9, per_item=True, minimum=0, maximum=1, above=True, rule="in (0, 1]",
+               help="Nucleus sampling: keep the likeliest tokens holding this much probability.")
+TOP_K = Option("top_k", ("--top-k",), int, 50, per_item=True, minimum=0, rule="0 (off) or more",
+               help="Sample among the k likeliest tokens; 0 turns it off.")
+REPETITION_PENALTY = Option("repetition_penalty", ("--repetition-penalty",), float, 1.1, per_item=True, minimum=0,
+                            above=True, help="Above 1 discourages repeating tokens.")
+STOP = Option("stop", ("--stop",), list, None, per_item=True, show_default=False,
+              help="Stop before this string (repeatable); it is not printed.")
+
+SAMPLING_OPTIONS = (SYSTEM, MAX_NEW_TOKENS, TEMPERATURE, TOP_P, TOP_K, REPETITION_PENALTY, STOP)
+
+
+def variant(option: Option, **changes: Any) -> Option:
+    """The same option with another help text, default or panel, for one command."""
+    return replace(option, **changes)

@@ -1,0 +1,188 @@
+"""Where a run's files go, for single runs and batches alike: planned before loading, written whole.
+
+- :func:`plan_single` turns ``-o FILE | DIR/ | -`` into paths (``-``: stdout)
+  and refuses, before anything loads, a target that exists (unless
+  ``--overwrite``), a missing directory or a wrong suffix.
+- :class:`BatchFiles` does the same for a batch under ``--out-dir``, where an
+  item's ``output`` may not lead out of the directory.
+- :func:`write_files` writes one item's files atomically (see
+  :func:`gencli.writers.atomic_write_bytes`): all of them or none.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from gencli.errors import UsageError
+from gencli.writers import atomic_write_bytes
+
+Notify = Callable[..., None]
+
+
+def plan_single(output: str | None, names: list[str], overwrite: bool, extension: str,
+                notify: Notify | None = None, strict_suffix: bool = True) -> list[Path] | None:
+    """The paths of a single run's files (None: one file to stdout), each checked free and writable."""
+    paths = plan_outputs(output, names)
+    if paths is None:
+        return None
+    suffix = "." + extension.lstrip(".")
+    for path in paths:
+        if path.suffix.lower() != suffix and (path.suffix or not strict_suffix):
+            if strict_suffix:
+                raise UsageError(f"{path} does not end in {suffix}, and gencli writes {extension.upper()} files",
+                                 f"use {path.with_suffix(suffix)}")
+            if notify:
+                notify(f"{path.name} will hold {extension.upper()} data, whatever its extension says", "warning")
+        if not overwrite and path.exists():
+            raise UsageError(f"{path} already exists", "pass --overwrite, or choose another name")
+        if not path.parent.is_dir():
+            raise UsageError(f"the directory {path.parent} does not exist", "end -o with '/' to have it created")
+    return paths
+
+
+def write_files(paths: list[Path], data: list[bytes], overwrite: bool) -> list[Path]:
+    """Write each file atomically; if one fails, those written before it are removed."""
+    if len(paths) != len(data):
+        raise ValueError(f"{len(paths)} paths planned for {len(data)} files")
+    written: list[Path] = []
+    try:
+        for path, content in zip(paths, data):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            written.append(atomic_write_bytes(path, content, overwrite=overwrite))
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return paths
+
+
+def plan_outputs(output: str | None, names: list[str]) -> list[Path] | None:
+    """Where each of ``len(names)`` outputs goes, from ``-o FILE | DIR | -``.
+
+    ``-`` means stdout (one output only; None is returned). A directory (one
+    that exists, or a path ending in '/', created here) receives ``names``.
+    A file path takes a single output. Nothing is written here.
+    """
+    if output == "-":
+        if len(names) != 1:
+            raise UsageError(f"'-o -' writes one output to stdout, but this run makes {len(names)}",
+                             "use -o DIR for several")
+        return None
+    target = Path(output or ".").expanduser()
+    if (output or ".").endswith(("/", os.sep)) or target.is_dir():
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create the directory {target}: {exc.strerror}") from exc
+        return [target / name for name in names]
+    if len(names) != 1:
+        raise UsageError(f"-o {output} names one file, but this run makes {len(names)} outputs",
+                         "give a directory (ending in '/') instead")
+    return [target]
+
+
+class BatchFiles:
+    """Where a batch's files go: under ``--out-dir``, each item's own names or its ``output``.
+
+    :meth:`plan` settles every item's paths before anything loads (exit 2
+    naming the line): an ``output`` is relative to the directory, and no path
+    may lead out of it, by ``..``, by being absolute, or through a symbolic
+    link already there. :meth:`check_free` refuses files that exist (unless
+    ``overwrite``) among the items still to do; :meth:`write` writes an
+    item's files atomically, all of them or none.
+    """
+
+    def __init__(self, out_dir: str | Path | None, overwrite: bool, extension: str, *, strict_suffix: bool = True,
+                 kind: str = "file", notify: Callable[..., None] | None = None):
+        self.out_dir = Path(out_dir or ".").expanduser()
+        self.overwrite = overwrite
+        self.extension = "." + extension.lstrip(".")
+        self.strict_suffix = strict_suffix  # an "output" ending in another suffix: refused, or only a warning
+        self.kind = kind  # what one file holds, for messages: "image", "audio file"
+        self.notify = notify
+        self.planned: dict[str, list[Path]] = {}
+
+    def plan(self, items: list, names_of: Callable[[object], list[str]]) -> None:
+        """Every item's paths, from its ``output`` or ``names_of(item)``; exit 2 naming a bad line."""
+        if self.out_dir.exists() and not self.out_dir.is_dir():
+            raise UsageError(f"--out-dir {self.out_dir} is not a directory")
+        root = self._root()
+        owners: dict[Path, int] = {}
+        for item in items:
+            where = f"line {item.line}"
+            try:
+                paths = self._paths(item.overrides.get("output"), names_of(item), root)
+            except UsageError as exc:
+                raise UsageError(f"{where}: {exc.message}", exc.hint) from None
+            for path in paths:
+                key = path.resolve()
+                if key in owners:
+                    raise UsageError(f"{where}: {path} is also an output of line {owners[key]}",
+                                     'give each item its own "output"')
+                owners[key] = item.line
+            self.planned[item.id] = paths
+
+    def _root(self) -> Path:
+        return self.out_dir.resolve()
+
+    def _paths(self, output, names: list[str], root: Path) -> list[Path]:
+        if output is None:
+            paths = [self.out_dir / name for name in names]
+        else:
+            relative = Path(output)
+            if not output.strip() or "\0" in output:
+                raise UsageError(f'"output" {output!r} is not a file name')
+            if relative.is_absolute() or output.startswith("~") or ".." in relative.parts:
+                raise UsageError(f'"output" {output!r} must stay inside --out-dir {self.out_dir}',
+                                 "give a name relative to --out-dir, without '..'")
+            target = self.out_dir / relative
+            if output.endswith(("/", os.sep)) or target.is_dir():
+                paths = [target / name for name in names]
+            elif len(names) != 1:
+                raise UsageError(f'"output" {output!r} names one file, but this item makes {len(names)}',
+                                 "end it with '/' for a directory under --out-dir")
+            else:
+                paths = [target]
+                suffix, kind = target.suffix.lower(), self.extension[1:].upper()
+                if suffix and suffix != self.extension:
+                    if self.strict_suffix:
+                        raise UsageError(f'"output" {output!r} does not end in {self.extension}, and gencli writes '
+                                         f"{kind} files", f"use {target.with_suffix(self.extension).name}")
+                    if self.notify:
+                        self.notify(f"{target.name} will hold {kind} data, whatever its extension says", "warning")
+        for path in paths:
+            self._check_inside(path, root)
+        return paths
+
+    def _check_inside(self, path: Path, root: Path) -> None:
+        try:
+            resolved = path.resolve()
+        except (OSError, RuntimeError) as exc:  # a symbolic-link loop
+            raise UsageError(f"cannot follow {path}: {exc}") from None
+        if resolved != root and root not in resolved.parents:
+            raise UsageError(f"{path} leads outside --out-dir {self.out_dir} (to {resolved})",
+                             "a file name or a symbolic link may not lead out of --out-dir")
+
+    def check_free(self, items: list) -> None:
+        """Refuse, before anything loads, files the items would replace (unless ``overwrite``); make --out-dir."""
+        for item in items:
+            for path in self.planned[item.id]:
+                if path.is_dir():
+                    raise UsageError(f"line {item.line}: {path} is a directory", 'give the item another "output"')
+                if path.exists() and not self.overwrite:
+                    raise UsageError(f"line {item.line}: {path} already exists",
+                                     "pass --overwrite, or choose another --out-dir")
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create the directory {self.out_dir}: {exc.strerror}") from None
+
+    def write(self, item, data: list[bytes]) -> list[Path]:
+        """Write the item's files atomically, all of them or none."""
+        paths = self.planned[item.id]
+        root = self._root()
+        for path in paths:
+            self._check_inside(path, root)  # again: a link made since the plan must not lead out
+        return write_files(paths, data, self.overwrite)
