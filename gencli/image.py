@@ -124,7 +124,11 @@ class ImageTask(Task):
             check_scheduler_name(params["scheduler"])  # imports diffusers, which loading needs anyway
 
     def file_names(self, item: Item) -> list[str]:
-        return [numbered_name(item.index + 1, seed, item.prompt, "png") for seed in image_seeds(item)]
+        """``NNNN-<seed>-<prompt>.png``: NNNN is the image's number in a single run (0001-7 ... 0004-10, as
+        the README shows), the item's in a batch (an item id is set), so a batch item's images share it."""
+        seeds = image_seeds(item)
+        numbers = [item.index + 1] * len(seeds) if item.id is not None else range(1, len(seeds) + 1)
+        return [numbered_name(number, seed, item.prompt, "png") for number, seed in zip(numbers, seeds, strict=True)]
 
     def load(self, spec: LoadSpec, notify: Notify | None = None) -> LoadedImagePipeline:
         """The pipeline ``spec`` names, on the device it asks for (loaded once per process)."""
