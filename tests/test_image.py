@@ -34,6 +34,13 @@ def lines(result) -> list[str]:
     return ok(result).splitlines()
 
 
+def run(prompt: str, notify=None, **given) -> dict:
+    """One run through the engine, as the CLI and the API make it: the record."""
+    from gencli import engine
+
+    return engine.run_one("image", prompt, engine.settle("image", given), notify=notify)
+
+
 # --- reproducibility ------------------------------------------------------------------
 
 
@@ -173,13 +180,11 @@ def test_n_images_are_named_by_seed_and_each_can_be_made_again_alone(tiny_sd, cl
 
 
 def test_without_seed_a_random_one_is_used_and_named(tiny_sd, cli, tmp_path):
-    records = [
-        json.loads(line)
-        for line in lines(cli("image", "x", "-m", str(tiny_sd), *SMALL, "-n", "2", "--json", "-o", f"{tmp_path}/"))
-    ]
-    first = records[0]["seed"]
-    assert [r["seed"] for r in records] == [first, first + 1]
-    assert Path(records[1]["path"]).name == f"0002-{first + 1}-x.png"
+    (line,) = lines(cli("image", "x", "-m", str(tiny_sd), *SMALL, "-n", "2", "--json", "-o", f"{tmp_path}/"))
+    record = json.loads(line)  # one record for the run, whatever its image count
+    first = record["seed"]
+    assert record["seeds"] == [first, first + 1] and record["num_images"] == 2
+    assert [Path(path).name for path in record["paths"]] == [f"0001-{first}-x.png", f"0002-{first + 1}-x.png"]
 
 
 def test_file_names_from_prompts_are_safe_and_bounded(tiny_sd, cli, tmp_path):
@@ -222,15 +227,18 @@ def test_png_metadata_round_trips_and_matches_json(tiny_sd, cli, tmp_path):
         )
     )
     record = json.loads(line)
-    assert record["path"] == str(tmp_path / "0001-11-cafe-au-lait-at-dusk.png")
-    assert record["seed"] == 11 and record["index"] == 1
+    assert (record["schema"], record["task"], record["id"], record["prompt"]) == (1, "image", None, prompt)
+    assert record["paths"] == [str(tmp_path / "0001-11-cafe-au-lait-at-dusk.png")]
+    assert record["seed"] == 11 and record["seeds"] == [11] and record["num_images"] == 1
+    assert record["negative"] == "fog" and "index" not in record and "path" not in record
     assert record["model"]["source"] == "local" and record["model"]["path"] == str(tiny_sd.resolve())
     assert (record["steps"], record["guidance"], record["width"], record["height"]) == (2, 3.5, 32, 32)
     assert record["scheduler"] == "EulerDiscreteScheduler" and record["pipeline"] == "StableDiffusionPipeline"
     assert record["device"] == "cpu" and record["dtype"] == "fp32"
-    assert set(record["timings"]) == {"load_s", "generate_s"}
+    assert set(record["timings"]) == {"load_s", "generate_s", "batch_size"} and record["timings"]["batch_size"] == 1
+    assert record["gencli_version"] == gencli.__version__
 
-    text = Image.open(record["path"]).text
+    text = Image.open(record["paths"][0]).text
     assert text["prompt"] == prompt and text["negative"] == "fog"
     assert text["model"] == str(tiny_sd.resolve()) and "revision" not in text  # a local directory has none
     assert (text["seed"], text["steps"], text["guidance"], text["size"]) == ("11", "2", "3.5", "32x32")
@@ -397,11 +405,9 @@ def test_negative_prompt_without_guidance_warns(tiny_sd, cli):
     assert result.exit_code == 0 and "--negative has no effect" in result.stderr
 
 
-def test_progress_bar_on_a_terminal_only(tiny_sd, monkeypatch):
+def test_progress_bar_on_a_terminal_only(tiny_sd, monkeypatch, tmp_path):
     """A per-step bar when stderr is a TTY (a pipe gets none: see the two-process test)."""
     import sys
-
-    from gencli.image import ImageRequest, generate_images
 
     class Terminal(io.StringIO):
         def isatty(self):
@@ -409,8 +415,114 @@ def test_progress_bar_on_a_terminal_only(tiny_sd, monkeypatch):
 
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    generate_images(ImageRequest("x", model=str(tiny_sd), steps=3, width=32, height=32, seed=1))
+    run("x", model=str(tiny_sd), steps=3, width=32, height=32, seed=1, output=f"{tmp_path}/")
     assert "0/3 [" in terminal.getvalue()  # a bar over the 3 steps (cleared when done)
+
+
+# --- the task through the engine (what the CLI, the API and a batch call) ---------------------------
+
+
+def test_one_run_is_one_record_with_every_images_path_and_seed_and_repeats_exactly(tiny_sd, tmp_path):
+    from PIL import Image
+
+    import gencli
+
+    settings = dict(model=str(tiny_sd), steps=2, width=32, height=32, guidance=7.0, seed=7)
+    record = run("a lighthouse", num_images=3, output=f"{tmp_path}/n/", **settings)
+    assert list(record)[:5] == ["schema", "task", "id", "prompt", "paths"]
+    assert record["paths"] == [str(tmp_path / "n" / f"{i + 1:04d}-{7 + i}-a-lighthouse.png") for i in range(3)]
+    assert (record["seed"], record["seeds"], record["num_images"]) == (7, [7, 8, 9], 3)
+    assert (record["steps"], record["guidance"], record["width"], record["height"]) == (2, 7.0, 32, 32)
+    assert record["scheduler"] == "DDIMScheduler" and record["pipeline"] == "StableDiffusionPipeline"
+    assert record["negative"] is None and record["offload"] is False
+    assert set(record["timings"]) == {"load_s", "generate_s", "batch_size"}
+    assert record["gencli_version"] == gencli.__version__
+    for path, seed in zip(record["paths"], record["seeds"], strict=True):
+        text = Image.open(path).text
+        assert (text["prompt"], text["seed"], text["size"]) == ("a lighthouse", str(seed), "32x32")
+    again = run("a lighthouse", output=f"{tmp_path}/again/", **settings)
+    assert (pixels(again["paths"][0]) == pixels(record["paths"][0])).all()  # same seed, same image
+    alone = run("a lighthouse", output=f"{tmp_path}/alone/", **{**settings, "seed": 8})
+    assert abs(pixels(alone["paths"][0]) - pixels(record["paths"][1])).max() <= 2  # image 1 is seed 7+1's
+    assert (pixels(record["paths"][1]) != pixels(record["paths"][0])).any()
+
+
+@pytest.mark.parametrize(
+    "given, message",
+    [
+        ({"width": 30}, "--width must be a positive multiple of 8, not 30. Try 32"),
+        ({"height": 33}, "--height must be a positive multiple of 8, not 33. Try 32"),
+        ({"width": -64}, "--width must be a positive multiple of 8, not -64"),
+        ({"seed": 2**63 - 1, "num_images": 2}, f"--seed must be between 0 and {2**63 - 2}, not {2**63 - 1}"),
+        ({"scheduler": "NoSuchScheduler"}, "'NoSuchScheduler' is not a diffusers scheduler"),
+        ({"scheduler": "../evil"}, "--scheduler takes a diffusers scheduler class name, not '../evil'"),
+        ({"output": "picture.jpg"}, "does not end in .png, and gencli writes PNG files"),
+        ({"steps": 0}, "--steps must be at least 1, not 0"),
+    ],
+)
+def test_the_task_refuses_bad_settings_before_any_model_loads(given, message, tmp_path, monkeypatch):
+    """The model is a hub id that is not cached: reaching the loader would be ModelNotFound."""
+    from gencli.errors import UsageError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError) as refused:
+        run("a cat", model="some-org/not-cached", **given)
+    assert message in refused.value.one_line()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_existing_file_is_refused_before_loading_and_kept(tmp_path):
+    from gencli.errors import UsageError
+
+    (tmp_path / "0002-8-x.png").write_bytes(b"keep me")
+    with pytest.raises(UsageError, match="0002-8-x.png already exists"):
+        run("x", model="some-org/not-cached", seed=7, num_images=2, output=f"{tmp_path}/")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0002-8-x.png"]
+
+
+def test_a_scheduler_the_pipeline_cannot_use_is_refused_naming_those_it_can(tiny_sd, tmp_path):
+    from gencli.errors import UsageError
+
+    with pytest.raises(UsageError) as refused:
+        run("x", model=str(tiny_sd), steps=2, width=32, height=32, scheduler="FlowMatchEulerDiscreteScheduler",
+            output=f"{tmp_path}/")
+    assert "does not work with StableDiffusionPipeline" in refused.value.one_line()
+    assert "DDIMScheduler" in refused.value.one_line() and list(tmp_path.iterdir()) == []
+
+
+def test_notices_a_truncated_prompt_an_idle_negative_and_a_flagged_image(tiny_sd, tmp_path, monkeypatch):
+    import functools
+
+    from diffusers import StableDiffusionPipeline
+
+    original = StableDiffusionPipeline.__call__
+
+    @functools.wraps(original)
+    def flags_the_second(self, *args, **kwargs):  # as a pipeline with its safety checker would
+        output = original(self, *args, **kwargs)
+        output.nsfw_content_detected = [False, True]
+        return output
+
+    monkeypatch.setattr(StableDiffusionPipeline, "__call__", flags_the_second)
+    told = []
+    record = run("lighthouse " * 60, notify=lambda message, level="info": told.append((level, message)),
+                 model=str(tiny_sd), steps=2, width=32, height=32, guidance=0.0, negative="fog", num_images=2,
+                 seed=1, output=f"{tmp_path}/")
+    assert len(record["paths"]) == 2
+    warnings = [message for level, message in told if level == "warning"]
+    assert any("text encoder takes 77" in m for m in warnings)
+    assert any("--negative has no effect at guidance 0" in m for m in warnings)
+    assert "image 2's safety checker flagged it; diffusers returned it blacked out" in warnings
+
+
+def test_a_batch_item_numbers_its_images_with_its_position_a_single_run_by_image():
+    from gencli.image import ImageTask
+    from gencli.task import Item
+
+    task = ImageTask()
+    params = {"seed": 5, "num_images": 2}
+    assert task.file_names(Item("a cat", params)) == ["0001-5-a-cat.png", "0002-6-a-cat.png"]
+    assert task.file_names(Item("a cat", params, index=2, id="3")) == ["0003-5-a-cat.png", "0003-6-a-cat.png"]
 
 
 # --- defaults ---------------------------------------------------------------------------------
@@ -419,17 +531,19 @@ def test_progress_bar_on_a_terminal_only(tiny_sd, monkeypatch):
 def test_per_model_defaults_come_from_the_table_then_the_pipeline(tiny_sd):
     from diffusers import AutoPipelineForText2Image
 
-    from gencli.image import ImageDefaults, ImageRequest, settle
+    from gencli.engine import settle as settle_params
+    from gencli.image_settings import ImageDefaults, settle
     from gencli.models import ModelRef
 
     pipe = AutoPipelineForText2Image.from_pretrained(tiny_sd, use_safetensors=True)
-    plain = ImageRequest("x")
+    plain = settle_params("image", {})  # every option at its default: None for the model's
     turbo = ModelRef("hub", "stabilityai/sd-turbo")
     assert settle(plain, turbo, pipe) == ImageDefaults(steps=1, guidance=0.0, width=512, height=512)
     assert settle(plain, ModelRef("hub", "stabilityai/stable-diffusion-xl-base-1.0"), pipe) == ImageDefaults(
         30, 5.0, 1024, 1024
     )
-    assert settle(ImageRequest("x", steps=4, guidance=1.5, width=256), turbo, pipe) == ImageDefaults(4, 1.5, 256, 512)
+    given = {**plain, "steps": 4, "guidance": 1.5, "width": 256}
+    assert settle(given, turbo, pipe) == ImageDefaults(4, 1.5, 256, 512)
     # A local directory: the pipeline's own defaults and native size (UNet sample size x VAE scale).
     local = ModelRef("local", str(tiny_sd), path=tiny_sd)
     assert settle(plain, local, pipe) == ImageDefaults(50, 7.5, 64, 64)
@@ -451,12 +565,12 @@ def test_the_default_model_from_the_hub_cache_loads_offline_with_its_defaults(ti
     assert record["model"] == {"id": "stabilityai/sd-turbo", "revision": commit, "source": "hub"}
     # sd-turbo's row in the table: one step, no guidance.
     assert (record["steps"], record["guidance"], record["width"], record["height"]) == (1, 0.0, 32, 48)
-    text = Image.open(record["path"]).text
+    text = Image.open(record["paths"][0]).text
     assert (text["model"], text["revision"], text["size"]) == ("stabilityai/sd-turbo", commit, "32x48")
 
 
 def test_a_local_copy_from_the_hub_cache_uses_its_hub_ids_defaults(tmp_path):
-    from gencli.image import MODEL_DEFAULTS, table_defaults
+    from gencli.image_settings import MODEL_DEFAULTS, table_defaults
     from gencli.models import ModelRef
 
     snapshot = tmp_path / "hub" / "models--stabilityai--sd-turbo" / "snapshots" / "abc123"
@@ -470,4 +584,4 @@ def test_sdxl_loads_and_draws_at_its_native_size_with_its_own_guidance(tiny_sdxl
     record = json.loads(line)
     assert record["pipeline"] == "StableDiffusionXLPipeline"
     assert (record["width"], record["height"], record["guidance"]) == (64, 64, 5.0)
-    assert pixels(record["path"]).shape == (64, 64, 3)
+    assert pixels(record["paths"][0]).shape == (64, 64, 3)
