@@ -78,7 +78,8 @@ def test_image_txt_batch_one_record_per_prompt_in_order_with_pngs_under_out_dir(
     assert [r["seed"] for r in got] == [10, 11, 12]  # item i gets seed S+i
     for i, record in enumerate(got):
         assert record["paths"] == [str(out_dir / numbered_name(i + 1, 10 + i, prompts[i], "png"))]
-        assert list(record)[:3] == ["id", "prompt", "paths"] and "error" not in record
+        assert list(record)[:5] == ["schema", "task", "id", "prompt", "paths"] and "error" not in record
+        assert record["task"] == "image" and record["seeds"] == [10 + i] and record["num_images"] == 1
         assert (record["steps"], record["width"], record["height"]) == (2, 32, 32)
         assert record["model"]["path"] == str(tiny_sd.resolve()) and record["device"] == "cpu"
         assert set(record["timings"]) == {"load_s", "generate_s", "batch_size"} and "gencli_version" in record
@@ -105,7 +106,7 @@ def test_image_jsonl_overrides_and_per_item_outputs(cli, tiny_sd, tmp_path):
     )
     fox, cat, dogs, bird = records(result.stdout)  # no --out: records on stdout, in input order
     o = tmp_path / "o"
-    assert fox["id"] == "fox" and fox["seed"] == 99 and fox["num_images"] == 2
+    assert fox["id"] == "fox" and fox["seed"] == 99 and fox["seeds"] == [99, 100] and fox["num_images"] == 2
     assert fox["paths"] == [str(o / "0001-99-a-red-fox.png"), str(o / "0001-100-a-red-fox.png")]
     assert cat["id"] == "2" and cat["seed"] == 2 and cat["paths"] == [str(o / "sub" / "cat.png")]
     assert (cat["negative"], cat["guidance"]) == ("blur", 3.5)
@@ -291,16 +292,16 @@ def test_resume_skips_done_items_without_writing_or_refusing_their_files(cli, ti
 
 
 def test_a_failing_item_gets_an_error_record_the_rest_are_written_and_exit_is_5(cli, tiny_sd, tmp_path, monkeypatch):
-    import gencli.image
+    from gencli.image import ImageTask
 
-    real = gencli.image.draw
+    real = ImageTask.generate
 
-    def fails_on_fox(loaded, requests, notify=None):  # a fault injected into one item
-        if any("fox" in r.prompt for r in requests):
+    def fails_on_fox(self, loaded, prepared, stream=None, notify=None):  # a fault injected into one item
+        if any("fox" in value.item.prompt for value in prepared):
             raise RuntimeError("the fox broke it")
-        return real(loaded, requests, notify)
+        return real(self, loaded, prepared, stream, notify)
 
-    monkeypatch.setattr(gencli.image, "draw", fails_on_fox)
+    monkeypatch.setattr(ImageTask, "generate", fails_on_fox)
     source = tmp_path / "p.txt"
     source.write_text("a cat\na red fox\na dog\n")
     out_dir, out = tmp_path / "o", tmp_path / "r.jsonl"
@@ -321,9 +322,10 @@ def test_a_failing_item_gets_an_error_record_the_rest_are_written_and_exit_is_5(
     result = cli(*args)
     assert result.exit_code == 5 and "1 of 3 items failed" in result.stderr
     cat, fox, dog = records(out.read_text())
-    assert fox == {"id": "2", "prompt": "a red fox", "error": "RuntimeError: the fox broke it"}
+    assert fox == {"schema": 1, "task": "image", "id": "2", "prompt": "a red fox",
+                   "error": "RuntimeError: the fox broke it"}
     assert sorted(p.name for p in out_dir.iterdir()) == sorted(Path(r["paths"][0]).name for r in (cat, dog))
-    monkeypatch.setattr(gencli.image, "draw", real)
+    monkeypatch.setattr(ImageTask, "generate", real)
     ok(cli(*args, "--resume"))  # the failed item is made again; the others are left alone
     assert [len(r["paths"]) for r in records(out.read_text())] == [1, 1, 1]
 
@@ -537,25 +539,36 @@ def test_audio_under_accelerate_launch_two_processes_match_one(tiny_vits, tmp_pa
 
 
 def test_image_groups_share_call_settings_and_never_split_an_items_images():
-    from gencli.batch import Item
-    from gencli.image import ImageBatch, ImageRequest
+    from gencli.batch.run import groups
+    from gencli.image import ImageTask, Prepared
+    from gencli.image_settings import ImageDefaults
+    from gencli.task import Item
 
-    counts = [1, 3, 2, 5, 1]
-    items = [Item(i, str(i), f"p{i}", {"num_images": n}, i + 1) for i, n in enumerate(counts)]
-    items.insert(2, Item(5, "5", "other", {"steps": 9}, 6))
-    runner = ImageBatch(ImageRequest("", seed=1))
-    groups = [[item.id for item in group] for group in runner.groups(items, 4)]
-    assert groups == [["0", "1"], ["2"], ["3"], ["4"], ["5"]]
+    task, small = ImageTask(), ImageDefaults(2, 7.5, 32, 32)
+
+    def prepared(index, settings=small, scheduler=None, **params):
+        params = {"seed": 1, "num_images": 1, **params}
+        return Prepared(Item(f"p{index}", params, index=index, id=str(index)), settings, scheduler)
+
+    values = [prepared(0), prepared(1, num_images=3), prepared(2, ImageDefaults(9, 7.5, 32, 32)),
+              prepared(3, num_images=2), prepared(4, num_images=5), prepared(5), prepared(6, negative="fog"),
+              prepared(7, scheduler="EulerDiscreteScheduler")]
+    assert [task.weight(v) for v in values] == [1, 3, 1, 2, 5, 1, 1, 1]
+    got = [[task.item_of(v).id for v in group] for group in groups(task, values, 4)]
+    # Same settled settings share a call up to 4 images; an item's images are never split (5 goes alone);
+    # other settings, a negative prompt or a scheduler make a call of their own.
+    assert got == [["0", "1"], ["3"], ["4"], ["5"], ["2"], ["6"], ["7"]]
 
 
 def test_an_items_files_are_written_all_or_none(tmp_path, monkeypatch):
-    import gencli.writers
-    from gencli.batch import BatchFiles, Item
+    import gencli.outputs
+    from gencli.outputs import BatchFiles
+    from gencli.task import Item
 
-    item = Item(0, "1", "x", {"output": "many/"}, 1)
+    item = Item("x", {"output": "many/"}, index=0, id="1", line=1)
     files = BatchFiles(tmp_path, overwrite=False, extension="png")
     files.plan([item], lambda _: ["a.png", "b.png", "c.png"])
-    real = gencli.writers.atomic_write_bytes
+    real = gencli.outputs.atomic_write_bytes
     written = []
 
     def full_disk_on_the_third(path, data, overwrite=False):
@@ -564,7 +577,7 @@ def test_an_items_files_are_written_all_or_none(tmp_path, monkeypatch):
         written.append(path)
         return real(path, data, overwrite)
 
-    monkeypatch.setattr(gencli.writers, "atomic_write_bytes", full_disk_on_the_third)
+    monkeypatch.setattr(gencli.outputs, "atomic_write_bytes", full_disk_on_the_third)
     with pytest.raises(OSError):
         files.write(item, [b"1", b"2", b"3"])
     assert len(written) == 2 and list((tmp_path / "many").iterdir()) == []
