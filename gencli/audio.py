@@ -62,7 +62,7 @@ class Prepared:
 class AudioResult:
     """The generated audio (float samples, ``(channels, frames)``) with its provenance."""
 
-    samples: object
+    samples: Any  # a numpy array, (channels, frames)
     sample_rate: int
     seed: int
     sentences: list[str]
@@ -135,7 +135,7 @@ class AudioTask(Task):
         if loaded.kind in MUSIC_KINDS:
             duration = params.get("duration")
             seconds = duration if duration is not None else DEFAULT_MUSIC_SECONDS
-            call["generate_kwargs"] = {"max_new_tokens": music_tokens(loaded.pipeline.model.config, seconds)}
+            call["generate_kwargs"] = {"max_new_tokens": music_tokens(_pipeline(loaded).model.config, seconds)}
             return Prepared(item, [" ".join(item.prompt.split())], call)
         return Prepared(item, speech_pieces(loaded, item.prompt, params.get("split", True), notify), call)
 
@@ -192,8 +192,10 @@ def check_voice(voice: str) -> None:
 
 def check_model(config: dict, params: Mapping[str, Any], name: str) -> None:
     """Refuse, before loading weights, a model this command cannot run or options it does not take."""
-    from transformers.models.auto.modeling_auto import (MODEL_FOR_TEXT_TO_SPECTROGRAM_MAPPING_NAMES,
-                                                        MODEL_FOR_TEXT_TO_WAVEFORM_MAPPING_NAMES)
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_TEXT_TO_SPECTROGRAM_MAPPING_NAMES,
+        MODEL_FOR_TEXT_TO_WAVEFORM_MAPPING_NAMES,
+    )
 
     kind = str(config.get("model_type") or "")
     if kind in MODEL_FOR_TEXT_TO_SPECTROGRAM_MAPPING_NAMES:
@@ -232,9 +234,10 @@ def speech_pieces(loaded: LoadedPipeline, text: str, split: bool, notify: Notify
     pieces = split_sentences(text) if split else [" ".join(text.split())]
     # VITS silently drops characters outside its vocabulary (MMS-TTS English has no digits):
     # say which, and skip a sentence left with nothing, which would crash the model.
-    tokenizer = getattr(loaded.pipeline, "tokenizer", None)
+    tokenizer: Any = getattr(loaded.pipeline, "tokenizer", None)
     vocab = tokenizer.get_vocab() if tokenizer is not None and loaded.kind == "vits" else None
-    kept, unknown = [], set()
+    kept: list[str] = []
+    unknown: set[str] = set()
     for piece in pieces:
         if vocab is not None:
             if not tokenizer(piece)["input_ids"]:
@@ -275,7 +278,8 @@ def run(loaded: LoadedPipeline, prepared: Prepared, stream: OnChunk | None = Non
     import numpy as np
     import torch
 
-    pipe, item = loaded.pipeline, prepared.item
+    pipe = _pipeline(loaded)
+    item = prepared.item
     pause = item.params.get("pause") or 0.0
     started = time.perf_counter()
     chunks = []
@@ -298,11 +302,11 @@ def run(loaded: LoadedPipeline, prepared: Prepared, stream: OnChunk | None = Non
 
 
 def _call(loaded: LoadedPipeline, piece: str, prepared: Prepared) -> dict:
-    voice = prepared.item.params.get("voice")
+    pipe, voice = _pipeline(loaded), prepared.item.params.get("voice")
     if voice is None:
-        return loaded.pipeline(piece, **prepared.call)
+        return pipe(piece, **prepared.call)
     try:
-        return loaded.pipeline(piece, **prepared.call)
+        return pipe(piece, **prepared.call)
     except (OSError, KeyError, ValueError) as exc:  # a preset that is not there, or not cached
         if loaded.ref.source == "hub":
             raise ModelNotFound(f"could not load the voice {voice!r} of {loaded.ref.id}: {_first(exc)}",
@@ -310,6 +314,10 @@ def _call(loaded: LoadedPipeline, piece: str, prepared: Prepared) -> dict:
                                 f"{fetch_command(loaded.ref.id, loaded.ref.revision)}") from exc
         raise UsageError(f"could not load the voice {voice!r}: {_first(exc)}",
                          "give a preset this model has, or a .npz voice file") from exc
+
+
+def _pipeline(loaded: LoadedPipeline) -> Any:
+    return loaded.pipeline  # a transformers TextToAudioPipeline (typed object where it is loaded)
 
 
 def _is_file(voice: str) -> bool:

@@ -1,10 +1,17 @@
-"""``gencli audio`` end to end with a tiny VITS, MusicGen and Bark, loaded through --model DIR."""
+"""The audio task end to end with a tiny VITS, MusicGen and Bark, loaded through --model DIR.
+
+Most tests run the task through :func:`gencli.engine.run_one` (what the CLI and
+the API call); the presentation (``--raw``, ``-o -``) through
+:func:`gencli.cli.present_audio.present`; the last part through the command line.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
+import os
 import struct
 import subprocess
 import wave
@@ -67,7 +74,36 @@ def as_json(result) -> dict:
     return json.loads(result.stdout)
 
 
-def make(cli, tmp_path, *args, name="out.wav", input=""):
+def run(text: str, notes: list | None = None, stream=None, **given) -> dict:
+    """One run through the engine, as ``gencli audio`` and ``gencli.generate_audio`` make it; the record."""
+    from gencli.engine import run_one, settle
+
+    def notify(message, level="info"):
+        if notes is not None:
+            notes.append(message)
+
+    return run_one("audio", text, settle("audio", given), notify=notify, stream=stream)
+
+
+def make(tmp_path, text: str, name: str = "out.wav", notes: list | None = None, **given):
+    """One run writing ``tmp/NAME``; the record and the WAV's (fmt, samples)."""
+    record = run(text, notes, output=str(tmp_path / name), **given)
+    return record, read_wav((tmp_path / name).read_bytes())
+
+
+def refused(kind, text: str = ""):
+    """``pytest.raises(kind)`` whose error says ``text`` on the line the user sees (message and hint)."""
+
+    @contextlib.contextmanager
+    def check():
+        with pytest.raises(kind) as caught:
+            yield caught
+        assert text in caught.value.one_line(), caught.value.one_line()
+
+    return check()
+
+
+def make_cli(cli, tmp_path, *args, name="out.wav", input=""):
     """Run ``gencli audio ... -o tmp/NAME --json``; return the record and the WAV's (fmt, samples)."""
     record = as_json(cli("audio", *args, "-o", str(tmp_path / name), "--json", input=input))
     return record, read_wav((tmp_path / name).read_bytes())
@@ -125,13 +161,13 @@ def test_float32_wav_keeps_the_samples_exactly():
     ],
 )
 def test_split_sentences(text, expected):
-    from gencli.audio import split_sentences
+    from gencli.sentences import split_sentences
 
     assert split_sentences(text) == expected
 
 
 def test_overlong_sentences_are_cut_at_commas_then_words():
-    from gencli.audio import split_sentences
+    from gencli.sentences import split_sentences
 
     clauses = ", ".join(["one two three four five six"] * 30) + "."
     pieces = split_sentences(clauses, max_chars=100)
@@ -143,138 +179,125 @@ def test_overlong_sentences_are_cut_at_commas_then_words():
 # --- speech (VITS) --------------------------------------------------------------------
 
 
-def test_wav_at_the_models_sample_rate_and_json_fields(cli, tmp_path, tiny_vits):
-    record, (fmt, samples) = make(cli, tmp_path, HELLO, "-m", str(tiny_vits), "--seed", "5")
+def test_wav_at_the_models_sample_rate_and_record_fields(tmp_path, tiny_vits):
+    record, (fmt, samples) = make(tmp_path, HELLO, model=str(tiny_vits), seed=5)
     assert fmt == {"format": 1, "channels": 1, "rate": 8000, "bits": 16}
     with wave.open(str(tmp_path / "out.wav")) as reader:  # the stdlib agrees
         assert reader.getframerate() == 8000 and reader.getnframes() == samples.shape[0] > 0
-    assert record["path"] == str(tmp_path / "out.wav")
+    assert list(record)[:5] == ["schema", "task", "id", "prompt", "paths"]
+    assert record["schema"] == 1 and record["task"] == "audio" and record["prompt"] == HELLO
+    assert record["paths"] == [str(tmp_path / "out.wav")] and "path" not in record and "text" not in record
     assert record["sample_rate"] == 8000 and record["channels"] == 1 and record["seed"] == 5
     assert record["duration"] == pytest.approx(samples.shape[0] / 8000, abs=1e-4)
     assert record["model"]["source"] == "local" and record["model"]["path"] == str(tiny_vits.resolve())
     assert record["model_type"] == "vits" and record["device"] == "cpu" and record["dtype"] == "fp32"
     assert record["sentences"] == 1 and record["sample_format"] == "pcm16"
-    assert set(record["timings"]) == {"load_s", "generate_s", "real_time_factor"}
+    assert record["options"] == {"duration": None, "voice": None, "sentence_pause": 0.3, "split": True}
+    assert set(record["timings"]) == {"load_s", "generate_s", "real_time_factor", "batch_size"}
+    assert record["timings"]["batch_size"] == 1 and "gencli_version" in record
+    json.dumps(record)  # JSON as it is
 
 
-def test_samples_equal_a_direct_pipeline_call(cli, tmp_path, tiny_vits, direct):
+def test_samples_equal_a_direct_pipeline_call(tmp_path, tiny_vits, direct):
     import numpy as np
 
-    _, (_, pcm) = make(cli, tmp_path, HELLO, "-m", str(tiny_vits), "--seed", "11", name="a.wav")
-    _, (_, floats) = make(
-        cli, tmp_path, HELLO, "-m", str(tiny_vits), "--seed", "11", "--sample-format", "float32", name="b.wav"
-    )
+    _, (_, pcm) = make(tmp_path, HELLO, name="a.wav", model=str(tiny_vits), seed=11)
+    _, (_, floats) = make(tmp_path, HELLO, name="b.wav", model=str(tiny_vits), seed=11, sample_format="float32")
     expected = direct_call(direct["vits"], HELLO, 11)
     assert np.array_equal(floats[:, 0], expected)
     assert np.array_equal(pcm[:, 0], as_pcm16(expected))
 
 
-def test_long_text_is_spoken_sentence_by_sentence_joined_with_silence(cli, tmp_path, tiny_vits, direct):
+def test_long_text_is_spoken_sentence_by_sentence_joined_with_silence(tmp_path, tiny_vits, direct):
     import numpy as np
 
-    record, (_, got) = make(
-        cli, tmp_path, PARAGRAPH, "-m", str(tiny_vits), "--seed", "3", "--pause", "0.1", "--sample-format", "float32"
-    )
-    assert record["sentences"] == 3
+    record, (_, got) = make(tmp_path, PARAGRAPH, model=str(tiny_vits), seed=3, pause=0.1, sample_format="float32")
+    assert record["sentences"] == 3 and record["options"]["sentence_pause"] == 0.1
     gap = np.zeros(800, dtype=np.float32)  # 0.1 s at 8000 Hz
     parts = [direct_call(direct["vits"], s, 3) for s in ("Hello there.", "How are you today?", "I am fine, thank you!")]
     assert np.array_equal(got[:, 0], np.concatenate([parts[0], gap, parts[1], gap, parts[2]]))
 
     whole, (_, one) = make(
-        cli,
-        tmp_path,
-        PARAGRAPH,
-        "-m",
-        str(tiny_vits),
-        "--seed",
-        "3",
-        "--no-split",
-        "--sample-format",
-        "float32",
-        name="whole.wav",
+        tmp_path, PARAGRAPH, name="whole.wav", model=str(tiny_vits), seed=3, split=False, sample_format="float32"
     )
-    assert whole["sentences"] == 1
+    assert whole["sentences"] == 1 and whole["options"]["split"] is False
     assert np.array_equal(one[:, 0], direct_call(direct["vits"], PARAGRAPH, 3))
 
 
-def test_each_sentence_reaches_on_chunk_as_it_is_made(tiny_vits):
+def test_each_sentence_is_streamed_as_it_is_made(tmp_path, tiny_vits):
     import numpy as np
 
-    from gencli.audio import AudioRequest, generate_audio
-
     chunks = []
-    result = generate_audio(
-        AudioRequest(PARAGRAPH, model=str(tiny_vits), seed=1),
-        on_chunk=lambda samples, rate: chunks.append((samples.copy(), rate)),
+    _, (_, samples) = make(
+        tmp_path,
+        PARAGRAPH,
+        model=str(tiny_vits),
+        seed=1,
+        sample_format="float32",
+        stream=lambda chunk, rate: chunks.append((chunk.copy(), rate)),
     )
     assert len(chunks) == 3 and {rate for _, rate in chunks} == {8000}
-    assert np.array_equal(np.concatenate([c for c, _ in chunks], axis=1), result.samples)
+    assert np.array_equal(np.concatenate([c for c, _ in chunks], axis=1)[0], samples[:, 0])
 
 
-def test_raw_streams_the_same_pcm_as_the_wav_and_says_its_layout(cli, tmp_path, tiny_vits):
-    _, (_, samples) = make(cli, tmp_path, PARAGRAPH, "-m", str(tiny_vits), "--seed", "4")
-    result = cli("audio", PARAGRAPH, "-m", str(tiny_vits), "--seed", "4", "--raw")
-    assert result.exit_code == 0, result.stderr
-    assert result.stdout_bytes == samples.tobytes()
-    assert "16-bit signed little-endian, 8000 Hz, 1 channel" in result.stderr
-    assert "aplay -f S16_LE -r 8000 -c 1" in result.stderr
-
-
-def test_same_seed_same_audio_other_seed_other_audio(cli, tmp_path, tiny_vits):
-    runs = [
-        make(cli, tmp_path, HELLO, "-m", str(tiny_vits), "--seed", s, name=f"{i}.wav")[1][1]
-        for i, s in enumerate(("1", "1", "2"))
-    ]
+def test_same_seed_same_audio_other_seed_other_audio(tmp_path, tiny_vits):
+    runs = [make(tmp_path, HELLO, name=f"{i}.wav", model=str(tiny_vits), seed=s)[1][1] for i, s in enumerate((1, 1, 2))]
     assert runs[0].tobytes() == runs[1].tobytes()
     assert runs[0].tobytes() != runs[2].tobytes()
 
 
-def test_without_seed_a_random_seed_is_reported_and_reproduces_the_run(cli, tmp_path, tiny_vits):
-    first, (_, a) = make(cli, tmp_path, HELLO, "-m", str(tiny_vits), name="a.wav")
-    again, (_, b) = make(cli, tmp_path, HELLO, "-m", str(tiny_vits), "--seed", str(first["seed"]), name="b.wav")
+def test_without_seed_a_random_seed_is_reported_and_reproduces_the_run(tmp_path, tiny_vits):
+    first, (_, a) = make(tmp_path, HELLO, name="a.wav", model=str(tiny_vits))
+    assert isinstance(first["seed"], int)
+    _, (_, b) = make(tmp_path, HELLO, name="b.wav", model=str(tiny_vits), seed=first["seed"])
     assert a.tobytes() == b.tobytes()
 
 
-def test_default_name_goes_in_the_directory_and_its_path_is_printed(cli, tmp_path, tiny_vits):
-    result = cli("audio", "Hello, World!", "-m", str(tiny_vits), "--seed", "9", "-o", str(tmp_path / "new") + "/")
-    assert result.exit_code == 0, result.stderr
+def test_default_name_goes_in_the_directory(tmp_path, tiny_vits):
+    record = run("Hello, World!", model=str(tiny_vits), seed=9, output=str(tmp_path / "new") + "/")
     path = tmp_path / "new" / "0001-9-hello-world.wav"
-    assert result.stdout == f"{path}\n" and path.is_file()
+    assert record["paths"] == [str(path)] and path.is_file()
     assert not [p for p in (tmp_path / "new").iterdir() if p.name.startswith(".")]  # no temp file left
 
 
-def test_an_existing_file_is_kept_unless_overwrite(cli, tmp_path, tiny_vits):
+def test_an_existing_file_is_kept_unless_overwrite(tmp_path, tiny_vits):
+    from gencli.errors import UsageError
+
     target = tmp_path / "keep.wav"
     target.write_bytes(b"precious")
-    result = cli("audio", HELLO, "-m", str(tiny_vits), "-o", str(target))
-    assert result.exit_code == 2 and "--overwrite" in result.stderr
+    with refused(UsageError, "already exists") as caught:
+        run(HELLO, model=str(tiny_vits), output=str(target))
+    assert "--overwrite" in caught.value.hint
     assert target.read_bytes() == b"precious"
-    result = cli("audio", HELLO, "-m", str(tiny_vits), "-o", str(target), "--overwrite")
-    assert result.exit_code == 0, result.stderr
+    run(HELLO, model=str(tiny_vits), output=str(target), overwrite=True)
     assert target.read_bytes()[:4] == b"RIFF"
 
 
-def test_stdin_is_the_text(cli, tmp_path, tiny_vits):
-    record, _ = make(cli, tmp_path, "-", "-m", str(tiny_vits), input="Read from stdin.\n")
-    assert record["text"] == "Read from stdin."
+def test_a_file_not_ending_in_wav_is_written_with_a_warning(tmp_path, tiny_vits):
+    notes = []
+    record, _ = make(tmp_path, HELLO, name="hello.raw", notes=notes, model=str(tiny_vits), seed=1)
+    assert record["paths"] == [str(tmp_path / "hello.raw")]
+    assert any("hello.raw will hold WAV" in note for note in notes)
 
 
-def test_text_outside_the_vocabulary_is_skipped_with_a_warning_or_refused(cli, tmp_path, tiny_vits):
-    result = cli("audio", "Hello. 你好。", "-m", str(tiny_vits), "-o", str(tmp_path / "a.wav"), "--json")
-    assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout)["sentences"] == 1 and "skipping '你好。'" in result.stderr
-    result = cli("audio", "Call me at 42.", "-m", str(tiny_vits), "-o", str(tmp_path / "c.wav"))
-    assert result.exit_code == 0, result.stderr
-    assert "left out characters this model cannot say: 2 4" in result.stderr
-    result = cli("audio", "你好。", "-m", str(tiny_vits), "-o", str(tmp_path / "b.wav"))
-    assert result.exit_code == 2 and "vocabulary" in result.stderr
-    assert not (tmp_path / "b.wav").exists()
+def test_text_outside_the_vocabulary_is_skipped_with_a_warning_or_refused(tmp_path, tiny_vits):
+    from gencli.errors import UsageError
+
+    notes = []
+    record, _ = make(tmp_path, "Hello. 你好。", name="a.wav", notes=notes, model=str(tiny_vits))
+    assert record["sentences"] == 1 and any("skipping '你好。'" in note for note in notes)
+    notes.clear()
+    make(tmp_path, "Call me at 42.", name="c.wav", notes=notes, model=str(tiny_vits))
+    assert "left out characters this model cannot say: 2 4" in notes
+    with refused(UsageError, "vocabulary") as caught:
+        run("你好。", model=str(tiny_vits), output=str(tmp_path / "b.wav"))
+    assert caught.value.exit_code == 2 and not (tmp_path / "b.wav").exists()
 
 
-def test_a_cached_hub_model_loads_offline_and_reports_its_commit(cli, tmp_path, tiny_vits):
+def test_a_cached_hub_model_loads_offline_and_reports_its_commit(tmp_path, tiny_vits):
     """The path a user's `hf download facebook/mms-tts-eng` takes: the hub cache, HF_HUB_OFFLINE set."""
     with in_hub_cache(tiny_vits, "gencli-tests/tiny-vits"):
-        record, (fmt, _) = make(cli, tmp_path, HELLO, "-m", "gencli-tests/tiny-vits", "--seed", "1")
+        record, (fmt, _) = make(tmp_path, HELLO, model="gencli-tests/tiny-vits", seed=1)
     assert fmt["rate"] == 8000
     assert record["model"]["source"] == "hub" and record["model"]["id"] == "gencli-tests/tiny-vits"
     assert record["model"]["revision"] == FAKE_COMMIT
@@ -283,83 +306,48 @@ def test_a_cached_hub_model_loads_offline_and_reports_its_commit(cli, tmp_path, 
 # --- music (MusicGen) -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("seconds", ["0.4", "1"])
-def test_duration_sets_the_length_of_music(cli, tmp_path, tiny_musicgen, seconds):
-    record, (fmt, samples) = make(cli, tmp_path, "calm piano", "-m", str(tiny_musicgen), "-d", seconds, "--seed", "2")
+@pytest.mark.parametrize("seconds", [0.4, 1])
+def test_duration_sets_the_length_of_music(tmp_path, tiny_musicgen, seconds):
+    record, (fmt, samples) = make(tmp_path, "calm piano", model=str(tiny_musicgen), duration=seconds, seed=2)
     assert fmt["rate"] == 8000 == record["sample_rate"]
-    assert samples.shape[0] == round(float(seconds) * 8000)  # whole frames of 320 samples
+    assert samples.shape[0] == round(seconds * 8000)  # whole frames of 320 samples
     assert record["model_type"] == "musicgen" and record["options"]["duration"] == float(seconds)
 
 
-def test_music_equals_a_direct_pipeline_call(cli, tmp_path, tiny_musicgen, direct):
+def test_music_equals_a_direct_pipeline_call(tmp_path, tiny_musicgen, direct):
     import numpy as np
 
-    record, (_, got) = make(
-        cli,
-        tmp_path,
-        "lo-fi beat. calm piano.",
-        "-m",
-        str(tiny_musicgen),
-        "-d",
-        "0.4",
-        "--seed",
-        "6",
-        "--sample-format",
-        "float32",
-    )
+    prompt = "lo-fi beat. calm piano."
+    record, (_, got) = make(tmp_path, prompt, model=str(tiny_musicgen), duration=0.4, seed=6, sample_format="float32")
     assert record["sentences"] == 1  # a description is one prompt, never split
     frames = math.ceil(0.4 * 25)
     expected = direct_call(
-        direct["musicgen"], "lo-fi beat. calm piano.", 6, generate_kwargs={"max_new_tokens": frames + 3}
+        direct["musicgen"], prompt, 6, generate_kwargs={"max_new_tokens": frames + 3}
     )  # + the codebook delay
     assert np.array_equal(got[:, 0], expected)
 
 
-def test_duration_beyond_the_model_is_refused(cli, tiny_musicgen):
-    result = cli("audio", "piano", "-m", str(tiny_musicgen), "-d", "60")
-    assert result.exit_code == 2 and "at most" in result.stderr
+def test_duration_beyond_the_model_is_refused(tmp_path, tiny_musicgen):
+    from gencli.errors import UsageError
+
+    with refused(UsageError, "at most"):
+        run("piano", model=str(tiny_musicgen), duration=60, output=str(tmp_path / "x.wav"))
+    assert not (tmp_path / "x.wav").exists()
 
 
 # --- speech with voices (Bark) --------------------------------------------------------------
 
 
-def test_bark_speaks_in_the_voice_asked_for(cli, tmp_path, tiny_bark):
+def test_bark_speaks_in_the_voice_asked_for(tmp_path, tiny_bark):
     import numpy as np
     from transformers import pipeline
 
-    record, (fmt, preset) = make(
-        cli,
-        tmp_path,
-        "Hello there.",
-        "-m",
-        str(tiny_bark),
-        "--seed",
-        "1",
-        "--voice",
-        "v2/en_speaker_0",
-        "--sample-format",
-        "float32",
-        name="a.wav",
-    )
+    bark = dict(model=str(tiny_bark), seed=1, sample_format="float32")
+    record, (fmt, preset) = make(tmp_path, "Hello there.", name="a.wav", voice="v2/en_speaker_0", **bark)
     assert fmt["rate"] == 24000 == record["sample_rate"] and record["model_type"] == "bark"
     assert record["options"]["voice"] == "v2/en_speaker_0"
-    _, (_, from_file) = make(
-        cli,
-        tmp_path,
-        "Hello there.",
-        "-m",
-        str(tiny_bark),
-        "--seed",
-        "1",
-        "--voice",
-        str(tiny_bark / "voice.npz"),
-        "--sample-format",
-        "float32",
-        name="b.wav",
-    )
-    _, (_, no_voice) = make(
-        cli, tmp_path, "Hello there.", "-m", str(tiny_bark), "--seed", "1", "--sample-format", "float32", name="c.wav"
-    )
+    _, (_, from_file) = make(tmp_path, "Hello there.", name="b.wav", voice=str(tiny_bark / "voice.npz"), **bark)
+    _, (_, no_voice) = make(tmp_path, "Hello there.", name="c.wav", **bark)
     assert np.array_equal(preset, from_file)  # the same voice, by name or by file
     assert not np.array_equal(preset, no_voice)
     expected = direct_call(
@@ -371,12 +359,195 @@ def test_bark_speaks_in_the_voice_asked_for(cli, tmp_path, tiny_bark):
     assert np.array_equal(preset[:, 0], expected)
 
 
-def test_bark_voice_it_does_not_have_exits_2_and_names_those_it_has(cli, tiny_bark):
-    result = cli("audio", "hi", "-m", str(tiny_bark), "--voice", "v2/en_speaker_9")
-    assert result.exit_code == 2 and "v2/en_speaker_0" in result.stderr
+def test_bark_voice_it_does_not_have_is_refused_naming_those_it_has(tmp_path, tiny_bark):
+    from gencli.errors import UsageError
+
+    with refused(UsageError, "v2/en_speaker_0"):
+        run("hi", model=str(tiny_bark), voice="v2/en_speaker_9", output=str(tmp_path / "x.wav"))
 
 
-# --- in separate processes, through real pipes --------------------------------------------
+# --- refusals before anything loads -----------------------------------------------------------
+
+
+def _config_only(directory, model_type: str):
+    directory.mkdir()
+    (directory / "config.json").write_text(json.dumps({"model_type": model_type}))
+    (directory / "model.safetensors").write_bytes(b"")  # never read: the refusal comes first
+    return directory
+
+
+@pytest.mark.parametrize(
+    "given, message",
+    [
+        ({"duration": 0}, "--duration must be a positive number of seconds"),
+        ({"duration": -2}, "--duration must be a positive number of seconds"),
+        ({"duration": float("nan")}, "--duration must be a finite number"),
+        ({"voice": "my favourite voice!"}, "unknown voice"),
+        ({"voice": "missing.npz"}, "no voice file at missing.npz"),
+        ({"pause": -1}, "--pause must be between 0 and 10"),
+        ({"pause": 11}, "--pause must be between 0 and 10"),
+        ({"sample_format": "mp3"}, "unknown sample format 'mp3'"),
+        ({"device": "tpu"}, "tpu"),
+        ({"output": "no-such-dir/x.wav"}, "does not exist"),
+    ],
+)
+def test_bad_parameters_are_refused_before_any_model_loads(tmp_path, monkeypatch, given, message):
+    from gencli.errors import UsageError
+
+    monkeypatch.chdir(tmp_path)
+    # The model cannot be found (exit 3), so a UsageError shows the check came first.
+    with refused(UsageError, message):
+        run("hi", model="some-org/not-cached", **given)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("text", ["", "   "])
+def test_no_text_is_refused(text, tiny_vits, tmp_path):
+    from gencli.errors import UsageError
+
+    with refused(UsageError, "no text given"):
+        run(text, model=str(tiny_vits), output=str(tmp_path / "x.wav"))
+
+
+def test_options_the_model_does_not_take_are_refused(tmp_path, tiny_vits, tiny_musicgen):
+    from gencli.errors import UsageError
+
+    with refused(UsageError, "MusicGen"):
+        run("hi", model=str(tiny_vits), duration=3, output=str(tmp_path / "a.wav"))
+    with refused(UsageError, "Bark"):
+        run("hi", model=str(tiny_musicgen), voice="v2/en_speaker_6", output=str(tmp_path / "b.wav"))
+
+
+def test_speecht5_is_refused_with_what_it_would_need(tmp_path):
+    from gencli.errors import UsageError
+
+    with pytest.raises(UsageError) as caught:
+        run("hi", model=str(_config_only(tmp_path / "t5", "speecht5")), output=str(tmp_path / "x.wav"))
+    message = caught.value.one_line()
+    assert "vocoder" in message and "speaker embedding" in message and "facebook/mms-tts-eng" in message
+    assert "\n" not in message
+
+
+def test_a_model_that_makes_no_audio_is_refused(tmp_path):
+    from gencli.errors import UsageError
+
+    with refused(UsageError, "not a text-to-audio model"):
+        run("hi", model=str(_config_only(tmp_path / "llm", "llama")), output=str(tmp_path / "x.wav"))
+
+
+@pytest.mark.parametrize(
+    "model, fetch",
+    [
+        (None, "hf download facebook/mms-tts-eng"),  # the default model
+        ("some-org/not-cached@v2", "hf download some-org/not-cached --revision v2"),
+    ],
+)
+def test_hub_model_not_cached_offline_is_exit_3_with_how_to_get_it(tmp_path, model, fetch):
+    from gencli.errors import ModelNotFound
+
+    with pytest.raises(ModelNotFound) as missing:
+        run("hi", model=model, output=str(tmp_path / "x.wav"))
+    assert missing.value.exit_code == 3 and fetch in missing.value.one_line()
+
+
+def test_directory_that_is_not_a_model_is_exit_3(tmp_path):
+    from gencli.errors import ModelNotFound
+
+    (tmp_path / "empty").mkdir()
+    with refused(ModelNotFound, "config.json") as missing:
+        run("hi", model=str(tmp_path / "empty"), output=str(tmp_path / "x.wav"))
+    assert missing.value.exit_code == 3
+
+
+# --- presentation: --raw, -o -, --json (gencli.cli.present_audio) -----------------------------
+
+
+def present(text: str, flags: dict, **given) -> dict:
+    from gencli.cli.present_audio import present
+    from gencli.engine import settle
+
+    return present("audio", text, settle("audio", given), {"json_out": False, "raw": False, **flags}, None)
+
+
+def test_raw_streams_the_same_pcm_as_the_wav_and_says_its_layout_first(tmp_path, tiny_vits, capsysbinary):
+    _, (_, samples) = make(tmp_path, PARAGRAPH, model=str(tiny_vits), seed=4)
+    capsysbinary.readouterr()
+    record = present(PARAGRAPH, {"raw": True}, model=str(tiny_vits), seed=4)
+    out, err = capsysbinary.readouterr()
+    assert out == samples.tobytes() and record["paths"] is None and record["sentences"] == 3
+    assert err.decode().startswith("gencli: raw PCM on stdout: 16-bit signed little-endian, 8000 Hz, 1 channel")
+    assert "aplay -f S16_LE -r 8000 -c 1" in err.decode()
+    present(HELLO, {"raw": True}, model=str(tiny_vits), seed=4, sample_format="float32")
+    assert "aplay -f FLOAT_LE -r 8000 -c 1" in capsysbinary.readouterr().err.decode()
+    assert os.listdir(tmp_path) == ["out.wav"]  # --raw writes no file
+
+
+def test_dash_writes_the_whole_wav_to_stdout_and_else_the_path_or_the_record(tmp_path, tiny_vits, capsysbinary):
+    present(HELLO, {}, model=str(tiny_vits), seed=8, output=str(tmp_path / "a.wav"))
+    assert capsysbinary.readouterr().out == f"{tmp_path / 'a.wav'}\n".encode()
+    present(HELLO, {}, model=str(tiny_vits), seed=8, output="-")
+    assert capsysbinary.readouterr().out == (tmp_path / "a.wav").read_bytes()
+    record = present(HELLO, {"json_out": True}, model=str(tiny_vits), seed=8, output=str(tmp_path / "b.wav"))
+    assert json.loads(capsysbinary.readouterr().out) == record and record["paths"] == [str(tmp_path / "b.wav")]
+
+
+@pytest.mark.parametrize(
+    "flags, output, message",
+    [
+        ({"raw": True}, "x.wav", "--raw streams PCM to stdout and writes no file"),
+        ({"raw": True, "json_out": True}, None, "where --json would go"),
+        ({"json_out": True}, "-", "-o - sends the WAV to stdout"),
+    ],
+)
+def test_flags_that_do_not_go_together_are_refused(tmp_path, monkeypatch, flags, output, message):
+    from gencli.cli.present_audio import check_flags
+    from gencli.errors import UsageError
+
+    monkeypatch.chdir(tmp_path)
+    with refused(UsageError, message):
+        check_flags(flags, False, {"output": output})
+    with refused(UsageError, message):
+        present("hi", flags, model="some-org/not-cached", output=output)
+    assert os.listdir(tmp_path) == []
+
+
+def test_raw_with_batch_is_refused_and_binary_audio_never_goes_to_a_terminal(monkeypatch):
+    import sys
+
+    from gencli.cli.present_audio import check_flags
+    from gencli.errors import UsageError
+
+    with refused(UsageError, "--raw"):
+        check_flags({"raw": True}, True)
+    check_flags({"raw": False, "json_out": True}, True)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    for flags, output in (({"raw": True}, None), ({}, "-")):
+        with refused(UsageError, "terminal"):
+            check_flags(flags, False, {"output": output})
+    check_flags({}, False, {"output": "x.wav"})  # a file is fine
+
+
+# --- the command line (gencli.cli), in process and through real pipes -----------------------
+
+
+def test_cli_json_record_is_the_engines(cli, tmp_path, tiny_vits):
+    record, (fmt, _) = make_cli(cli, tmp_path, HELLO, "-m", str(tiny_vits), "--seed", "5")
+    assert fmt["rate"] == 8000 and record["paths"] == [str(tmp_path / "out.wav")] and record["prompt"] == HELLO
+    assert record["seed"] == 5 and record["sentences"] == 1 and "text" not in record
+
+
+def test_cli_stdin_is_the_text(cli, tmp_path, tiny_vits):
+    record, _ = make_cli(cli, tmp_path, "-", "-m", str(tiny_vits), input="Read from stdin.\n")
+    assert record["prompt"] == "Read from stdin."
+
+
+def test_cli_no_split_and_raw(cli, tmp_path, tiny_vits):
+    record, (_, samples) = make_cli(cli, tmp_path, PARAGRAPH, "-m", str(tiny_vits), "--seed", "4", "--no-split")
+    assert record["sentences"] == 1 and record["options"]["split"] is False
+    result = cli("audio", PARAGRAPH, "-m", str(tiny_vits), "--seed", "4", "--no-split", "--raw")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout_bytes == samples.tobytes()
+    assert "16-bit signed little-endian, 8000 Hz, 1 channel" in result.stderr
 
 
 def test_two_processes_same_seed_same_samples_and_dash_is_stdout(tiny_vits, tmp_path):
@@ -400,9 +571,6 @@ def test_closed_pipe_ends_a_raw_stream_quietly(tiny_vits):
     assert len(lines) == 2 and lines[0].startswith("gencli: raw PCM")  # the layout notice, and nothing else
 
 
-# --- refusals and exit codes ------------------------------------------------------------------
-
-
 @pytest.mark.parametrize(
     "args",
     [
@@ -423,7 +591,7 @@ def test_closed_pipe_ends_a_raw_stream_quietly(tiny_vits):
         ["hi", "-o", "no-such-dir/x.wav"],
     ],
 )
-def test_bad_input_exits_2_before_any_model_loads(cli, args):
+def test_cli_bad_input_exits_2_before_any_model_loads(cli, args):
     # The model cannot be found (exit 3), so exit 2 shows the check came first.
     result = cli("audio", *args, "--model", "some-org/not-cached")
     assert result.exit_code == 2, result.stderr
@@ -432,7 +600,6 @@ def test_bad_input_exits_2_before_any_model_loads(cli, args):
 
 
 def test_binary_audio_is_not_written_to_a_terminal():
-    import os
     import pty
 
     for args in (["-o", "-"], ["--raw"]):
@@ -451,45 +618,11 @@ def test_binary_audio_is_not_written_to_a_terminal():
         assert result.returncode == 2 and b"terminal" in result.stderr
 
 
-def test_options_the_model_does_not_take_exit_2(cli, tiny_vits, tiny_musicgen):
+def test_cli_model_refusals_are_one_line_with_their_exit_code(cli, tmp_path, tiny_vits):
     result = cli("audio", "hi", "-m", str(tiny_vits), "--duration", "3")
     assert result.exit_code == 2 and "MusicGen" in result.stderr
-    result = cli("audio", "hi", "-m", str(tiny_musicgen), "--voice", "v2/en_speaker_6")
-    assert result.exit_code == 2 and "Bark" in result.stderr
-
-
-def _config_only(directory, model_type: str):
-    directory.mkdir()
-    (directory / "config.json").write_text(json.dumps({"model_type": model_type}))
-    (directory / "model.safetensors").write_bytes(b"")  # never read: the refusal comes first
-    return directory
-
-
-def test_speecht5_is_refused_with_what_it_would_need(cli, tmp_path):
     result = cli("audio", "hi", "-m", str(_config_only(tmp_path / "t5", "speecht5")))
-    assert result.exit_code == 2
-    assert "vocoder" in result.stderr and "speaker embedding" in result.stderr
-    assert "facebook/mms-tts-eng" in result.stderr and result.stderr.count("\n") == 1
-
-
-def test_a_model_that_makes_no_audio_is_refused(cli, tmp_path):
-    result = cli("audio", "hi", "-m", str(_config_only(tmp_path / "llm", "llama")))
-    assert result.exit_code == 2 and "not a text-to-audio model" in result.stderr
-
-
-@pytest.mark.parametrize(
-    "model, fetch",
-    [
-        ([], "hf download facebook/mms-tts-eng"),  # the default model
-        (["--model", "some-org/not-cached@v2"], "hf download some-org/not-cached --revision v2"),
-    ],
-)
-def test_hub_model_not_cached_offline_exits_3_with_how_to_get_it(cli, model, fetch):
-    result = cli("audio", "hi", *model)
-    assert result.exit_code == 3
-    assert fetch in result.stderr and result.stderr.count("\n") == 1
-
-
-def test_directory_that_is_not_a_model_exits_3(cli, tmp_path):
-    result = cli("audio", "hi", "--model", str(tmp_path))
-    assert result.exit_code == 3 and "config.json" in result.stderr
+    assert result.exit_code == 2 and "vocoder" in result.stderr and result.stderr.count("\n") == 1
+    result = cli("audio", "hi", "--model", "some-org/not-cached@v2")
+    assert result.exit_code == 3 and "hf download some-org/not-cached --revision v2" in result.stderr
+    assert result.stderr.count("\n") == 1

@@ -378,7 +378,8 @@ def test_audio_txt_batch_wavs_in_order_each_equal_to_the_text_alone(cli, tiny_vi
     assert [r["prompt"] for r in got] == texts and [r["seed"] for r in got] == [20, 21, 22]
     assert [r["sentences"] for r in got] == [1, 2, 1] and {r["timings"]["batch_size"] for r in got} == {1}
     for i, record in enumerate(got):
-        assert list(record)[:3] == ["id", "prompt", "paths"] and "text" not in record and "path" not in record
+        assert list(record)[:5] == ["schema", "task", "id", "prompt", "paths"]
+        assert record["task"] == "audio" and "text" not in record and "path" not in record
         (path,) = record["paths"]
         assert path == str(out_dir / numbered_name(i + 1, 20 + i, texts[i], "wav"))
         assert wav_frames(path) == round(record["duration"] * 8000) > 0
@@ -444,32 +445,120 @@ def test_audio_options_the_model_does_not_take_exit_2_naming_the_line(cli, tiny_
     assert not (tmp_path / "o").exists()
 
 
-def test_audio_resume_and_a_failing_item(cli, tiny_vits, tmp_path, monkeypatch):
+def audio_batch(source: Path, notes: list | None = None, **given) -> list[dict]:
+    """``source`` through the batch adapter (as ``gencli audio --batch`` runs it); the records in input order."""
+    from gencli.batch import read_items, run_batch
+    from gencli.engine import settle
+
+    batch = {key: given.pop(key) for key in ("out", "resume", "overwrite", "out_dir") if key in given}
+    lines: list[str] = []
+
+    def notify(message, level="info"):
+        if notes is not None:
+            notes.append(message)
+
+    run_batch(
+        "audio",
+        read_items(str(source), "audio"),
+        settle("audio", given),
+        notify=notify,
+        write_line=lines.append,
+        **batch,
+    )
+    return records("".join(lines) if lines else Path(batch["out"]).read_text())
+
+
+def test_audio_batch_items_equal_single_runs_with_overrides_and_outputs(tiny_vits, tmp_path):
+    from gencli.engine import run_one, settle
+
+    source = jsonl(
+        tmp_path / "p.jsonl",
+        {"prompt": "Hello there.", "id": "a"},
+        {"prompt": "Hello there. Bye now.", "seed": 5, "split": False, "output": "hello.wav"},
+        {"prompt": "Hello there. Bye now.", "pause": 0.5, "sample_format": "float32", "output": "words/"},
+        {"prompt": "Hi.", "output": "hi.raw"},
+    )
+    notes: list = []
+    got = audio_batch(source, notes, model=str(tiny_vits), seed=20, out_dir=str(tmp_path / "o"))
+    a, b, c, d = got
+    assert [r["id"] for r in got] == ["a", "2", "3", "4"] and [r["seed"] for r in got] == [20, 5, 22, 23]
+    for record in got:
+        assert list(record)[:5] == ["schema", "task", "id", "prompt", "paths"] and record["timings"]["batch_size"] == 1
+    assert a["paths"] == [str(tmp_path / "o" / numbered_name(1, 20, "Hello there.", "wav"))]
+    assert b["sentences"] == 1 and b["options"]["split"] is False and b["paths"] == [str(tmp_path / "o" / "hello.wav")]
+    assert c["sentences"] == 2 and c["options"]["sentence_pause"] == 0.5 and c["sample_format"] == "float32"
+    assert c["paths"] == [str(tmp_path / "o" / "words" / "0003-22-hello-there-bye-now.wav")]
+    assert Path(c["paths"][0]).read_bytes()[20:22] == b"\x03\x00"  # WAVE_FORMAT_IEEE_FLOAT
+    assert d["paths"] == [str(tmp_path / "o" / "hi.raw")] and any("hi.raw will hold WAV data" in n for n in notes)
+    lines = [json.loads(line) for line in source.read_text().splitlines()]
+    for record, line in zip(got, lines, strict=True):  # each WAV is the single run's, with the record's seed
+        given = {k: v for k, v in line.items() if k not in ("prompt", "id", "output", "seed")}
+        alone = tmp_path / f"alone-{record['id']}.wav"
+        single = run_one(
+            "audio",
+            line["prompt"],
+            settle("audio", {"model": str(tiny_vits), "seed": record["seed"], "output": str(alone), **given}),
+        )
+        assert Path(record["paths"][0]).read_bytes() == alone.read_bytes()
+        assert {k: v for k, v in single.items() if k not in ("id", "paths", "timings")} == {
+            k: v for k, v in record.items() if k not in ("id", "paths", "timings")
+        }
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ({"prompt": "x", "duration": -1}, "line 2: --duration must be a positive number"),
+        ({"prompt": "x", "pause": 11}, "line 2: --pause must be between 0 and 10"),
+        ({"prompt": "x", "sample_format": "mp3"}, "line 2: unknown sample format 'mp3'"),
+        ({"prompt": "x", "voice": "my favourite voice!"}, "line 2: unknown voice"),
+        ({"prompt": "x", "voice": "no.npz"}, "line 2: no voice file at no.npz"),
+        ({"prompt": "x", "output": "../x.wav"}, "line 2: \"output\" '../x.wav' must stay inside --out-dir"),
+        ({"prompt": "music", "duration": 3}, "line 2: --duration sets the length of music"),
+        ({"prompt": "x", "voice": "v2/en_speaker_0"}, "line 2: --voice picks a Bark speaker preset"),
+    ],
+)
+def test_bad_audio_items_are_refused_naming_the_line_before_the_model_loads(
+    tiny_vits, tmp_path, monkeypatch, line, message
+):
     import gencli.audio
+    from gencli.errors import UsageError
 
-    real = gencli.audio.generate_with
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(gencli.audio, "load_text_to_audio", lambda *a, **k: pytest.fail("the model was loaded"))
+    jsonl(tmp_path / "p.jsonl", {"prompt": "ok"}, line)
+    with pytest.raises(UsageError) as caught:
+        audio_batch(tmp_path / "p.jsonl", model=str(tiny_vits), out_dir="o", out="r.jsonl")
+    assert message in caught.value.one_line() and sorted(os.listdir(tmp_path)) == ["p.jsonl"]
 
-    def fails_on_two(loaded, request, on_chunk=None, notify=None):
-        if "two" in request.text:
+
+def test_audio_resume_and_a_failing_item(tiny_vits, tmp_path, monkeypatch):
+    import gencli.audio
+    from gencli.batch import BatchFailures
+
+    real = gencli.audio.run
+
+    def fails_on_two(loaded, prepared, stream=None):
+        if "two" in prepared.item.prompt:
             raise RuntimeError("no voice left")
-        return real(loaded, request, on_chunk, notify)
+        return real(loaded, prepared, stream)
 
-    monkeypatch.setattr(gencli.audio, "generate_with", fails_on_two)
+    monkeypatch.setattr(gencli.audio, "run", fails_on_two)
     source = tmp_path / "p.txt"
     source.write_text("one.\ntwo.\nthree.\n")
     out_dir, out = tmp_path / "o", tmp_path / "r.jsonl"
-    args = ("audio", "--batch", str(source), "-m", str(tiny_vits), "--out-dir", str(out_dir), "--out", str(out))
-    result = cli(*args)
-    assert result.exit_code == 5 and "1 of 3 items failed" in result.stderr
+    batch = dict(model=str(tiny_vits), out_dir=str(out_dir), out=str(out))
+    with pytest.raises(BatchFailures, match="1 of 3 items failed") as failed:
+        audio_batch(source, **batch)
+    assert failed.value.exit_code == 5
     one, two, three = records(out.read_text())
     assert two["error"] == "RuntimeError: no voice left" and "paths" not in two
     seeds = {one["seed"], three["seed"]}
     assert len(list(out_dir.iterdir())) == 2
     for record in (one, three):
         os.utime(record["paths"][0], (OLD, OLD))
-    monkeypatch.setattr(gencli.audio, "generate_with", real)
-    ok(cli(*args, "--resume"))
-    got = records(out.read_text())
+    monkeypatch.setattr(gencli.audio, "run", real)
+    got = audio_batch(source, resume=True, **batch)
     assert [r["id"] for r in got] == ["1", "2", "3"] and not any("error" in r for r in got)
     assert {got[0]["seed"], got[2]["seed"]} == seeds and isinstance(got[1]["seed"], int)
     assert [os.stat(got[i]["paths"][0]).st_mtime for i in (0, 2)] == [OLD, OLD]
@@ -479,19 +568,30 @@ def test_audio_resume_and_a_failing_item(cli, tiny_vits, tmp_path, monkeypatch):
 # --- accelerate: each process on its own device, one base seed -----------------------------
 
 
-def test_per_process_request_for_audio_and_image_keeps_its_fields():
-    """An audio request's ``text`` is its prompt, not a wrapped request (as a code request's is)."""
+def test_per_process_params_for_audio_keep_every_field():
+    """Under accelerate, an audio run's parameters change only in their device (auto: the process's)."""
     from types import SimpleNamespace
 
-    from gencli.audio import AudioRequest
-    from gencli.cli.batching import _per_process
-    from gencli.image import ImageRequest
+    from gencli.batch import _per_process
+    from gencli.engine import settle
 
     state = SimpleNamespace(device=SimpleNamespace(type="cpu"))
-    audio = _per_process(AudioRequest("", seed=4), state)
-    assert audio == AudioRequest("", seed=4, device="cpu")
-    image = _per_process(ImageRequest("", seed=4, device="cuda:1"), state)
-    assert image == ImageRequest("", seed=4, device="cuda:1")
+    params = settle("audio", {"seed": 4, "voice": "v2/en_speaker_1", "pause": 0.5, "split": False})
+    assert _per_process(params, state) == {**params, "device": "cpu"}
+    assert _per_process({**params, "device": "cuda:1"}, state) == {**params, "device": "cuda:1"}
+
+
+def test_per_process_params_for_image_keep_every_field():
+    """Under accelerate, an image run's parameters change only in their device (auto: the process's)."""
+    from types import SimpleNamespace
+
+    from gencli.batch import _per_process
+    from gencli.engine import settle
+
+    state = SimpleNamespace(device=SimpleNamespace(type="cpu"))
+    params = settle("image", {"seed": 4, "steps": 3, "num_images": 2, "negative": "fog", "offload": True})
+    assert _per_process(params, state) == {**params, "device": "cpu"}
+    assert _per_process({**params, "device": "cuda:1"}, state) == {**params, "device": "cuda:1"}
 
 
 def test_audio_under_accelerate_launch_two_processes_match_one(tiny_vits, tmp_path):
