@@ -81,15 +81,18 @@ def generate_batch(task: str, prompts: Iterable[str | dict] | str | os.PathLike,
     """
     from gencli.batch import read_items, run_batch
     from gencli.batch.results import read_records
-    from gencli.engine import settle
+    from gencli.engine import api_options, settle
 
     _known(task)
+    overwrite = bool(options.get("overwrite"))
+    if "overwrite" not in {option.name for option in api_options(task)}:
+        options.pop("overwrite", None)  # a text task's overwrite is the results file's, not a parameter
     params = settle(task, {key: _path(value) for key, value in options.items()})
     items = read_items(os.fspath(prompts), task) if isinstance(prompts, (str, os.PathLike)) else _items(prompts, task)
     lines: list[str] = []
     try:
         run_batch(task, items, params, out=None if out is None else os.fspath(out), resume=resume,
-                  overwrite=bool(params.get("overwrite")), batch_size=batch_size,
+                  overwrite=overwrite, batch_size=batch_size,
                   out_dir=None if out_dir is None else os.fspath(out_dir), notify=_notifier(notify),
                   write_line=lines.append)
     except UsageError:

@@ -40,8 +40,8 @@ class Command:
 _FILE_OPTIONS = (o.OUTPUT, o.OVERWRITE)
 _BATCH_FILE_OPTIONS = (*o.BATCH_OPTIONS, o.OUT_DIR)
 _TEXT_OUT = (o.JSON,)
-_TEXT_BATCH = (*o.BATCH_OPTIONS, variant(o.OVERWRITE, panel=o.BATCH_PANEL,
-                                         help="With --batch: replace an --out file that exists."))
+_TEXT_BATCH = (*o.BATCH_OPTIONS, variant(o.OVERWRITE, panel=o.BATCH_PANEL, api=False,
+                                         help="Replace files that already exist (never done otherwise)."))
 
 TEXT = Command(
     help="""Generate text from a prompt, streamed to stdout as it is made.

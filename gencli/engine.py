@@ -93,13 +93,14 @@ def run_one(name: str, prompt: str, params: Mapping[str, Any], *, notify: Notify
     params = seeded(params)
     task.check(params)
     item = Item(prompt, params, argument=argument)
-    task.check_item(item)
     paths = None
-    if task.extension is not None:
+    if task.extension is not None:  # where the files go is checked first: a wrong -o is exit 2 whatever else
         output = params.get("output")
         if output == "-" and to_stdout is None:
             raise UsageError("output '-' (a file on stdout) is for the command line", "give a file or a directory")
-        paths = plan_single(output, task.file_names(item), params.get("overwrite", False), task.extension, notify)
+        paths = plan_single(output, task.file_names(item), params.get("overwrite", False), task.extension, notify,
+                            strict_suffix=getattr(task, "strict_suffix", True))
+    task.check_item(item)
     loaded = task.load(spec_of(name, params), notify)
     prepared = task.prepare(loaded, item, notify)
     (result,) = task.generate(loaded, [prepared], stream=stream, notify=notify)

@@ -2,7 +2,7 @@
 
 The CLI turns any of these into one line on stderr (see ``cli/app.py``);
 code below the CLI never prints errors or calls ``sys.exit`` itself.
-The exit codes are the table in the README and DESIGN.md.
+The exit codes are the table in the README and docs/architecture.md.
 """
 
 from __future__ import annotations

@@ -113,7 +113,7 @@ class BatchFiles:
         for item in items:
             where = f"line {item.line}"
             try:
-                paths = self._paths(item.overrides.get("output"), names_of(item), root)
+                paths = self._paths(item.params.get("output"), names_of(item), root)
             except UsageError as exc:
                 raise UsageError(f"{where}: {exc.message}", exc.hint) from None
             for path in paths:

@@ -31,7 +31,7 @@ def read_stdin(stream=None) -> str | None:
 
 
 def join_prompt(argument: str | None, stdin_text: str | None, command: str = "text") -> str:
-    """Combine the argument and stdin as DESIGN.md says; empty is a usage error."""
+    """Combine the argument and stdin as docs/architecture.md says ("Conventions"); empty is a usage error."""
     if argument == "-":
         if not stdin_text or not stdin_text.strip():
             raise UsageError("'-' reads the prompt from stdin, but stdin is empty",

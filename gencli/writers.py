@@ -148,31 +148,6 @@ def numbered_name(index: int, seed: int, prompt: str, extension: str) -> str:
     return f"{index:04d}-{seed}-{slugify(prompt)}.{extension.lstrip('.')}"
 
 
-def plan_outputs(output: str | None, names: list[str]) -> list[Path] | None:
-    """Where each of ``len(names)`` outputs goes, from ``-o FILE | DIR | -``.
-
-    ``-`` means stdout (one output only; None is returned). A directory (one
-    that exists, or a path ending in '/', created here) receives ``names``.
-    A file path takes a single output. Nothing is written here.
-    """
-    if output == "-":
-        if len(names) != 1:
-            raise UsageError(f"'-o -' writes one output to stdout, but this run makes {len(names)}",
-                             "use -o DIR for several")
-        return None
-    target = Path(output or ".").expanduser()
-    if (output or ".").endswith(("/", os.sep)) or target.is_dir():
-        try:
-            target.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"cannot create the directory {target}: {exc.strerror}") from exc
-        return [target / name for name in names]
-    if len(names) != 1:
-        raise UsageError(f"-o {output} names one file, but this run makes {len(names)} outputs",
-                         "give a directory (ending in '/') instead")
-    return [target]
-
-
 def write_stdout_bytes(data: bytes) -> None:
     """Bytes to stdout, flushed now: encoded text, or a PNG or WAV for ``-o -``."""
     try:

@@ -224,3 +224,22 @@ def tiny_bark(tmp_path_factory) -> Path:
     from tiny_audio import build_tiny_bark
 
     return build_tiny_bark(tmp_path_factory.mktemp("tiny-bark"))
+
+
+@pytest.fixture
+def fake_task():
+    """Register the fake tasks (see fake_task.py) for one test: CLI command, API and batch, no model."""
+    from fake_task import FILE_ROW, TEXT_ROW
+
+    from gencli import tasks
+    from gencli.cli.app import app
+    from gencli.cli.commands import add_command
+
+    before = list(app.registered_commands)
+    for row in (TEXT_ROW, FILE_ROW):
+        tasks.register(row)
+        add_command(row.name)
+    yield tasks.implementation("fake")
+    for row in (TEXT_ROW, FILE_ROW):
+        tasks.unregister(row.name)
+    app.registered_commands[:] = before

@@ -133,7 +133,7 @@ def test_failed_check_raises_with_the_record_the_cli_prints(scripted_broken, cli
 
 
 def test_image_records_and_files_are_what_the_cli_makes(tiny_sd, cli, tmp_path):
-    records = gencli.generate_image(
+    record = gencli.generate_image(
         "a lighthouse", model=tiny_sd, seed=5, num_images=2, output=f"{tmp_path}/api/", **SMALL_IMAGE
     )
     printed = cli_json(
@@ -150,22 +150,24 @@ def test_image_records_and_files_are_what_the_cli_makes(tiny_sd, cli, tmp_path):
         f"{tmp_path}/cli/",
         *SMALL_IMAGE_ARGS,
     )
-    assert len(records) == len(printed) == 2
-    for record, shown in zip(records, printed, strict=True):
-        same_record(record, shown, also_varying=("path",))
-        assert record["path"].replace("/api/", "/cli/") == shown["path"]
-        assert (pixels(record["path"]) == pixels(shown["path"])).all()
-    assert [r["seed"] for r in records] == [5, 6]
+    assert len(printed) == 1  # one record per run, with every image's path
+    (shown,) = printed
+    same_record(record, shown, also_varying=("paths",))
+    assert len(record["paths"]) == 2
+    for path, shown_path in zip(record["paths"], shown["paths"], strict=True):
+        assert path.replace("/api/", "/cli/") == shown_path
+        assert (pixels(path) == pixels(shown_path)).all()
+    assert record["seed"] == 5 and record["seeds"] == [5, 6]
 
 
 def test_image_output_defaults_to_the_current_directory_and_is_never_overwritten(tiny_sd, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (record,) = gencli.generate_image("a cat", model=tiny_sd, seed=1, **SMALL_IMAGE)
-    assert record["path"] == "0001-1-a-cat.png" and (tmp_path / record["path"]).is_file()
+    record = gencli.generate_image("a cat", model=tiny_sd, seed=1, **SMALL_IMAGE)
+    assert record["paths"] == ["0001-1-a-cat.png"] and (tmp_path / record["paths"][0]).is_file()
     with pytest.raises(UsageError, match="already exists"):
         gencli.generate_image("a cat", model=tiny_sd, seed=1, **SMALL_IMAGE)
-    (again,) = gencli.generate_image("a cat", model=tiny_sd, seed=1, overwrite=True, output=tmp_path, **SMALL_IMAGE)
-    assert again["path"] == str(tmp_path / "0001-1-a-cat.png")
+    again = gencli.generate_image("a cat", model=tiny_sd, seed=1, overwrite=True, output=tmp_path, **SMALL_IMAGE)
+    assert again["paths"] == [str(tmp_path / "0001-1-a-cat.png")]
 
 
 def test_audio_record_and_file_are_what_the_cli_makes(tiny_vits, cli, tmp_path):
@@ -173,16 +175,16 @@ def test_audio_record_and_file_are_what_the_cli_makes(tiny_vits, cli, tmp_path):
     (printed,) = cli_json(
         cli, "audio", "Hello there. How are you?", "-m", tiny_vits, "--seed", "7", "-o", str(tmp_path / "cli.wav")
     )
-    same_record(record, printed, also_varying=("path",))
-    assert record["path"] == str(tmp_path / "api.wav") and record["sentences"] == 2
+    same_record(record, printed, also_varying=("paths",))
+    assert record["paths"] == [str(tmp_path / "api.wav")] and record["sentences"] == 2
     assert (tmp_path / "api.wav").read_bytes() == (tmp_path / "cli.wav").read_bytes()  # header and samples
 
 
 def test_audio_directory_output_names_the_file_as_the_cli_does(tiny_vits, tmp_path):
     record = gencli.generate_audio(
-        "Hi", model=tiny_vits, seed=3, output=f"{tmp_path}/new/", sample_format="float32", pause=0, no_split=True
+        "Hi", model=tiny_vits, seed=3, output=f"{tmp_path}/new/", sample_format="float32", pause=0, split=False
     )
-    assert record["path"] == str(tmp_path / "new" / "0001-3-hi.wav")
+    assert record["paths"] == [str(tmp_path / "new" / "0001-3-hi.wav")]
     assert record["sample_format"] == "float32" and record["options"]["split"] is False
 
 
@@ -257,10 +259,10 @@ CLI_ONLY = {"json_out", "batch", "out", "out_dir", "resume", "batch_size", "prog
     ],
 )
 def test_keyword_arguments_are_the_cli_options_with_their_defaults(name, cli_only):
-    import importlib
+    from gencli.cli.commands import signature
+    from gencli.tasks import TASKS
 
-    command = getattr(importlib.import_module(f"gencli.cli.{name}"), name)
-    cli_params = inspect.signature(command).parameters
+    cli_params = signature(name, TASKS[name].command).parameters
     api_params = inspect.signature(getattr(gencli, f"generate_{name}")).parameters
     api_only = {"context", "notify"}
     assert set(api_params) - api_only == set(cli_params) - CLI_ONLY - cli_only

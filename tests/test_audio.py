@@ -466,7 +466,7 @@ def present(text: str, flags: dict, **given) -> dict:
     from gencli.cli.present_audio import present
     from gencli.engine import settle
 
-    return present("audio", text, settle("audio", given), {"json_out": False, "raw": False, **flags}, None)
+    return present("audio", settle("audio", given), {"json_out": False, "raw": False, **flags}, text)
 
 
 def test_raw_streams_the_same_pcm_as_the_wav_and_says_its_layout_first(tmp_path, tiny_vits, capsysbinary):
@@ -505,7 +505,7 @@ def test_flags_that_do_not_go_together_are_refused(tmp_path, monkeypatch, flags,
 
     monkeypatch.chdir(tmp_path)
     with refused(UsageError, message):
-        check_flags(flags, False, {"output": output})
+        check_flags({"output": output}, flags, False)
     with refused(UsageError, message):
         present("hi", flags, model="some-org/not-cached", output=output)
     assert os.listdir(tmp_path) == []
@@ -518,13 +518,13 @@ def test_raw_with_batch_is_refused_and_binary_audio_never_goes_to_a_terminal(mon
     from gencli.errors import UsageError
 
     with refused(UsageError, "--raw"):
-        check_flags({"raw": True}, True)
-    check_flags({"raw": False, "json_out": True}, True)
+        check_flags({}, {"raw": True}, True)
+    check_flags({}, {"raw": False, "json_out": True}, True)
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     for flags, output in (({"raw": True}, None), ({}, "-")):
         with refused(UsageError, "terminal"):
-            check_flags(flags, False, {"output": output})
-    check_flags({}, False, {"output": "x.wav"})  # a file is fine
+            check_flags({"output": output}, flags, False)
+    check_flags({"output": "x.wav"}, {}, False)  # a file is fine
 
 
 # --- the command line (gencli.cli), in process and through real pipes -----------------------

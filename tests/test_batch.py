@@ -55,7 +55,7 @@ def test_jsonl_with_ids_and_overrides(tmp_path):
         '{"prompt": "b", "stop": "x", "temperature": 0}\n{"prompt": "c", "id": 7}\n'
     )
     items = read_items(str(path), "text")
-    assert [(i.id, i.prompt, i.overrides) for i in items] == [
+    assert [(i.id, i.prompt, dict(i.params)) for i in items] == [
         ("first", "a", {"seed": 3, "max_new_tokens": 5}),
         ("3", "b", {"stop": "x", "temperature": 0}),
         ("7", "c", {}),
@@ -155,7 +155,7 @@ def test_records_in_input_order_equal_to_each_prompt_alone(cli, tiny_llama, prom
     assert {r["timings"]["batch_size"] for r in got} == {4, 3}
     for record in got:
         alone = json.loads(cli("text", record["prompt"], "-m", str(tiny_llama), *GREEDY, "-t", "12", "--json").stdout)
-        assert record["output"] == alone["text"]
+        assert record["text"] == alone["text"]
         assert record["usage"] == alone["usage"]
     assert not (tmp_path / "r.jsonl.lock").exists()
 
@@ -195,13 +195,13 @@ def test_resume_skips_done_ids_and_cuts_a_torn_line(cli, tiny_llama, prompts_txt
     out = tmp_path / "r.jsonl"
     args = ("text", "--batch", str(prompts_txt), "-m", str(tiny_llama), *GREEDY, "-t", "6", "--seed", "3")
     full = records(cli(*args).stdout)
-    out.write_text(json.dumps({**full[4], "output": "kept from before"}) + "\n" + '{"id": "1", "prom')
+    out.write_text(json.dumps({**full[4], "text": "kept from before"}) + "\n" + '{"id": "1", "prom')
     result = cli(*args, "--out", str(out), "--resume")
     assert result.exit_code == 0, result.stderr
     got = records(out.read_text())
     assert [r["id"] for r in got] == [r["id"] for r in full]  # input order, each id once
-    assert got[4]["output"] == "kept from before"
-    assert [r["output"] for i, r in enumerate(got) if i != 4] == [r["output"] for i, r in enumerate(full) if i != 4]
+    assert got[4]["text"] == "kept from before"
+    assert [r["text"] for i, r in enumerate(got) if i != 4] == [r["text"] for i, r in enumerate(full) if i != 4]
 
 
 def test_a_second_run_on_the_same_out_is_refused(cli, tiny_llama, prompts_txt, tmp_path):
@@ -220,14 +220,14 @@ def test_failed_items_get_error_records_the_rest_go_on_and_exit_is_5(
 ):
     import gencli.text
 
-    real = gencli.text.generate_texts
+    real = gencli.text.run
 
-    def fails_on_fox(requests, **kwargs):  # a fault injected into one item
-        if any("fox" in r.prompt for r in requests):
+    def fails_on_fox(loaded, prepared, *args, **kwargs):  # a fault injected into one item
+        if any("fox" in p.item.prompt for p in prepared):
             raise RuntimeError("the fox broke it")
-        return real(requests, **kwargs)
+        return real(loaded, prepared, *args, **kwargs)
 
-    monkeypatch.setattr(gencli.text, "generate_texts", fails_on_fox)
+    monkeypatch.setattr(gencli.text, "run", fails_on_fox)
     out = tmp_path / "r.jsonl"
     args = ("text", "--batch", str(prompts_txt), "-m", str(tiny_llama), *GREEDY, "-t", "4", "--out", str(out))
     result = cli(*args)
@@ -237,7 +237,7 @@ def test_failed_items_get_error_records_the_rest_go_on_and_exit_is_5(
     assert len(got) == 7
     failed = [r for r in got if "error" in r]
     assert [r["id"] for r in failed] == ["8"] and failed[0]["error"] == "RuntimeError: the fox broke it"
-    monkeypatch.setattr(gencli.text, "generate_texts", real)
+    monkeypatch.setattr(gencli.text, "run", real)
     again = cli(*args, "--resume")  # failed items are tried again
     assert again.exit_code == 0
     got = records(out.read_text())
@@ -258,7 +258,7 @@ def test_code_batch_gives_only_the_code(cli, tmp_path):
     path = tmp_path / "p.jsonl"
     path.write_text('{"prompt": "set x", "lang": "python"}\n{"prompt": "set x again", "lang": "python"}\n')
     got = records(cli("code", "--batch", str(path), "-m", str(model), "--check").stdout)
-    assert [r["output"] for r in got] == ["x = 1", "x = 1"]
+    assert [r["code"] for r in got] == ["x = 1", "x = 1"]
     assert all(r["check"]["passed"] and r["language"] == "python" for r in got)
 
 
@@ -310,7 +310,7 @@ def test_resume_after_kill_9_gives_the_full_set_once(tiny_llama, tmp_path):
     assert final.returncode == 0, final.stderr
     got = records(out.read_text())
     assert [r["id"] for r in got] == [r["id"] for r in reference]
-    assert [r["output"] for r in got] == [r["output"] for r in reference]
+    assert [r["text"] for r in got] == [r["text"] for r in reference]
 
 
 def test_two_processes_under_accelerate_launch_merge_in_order(tiny_llama, tmp_path):
@@ -342,5 +342,5 @@ def test_two_processes_under_accelerate_launch_merge_in_order(tiny_llama, tmp_pa
     )
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     got = records(out.read_text())
-    assert [(r["id"], r["output"], r["seed"]) for r in got] == [(r["id"], r["output"], r["seed"]) for r in reference]
+    assert [(r["id"], r["text"], r["seed"]) for r in got] == [(r["id"], r["text"], r["seed"]) for r in reference]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.txt", "r.jsonl"]  # shards merged away

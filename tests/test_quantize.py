@@ -112,7 +112,8 @@ def test_quantize_model_packs_what_the_kernels_take_and_keeps_the_rest():
 
 
 def test_cli_quantize_int4_generates_with_packed_layers_and_says_so(tiny_llama, cli):
-    from gencli.text import TextRequest, load_for
+    from gencli.engine import settle, spec_of
+    from gencli.text import load_model
 
     result = cli("text", "hello there", "-m", str(tiny_llama), *GREEDY, "-t", "24", "--quantize", "int4", "--json")
     assert result.exit_code == 0, result.stderr
@@ -120,7 +121,7 @@ def test_cli_quantize_int4_generates_with_packed_layers_and_says_so(tiny_llama, 
     assert (record["device"], record["dtype"], record["quantize"]) == ("cpu", "bf16", "int4")
     assert record["usage"]["completion_tokens"] > 0 and record["text"]
     # The same process loaded it once: its layers are packed.
-    model = load_for(TextRequest(prompt="", model=str(tiny_llama), quantize="int4")).model
+    model = load_model(spec_of("text", settle("text", {"model": str(tiny_llama), "quantize": "int4"})), "text").model
     assert type(model.model.layers[0]) is PackedDecoderLayer
     assert type(model.model.layers[0].down) is Int4Linear and type(model.model.layers[0].qkv) is Int4Linear
     assert type(model.lm_head) is Int8Linear

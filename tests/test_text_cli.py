@@ -73,7 +73,8 @@ def test_json_carries_text_and_provenance(tiny_llama, cli):
     assert record["model"]["source"] == "local" and record["model"]["path"] == str(tiny_llama.resolve())
     assert record["options"]["max_new_tokens"] == 8 and record["options"]["temperature"] == 0.2
     assert record["usage"]["completion_tokens"] <= 8
-    assert set(record["timings"]) == {"load_s", "first_token_s", "generate_s", "tokens_per_s"}
+    assert set(record["timings"]) == {"load_s", "first_token_s", "generate_s", "tokens_per_s", "batch_size"}
+    assert record["schema"] == 1 and record["task"] == "text" and record["id"] is None
     assert record["finish_reason"] in {"eos", "length"}
 
 

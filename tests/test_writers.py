@@ -5,7 +5,8 @@ import os
 import pytest
 
 from gencli.errors import UsageError
-from gencli.writers import atomic_write_bytes, numbered_name, plan_outputs, slugify
+from gencli.outputs import plan_outputs
+from gencli.writers import atomic_write_bytes, numbered_name, slugify
 
 
 def test_atomic_write_creates_the_file_and_leaves_no_scratch(tmp_path):

@@ -62,7 +62,6 @@ def settle_items(name: str, items: list[Item], params: Mapping[str, Any]) -> lis
                          for key, value in item.params.items()}
             item = replace(item, params=item_params(params, overrides, item.index))
             task.check(item.params)
-            task.check_item(item)
         settled.append(item)
     return settled
 
@@ -79,6 +78,9 @@ def run(name: str, items: list[Item], params: Mapping[str, Any], sink, *, batch_
         files = BatchFiles(out_dir, overwrite, task.extension, strict_suffix=getattr(task, "strict_suffix", True),
                            kind=getattr(task, "file_kind", "file"), notify=notify)
         files.plan(items, task.file_names)
+    for item in items:  # last, as for one run: it may read the model's config
+        with at_line(item):
+            task.check_item(item)
     done = getattr(sink, "done", {})
     # Failed items are tried again on resume; the final rewrite keeps each id's last record.
     pending = [item for item in items if item.id not in done or "error" in done[item.id]]

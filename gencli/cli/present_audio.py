@@ -19,7 +19,7 @@ from typing import Any
 from gencli.errors import UsageError
 
 
-def check_flags(flags: Mapping[str, Any], batch: bool, params: Mapping[str, Any] | None = None) -> None:
+def check_flags(params: Mapping[str, Any], flags: Mapping[str, Any], batch: bool) -> None:
     """Refuse presentation flags that do not go together (before stdin is read or anything loads)."""
     raw, json_out = flags.get("raw"), flags.get("json_out")
     if batch:
@@ -27,7 +27,7 @@ def check_flags(flags: Mapping[str, Any], batch: bool, params: Mapping[str, Any]
             raise UsageError("--raw streams one text's PCM to stdout; with --batch each item gets a WAV file",
                              "drop --raw")
         return
-    output = (params or {}).get("output")
+    output = params.get("output")
     if raw and output not in (None, "-"):
         raise UsageError("--raw streams PCM to stdout and writes no file", "drop -o, or drop --raw for a WAV file")
     if raw and json_out:
@@ -39,25 +39,20 @@ def check_flags(flags: Mapping[str, Any], batch: bool, params: Mapping[str, Any]
                          "pipe it (| aplay), or write a file with -o FILE")
 
 
-def present(name: str, prompt: str, params: dict, flags: dict, argument: str | None) -> dict:
+def present(name: str, params: dict, flags: dict, argument: str | None) -> dict:
     """Make one run's audio and show it as the flags ask; the record."""
+    from gencli.cli.present import _own, present_files, read_prompt
     from gencli.engine import run_one
-    from gencli.writers import notice, write_json, write_stdout, write_stdout_bytes
+    from gencli.writers import notice
 
-    check_flags(flags, batch=False, params=params)
-    if flags.get("raw"):
-        raw = RawStream(params.get("sample_format") or "pcm16", notice)
-        # The WAV that run_one makes of the whole is dropped: the pieces went out as they were made.
-        return run_one(name, prompt, {**params, "output": "-"}, notify=notice, stream=raw.write,
-                       to_stdout=lambda data: None, argument=argument)
-    record = run_one(name, prompt, params, notify=notice, to_stdout=write_stdout_bytes, argument=argument)
-    if params.get("output") == "-":
-        return record
-    if flags.get("json_out"):
-        write_json(record)
-    else:
-        write_stdout("".join(f"{path}\n" for path in record["paths"]))
-    return record
+    check_flags(params, flags, batch=False)  # the CLI checked them already; a direct call is checked too
+    if not flags.get("raw"):
+        return present_files(name, params, flags, argument)
+    prompt = read_prompt(name, argument)
+    raw = RawStream(params.get("sample_format") or "pcm16", notice)
+    # The WAV that run_one makes of the whole is dropped: the pieces went out as they were made.
+    return run_one(name, prompt, {**params, "output": "-"}, notify=notice, stream=raw.write,
+                   to_stdout=lambda data: None, argument=_own(argument))
 
 
 class RawStream:
