@@ -22,7 +22,6 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import replace
 
 sys.path.insert(0, os.path.dirname(__file__))
 
@@ -53,21 +52,21 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    from gencli.batch import Item, Summary, run
-    from gencli.text import TextBatch, TextOptions, TextRequest, generate_text
+    from gencli.batch import Summary, run
+    from gencli.engine import run_one, settle, spec_of
+    from gencli.task import Item
+    from gencli.tasks import implementation
 
-    options = TextOptions(max_new_tokens=args.new_tokens, temperature=0.0)
-    base = TextRequest(prompt="", options=options, seed=0, dtype=args.dtype)
-    items = [Item(i, str(i + 1), p) for i, p in enumerate(PROMPTS)]
-    batch = TextBatch(base)
-    batch.load()
+    params = settle("text", {"max_new_tokens": args.new_tokens, "temperature": 0.0, "seed": 0, "dtype": args.dtype})
+    items = [Item(p, {}, index=i, id=str(i + 1)) for i, p in enumerate(PROMPTS)]
+    implementation("text").load(spec_of("text", params))  # loaded once, before the clock starts
 
     load = OtherLoad()
     load.start()
     began = start = time.perf_counter()
     tokens = 0
     for prompt in PROMPTS[::8]:
-        tokens += generate_text(replace(base, prompt=prompt)).completion_tokens
+        tokens += run_one("text", prompt, params)["usage"]["completion_tokens"]
     alone = tokens / (time.perf_counter() - start)
     print(f"one by one: {alone:7.1f} tokens/s  ({len(PROMPTS[::8])} prompts, {tokens} tokens)")
 
@@ -82,7 +81,7 @@ def main() -> None:
 
     rates = {}
     for size in [int(s) for s in args.sizes.split(",")]:
-        summary: Summary = run(items, batch, Sink(), size)
+        summary: Summary = run("text", items, params, Sink(), batch_size=size)
         rates[size] = summary.tokens / summary.seconds
         print(
             f"batch {size:3d}:  {rates[size]:7.1f} tokens/s  ({len(items)} prompts, {summary.tokens} tokens, "

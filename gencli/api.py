@@ -45,8 +45,9 @@ _log = logging.getLogger("gencli")
 _log.addHandler(logging.NullHandler())  # a library logs; the application decides where it goes
 
 
-def generate(task: str, prompt: str, *, context: str | None = None, notify: Notify | None = None,
-             **options: Any) -> dict:
+def generate(
+    task: str, prompt: str, *, context: str | None = None, notify: Notify | None = None, **options: Any
+) -> dict:
     """Run task ``task`` on ``prompt``; the record its command prints with ``--json``.
 
     ``context`` is text the prompt is about (a document, a file's contents): it
@@ -60,17 +61,30 @@ def generate(task: str, prompt: str, *, context: str | None = None, notify: Noti
 
     _known(task)
     params = settle(task, {key: _path(value) for key, value in options.items()})
-    record = run_one(task, _joined(prompt, context, task), params, notify=_notifier(notify),
-                     argument=prompt if context is not None and isinstance(prompt, str) and prompt.strip() else None)
+    record = run_one(
+        task,
+        _joined(prompt, context, task),
+        params,
+        notify=_notifier(notify),
+        argument=prompt if context is not None and isinstance(prompt, str) and prompt.strip() else None,
+    )
     failure = implementation(task).failure(record)
     if failure is not None:
         raise failure
     return record
 
 
-def generate_batch(task: str, prompts: Iterable[str | dict] | str | os.PathLike, *, out: str | os.PathLike | None = None,
-                   resume: bool = False, out_dir: str | os.PathLike | None = None, batch_size: int | None = None,
-                   notify: Notify | None = None, **options: Any) -> list[dict]:
+def generate_batch(
+    task: str,
+    prompts: Iterable[str | dict] | str | os.PathLike,
+    *,
+    out: str | os.PathLike | None = None,
+    resume: bool = False,
+    out_dir: str | os.PathLike | None = None,
+    batch_size: int | None = None,
+    notify: Notify | None = None,
+    **options: Any,
+) -> list[dict]:
     """Run task ``task`` over many prompts, batched on the device; the records in input order.
 
     ``prompts``: a prompts file's path (``.txt`` or ``.jsonl``, as ``--batch``
@@ -91,10 +105,18 @@ def generate_batch(task: str, prompts: Iterable[str | dict] | str | os.PathLike,
     items = read_items(os.fspath(prompts), task) if isinstance(prompts, (str, os.PathLike)) else _items(prompts, task)
     lines: list[str] = []
     try:
-        run_batch(task, items, params, out=None if out is None else os.fspath(out), resume=resume,
-                  overwrite=overwrite, batch_size=batch_size,
-                  out_dir=None if out_dir is None else os.fspath(out_dir), notify=_notifier(notify),
-                  write_line=lines.append)
+        run_batch(
+            task,
+            items,
+            params,
+            out=None if out is None else os.fspath(out),
+            resume=resume,
+            overwrite=overwrite,
+            batch_size=batch_size,
+            out_dir=None if out_dir is None else os.fspath(out_dir),
+            notify=_notifier(notify),
+            write_line=lines.append,
+        )
     except UsageError:
         raise
     except Exception as exc:
@@ -129,19 +151,31 @@ def _function(task: str) -> Callable[..., dict]:
         return generate(task, prompt, context=context, notify=notify, **options)
 
     keyword = inspect.Parameter.KEYWORD_ONLY
-    parameters = [inspect.Parameter(command.argument, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str),
-                  inspect.Parameter("context", keyword, default=None),
-                  *(inspect.Parameter(o.name, keyword, default=o.default) for o in api_options(task)),
-                  inspect.Parameter("notify", keyword, default=None)]
+    parameters = [
+        inspect.Parameter(command.argument, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str),
+        inspect.Parameter("context", keyword, default=None),
+        *(inspect.Parameter(o.name, keyword, default=o.default) for o in api_options(task)),
+        inspect.Parameter("notify", keyword, default=None),
+    ]
     call.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     call.__name__ = call.__qualname__ = f"generate_{task}"
-    call.__doc__ = (f"``gencli {task}`` as a function: the record ``gencli {task} --json`` prints.\n\n"
-                    + inspect.cleandoc(command.help).split("\n\n")[0] + "\n\nKeyword arguments: "
-                    + ", ".join(f"``{o.name}`` ({o.help})" for o in api_options(task)))
+    call.__doc__ = (
+        f"``gencli {task}`` as a function: the record ``gencli {task} --json`` prints.\n\n"
+        + inspect.cleandoc(command.help).split("\n\n")[0]
+        + "\n\nKeyword arguments: "
+        + ", ".join(f"``{o.name}`` ({o.help})" for o in api_options(task))
+    )
     return call
 
 
+generate_text = _function("text")
+generate_code = _function("code")
+generate_image = _function("image")
+generate_audio = _function("audio")
+
+
 def __getattr__(name: str):
+    """``generate_<task>`` for a task registered after import (see gencli.tasks.register)."""
     if name.startswith("generate_"):
         from gencli.tasks import TASKS
 

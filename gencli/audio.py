@@ -121,8 +121,12 @@ class AudioTask(Task):
         if notify:
             for warning in placement.warnings:
                 notify(warning, "warning")
-        return load_text_to_audio(resolve(spec.model, TASKS["audio"]), placement, allow_pickle=spec.allow_pickle,
-                                  trust_remote_code=spec.trust_remote_code)
+        return load_text_to_audio(
+            resolve(spec.model, TASKS["audio"]),
+            placement,
+            allow_pickle=spec.allow_pickle,
+            trust_remote_code=spec.trust_remote_code,
+        )
 
     def prepare(self, loaded: LoadedPipeline, item: Item, notify: Notify | None = None) -> Prepared:
         """The texts to generate (the sentences, or the whole description) and the call's arguments."""
@@ -139,8 +143,13 @@ class AudioTask(Task):
             return Prepared(item, [" ".join(item.prompt.split())], call)
         return Prepared(item, speech_pieces(loaded, item.prompt, params.get("split", True), notify), call)
 
-    def generate(self, loaded: LoadedPipeline, prepared: list[Prepared], stream: OnChunk | None = None,
-                 notify: Notify | None = None) -> list[AudioResult]:
+    def generate(
+        self,
+        loaded: LoadedPipeline,
+        prepared: list[Prepared],
+        stream: OnChunk | None = None,
+        notify: Notify | None = None,
+    ) -> list[AudioResult]:
         """Each item's audio; ``stream(samples, sample_rate)`` receives each piece as it is made."""
         if stream and len(prepared) > 1:
             raise ValueError("streaming needs a group of one")
@@ -166,11 +175,17 @@ class AudioTask(Task):
             "device": result.device,
             "dtype": result.dtype,
             "sentences": len(result.sentences),
-            "options": {"duration": params.get("duration"), "voice": params.get("voice"),
-                        "sentence_pause": params.get("pause"), "split": params.get("split", True)},
-            "timings": {"load_s": round(result.load_seconds, 4), "generate_s": round(result.generate_seconds, 4),
-                        "real_time_factor": round(result.generate_seconds / result.duration, 4)
-                        if result.frames else None},
+            "options": {
+                "duration": params.get("duration"),
+                "voice": params.get("voice"),
+                "sentence_pause": params.get("pause"),
+                "split": params.get("split", True),
+            },
+            "timings": {
+                "load_s": round(result.load_seconds, 4),
+                "generate_s": round(result.generate_seconds, 4),
+                "real_time_factor": round(result.generate_seconds / result.duration, 4) if result.frames else None,
+            },
         }
 
     def files(self, prepared: Prepared, result: AudioResult) -> list[bytes]:
@@ -179,6 +194,7 @@ class AudioTask(Task):
 
 # --- checks before loading ----------------------------------------------------------------
 
+
 def check_voice(voice: str) -> None:
     """A Bark voice: a preset name (``v2/en_speaker_6``) or an existing ``.npz`` file."""
     if _is_file(voice):
@@ -186,8 +202,7 @@ def check_voice(voice: str) -> None:
             raise UsageError(f"no voice file at {voice}", "give an existing .npz voice preset, or a preset name")
         return
     if not _VOICE_PRESET.match(voice):
-        raise UsageError(f"unknown voice {voice!r}",
-                         "give a Bark preset such as v2/en_speaker_6, or a .npz voice file")
+        raise UsageError(f"unknown voice {voice!r}", "give a Bark preset such as v2/en_speaker_6, or a .npz voice file")
 
 
 def check_model(config: dict, params: Mapping[str, Any], name: str) -> None:
@@ -199,23 +214,36 @@ def check_model(config: dict, params: Mapping[str, Any], name: str) -> None:
 
     kind = str(config.get("model_type") or "")
     if kind in MODEL_FOR_TEXT_TO_SPECTROGRAM_MAPPING_NAMES:
-        needs = ("a separate vocoder (microsoft/speecht5_hifigan) and a speaker embedding (an x-vector)"
-                 if kind == "speecht5" else "a separate vocoder")
-        raise UsageError(f"{name} is a {kind} model: it makes spectrograms and needs {needs}, "
-                         "which gencli audio does not take", f"use a model that makes sound on its own: {SUGGESTED}")
+        needs = (
+            "a separate vocoder (microsoft/speecht5_hifigan) and a speaker embedding (an x-vector)"
+            if kind == "speecht5"
+            else "a separate vocoder"
+        )
+        raise UsageError(
+            f"{name} is a {kind} model: it makes spectrograms and needs {needs}, which gencli audio does not take",
+            f"use a model that makes sound on its own: {SUGGESTED}",
+        )
     custom = bool(config.get("auto_map")) and bool(params.get("trust_remote_code"))
     if kind not in MODEL_FOR_TEXT_TO_WAVEFORM_MAPPING_NAMES and not custom:
-        raise UsageError(f"{name} is a{'n' if kind[:1] in 'aeiou' else ''} {kind or 'unknown'} model, "
-                         "not a text-to-audio model", f"use one of {SUGGESTED}")
+        raise UsageError(
+            f"{name} is a{'n' if kind[:1] in 'aeiou' else ''} {kind or 'unknown'} model, not a text-to-audio model",
+            f"use one of {SUGGESTED}",
+        )
     if params.get("duration") is not None and kind not in MUSIC_KINDS:
-        raise UsageError(f"--duration sets the length of music (MusicGen models); {name} is a {kind} model, "
-                         "whose speech lasts as long as its text", "drop --duration")
+        raise UsageError(
+            f"--duration sets the length of music (MusicGen models); {name} is a {kind} model, "
+            "whose speech lasts as long as its text",
+            "drop --duration",
+        )
     if params.get("voice") is not None and kind != "bark":
-        raise UsageError(f"--voice picks a Bark speaker preset; {name} is a {kind} model, which has none",
-                         "drop --voice, or use a Bark model such as suno/bark-small")
+        raise UsageError(
+            f"--voice picks a Bark speaker preset; {name} is a {kind} model, which has none",
+            "drop --voice, or use a Bark model such as suno/bark-small",
+        )
 
 
 # --- preparing ------------------------------------------------------------------------------
+
 
 def check_preset(loaded: LoadedPipeline, voice: str) -> None:
     """A preset name the loaded Bark model has (a .npz file was checked by :func:`check_voice`)."""
@@ -224,8 +252,10 @@ def check_preset(loaded: LoadedPipeline, voice: str) -> None:
     presets = getattr(getattr(loaded.pipeline, "processor", None), "available_voice_presets", None) or []
     if voice not in presets:
         shown = ", ".join(sorted(presets)[:6]) + (" ..." if len(presets) > 6 else "")
-        raise UsageError(f"{loaded.ref.id} has no voice preset {voice!r}",
-                         f"use one of: {shown}" if presets else "give a .npz voice file")
+        raise UsageError(
+            f"{loaded.ref.id} has no voice preset {voice!r}",
+            f"use one of: {shown}" if presets else "give a .npz voice file",
+        )
 
 
 def speech_pieces(loaded: LoadedPipeline, text: str, split: bool, notify: Notify | None = None) -> list[str]:
@@ -242,8 +272,9 @@ def speech_pieces(loaded: LoadedPipeline, text: str, split: bool, notify: Notify
         if vocab is not None:
             if not tokenizer(piece)["input_ids"]:
                 if notify:
-                    notify(f"skipping {_quote(piece)}: none of its characters are in this model's vocabulary",
-                           "warning")
+                    notify(
+                        f"skipping {_quote(piece)}: none of its characters are in this model's vocabulary", "warning"
+                    )
                 continue
             spelled = piece.lower() if getattr(tokenizer, "normalize", False) else piece
             unknown.update(ch for ch in spelled if not ch.isspace() and ch not in vocab)
@@ -251,9 +282,11 @@ def speech_pieces(loaded: LoadedPipeline, text: str, split: bool, notify: Notify
     if unknown and kept and notify:
         notify("left out characters this model cannot say: " + " ".join(sorted(unknown)[:24]), "warning")
     if not kept:
-        raise UsageError("the text has nothing this model can say"
-                         + (" (none of its characters are in the model's vocabulary)" if pieces else ""),
-                         "give text with words in the model's language and script")
+        raise UsageError(
+            "the text has nothing this model can say"
+            + (" (none of its characters are in the model's vocabulary)" if pieces else ""),
+            "give text with words in the model's language and script",
+        )
     return kept
 
 
@@ -266,12 +299,15 @@ def music_tokens(model_config, seconds: float) -> int:
     tokens = max(1, math.ceil(seconds * frame_rate - 1e-6)) + delay  # at least the length asked for
     limit = getattr(decoder, "max_position_embeddings", None)
     if limit and tokens > limit:
-        raise UsageError(f"--duration {seconds:g} is longer than this model can make",
-                         f"use at most {(limit - delay) / frame_rate:.1f} seconds")
+        raise UsageError(
+            f"--duration {seconds:g} is longer than this model can make",
+            f"use at most {(limit - delay) / frame_rate:.1f} seconds",
+        )
     return tokens
 
 
 # --- generation -------------------------------------------------------------------------
+
 
 def run(loaded: LoadedPipeline, prepared: Prepared, stream: OnChunk | None = None) -> AudioResult:
     """Generate each piece with the item's seed set before it; join them with silence."""
@@ -297,8 +333,14 @@ def run(loaded: LoadedPipeline, prepared: Prepared, stream: OnChunk | None = Non
         if stream:
             stream(chunk, sample_rate)
     samples = np.concatenate(chunks, axis=1)
-    return AudioResult(samples=samples, sample_rate=sample_rate, seed=item.seed, sentences=list(prepared.pieces),
-                       kind=loaded.kind, generate_seconds=time.perf_counter() - started)
+    return AudioResult(
+        samples=samples,
+        sample_rate=sample_rate,
+        seed=item.seed,
+        sentences=list(prepared.pieces),
+        kind=loaded.kind,
+        generate_seconds=time.perf_counter() - started,
+    )
 
 
 def _call(loaded: LoadedPipeline, piece: str, prepared: Prepared) -> dict:
@@ -309,11 +351,14 @@ def _call(loaded: LoadedPipeline, piece: str, prepared: Prepared) -> dict:
         return pipe(piece, **prepared.call)
     except (OSError, KeyError, ValueError) as exc:  # a preset that is not there, or not cached
         if loaded.ref.source == "hub":
-            raise ModelNotFound(f"could not load the voice {voice!r} of {loaded.ref.id}: {_first(exc)}",
-                                f"download the model with its speaker_embeddings folder: "
-                                f"{fetch_command(loaded.ref.id, loaded.ref.revision)}") from exc
-        raise UsageError(f"could not load the voice {voice!r}: {_first(exc)}",
-                         "give a preset this model has, or a .npz voice file") from exc
+            raise ModelNotFound(
+                f"could not load the voice {voice!r} of {loaded.ref.id}: {_first(exc)}",
+                f"download the model with its speaker_embeddings folder: "
+                f"{fetch_command(loaded.ref.id, loaded.ref.revision)}",
+            ) from exc
+        raise UsageError(
+            f"could not load the voice {voice!r}: {_first(exc)}", "give a preset this model has, or a .npz voice file"
+        ) from exc
 
 
 def _pipeline(loaded: LoadedPipeline) -> Any:

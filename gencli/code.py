@@ -29,16 +29,33 @@ RETRY_TEMPERATURE = 0.7  # retries sample, so a greedy first attempt is not simp
 # Language names as prompts say them. Ambiguous short names (go, c, r) count
 # only in phrases such as "in go" or "a c program".
 _NAMED = [
-    (r"python3?|py", "python"), (r"bash|zsh|shell(?: script)?|sh", "bash"),
-    (r"javascript|node(?:\.?js)?|js", "javascript"), (r"typescript|ts", "typescript"), (r"rust", "rust"),
-    (r"golang|go(?= (?:program|function|code|script))", "go"), (r"c\+\+|cpp", "cpp"),
-    (r"c(?= (?:program|function|code))", "c"), (r"java", "java"), (r"json", "json"), (r"sql", "sql"),
-    (r"ruby", "ruby"), (r"perl", "perl"), (r"toml", "toml"), (r"yaml", "yaml"), (r"html", "html"),
-    (r"css", "css"), (r"php", "php"), (r"kotlin", "kotlin"), (r"swift", "swift"), (r"haskell", "haskell"),
+    (r"python3?|py", "python"),
+    (r"bash|zsh|shell(?: script)?|sh", "bash"),
+    (r"javascript|node(?:\.?js)?|js", "javascript"),
+    (r"typescript|ts", "typescript"),
+    (r"rust", "rust"),
+    (r"golang|go(?= (?:program|function|code|script))", "go"),
+    (r"c\+\+|cpp", "cpp"),
+    (r"c(?= (?:program|function|code))", "c"),
+    (r"java", "java"),
+    (r"json", "json"),
+    (r"sql", "sql"),
+    (r"ruby", "ruby"),
+    (r"perl", "perl"),
+    (r"toml", "toml"),
+    (r"yaml", "yaml"),
+    (r"html", "html"),
+    (r"css", "css"),
+    (r"php", "php"),
+    (r"kotlin", "kotlin"),
+    (r"swift", "swift"),
+    (r"haskell", "haskell"),
     (r"lua", "lua"),
 ]
-_AFTER_PREPOSITION = [(re.compile(rf"\b(?:in|to|into|using|as)\s+(?:{pattern})(?![\w+])", re.I), name)
-                      for pattern, name in _NAMED + [(r"go|c", "?")]]
+_AFTER_PREPOSITION = [
+    (re.compile(rf"\b(?:in|to|into|using|as)\s+(?:{pattern})(?![\w+])", re.I), name)
+    for pattern, name in _NAMED + [(r"go|c", "?")]
+]
 _ANYWHERE = [(re.compile(rf"(?<![\w+])(?:{pattern})(?![\w+])", re.I), name) for pattern, name in _NAMED]
 
 
@@ -60,8 +77,10 @@ def language_in(instruction: str) -> str | None:
 def framing(language: str | None, system: str | None) -> str:
     """The system prompt that asks for one code block."""
     where = f"in {language}" if language else "in the language the task calls for"
-    frame = (f"You are an expert programmer. Answer with exactly one fenced code block {where} "
-             "that does what is asked. Keep any explanation short and after the code.")
+    frame = (
+        f"You are an expert programmer. Answer with exactly one fenced code block {where} "
+        "that does what is asked. Keep any explanation short and after the code."
+    )
     return f"{frame}\n\n{system}" if system else frame
 
 
@@ -108,12 +127,17 @@ class CodeTask(TextTask):
         base = tokenize(loaded, item, notify, system=framing(language, item.params.get("system")), prefill=prefill)
         return Framed(item, base.ids, base.prefill, language=language, fallback=loaded.fallback)
 
-    def generate(self, loaded: TextLoaded, prepared: list, stream: Callable[[str], None] | None = None,
-                 notify: Notify | None = None) -> list[CodeResult]:
+    def generate(
+        self,
+        loaded: TextLoaded,
+        prepared: list,
+        stream: Callable[[str], None] | None = None,
+        notify: Notify | None = None,
+    ) -> list[CodeResult]:
         """The answers (streamed whole to ``stream``), their code, and retries for those failing ``--check``."""
         answers = super().generate(loaded, prepared, stream=stream, notify=notify)
         results = []
-        for framed, answer in zip(prepared, answers):
+        for framed, answer in zip(prepared, answers, strict=True):
             check = bool(framed.item.params.get("check"))
             result = finish(framed, answer, check)
             retries = framed.item.params.get("retries", 0) if check else 0
@@ -122,8 +146,11 @@ class CodeTask(TextTask):
                     break
                 again = retry(loaded, framed, attempt)
                 if notify:
-                    notify(f"attempt {attempt} failed {result.check.checker}: {result.check.message}; "
-                           f"retrying with seed {again.item.seed}", "warning")
+                    notify(
+                        f"attempt {attempt} failed {result.check.checker}: {result.check.message}; "
+                        f"retrying with seed {again.item.seed}",
+                        "warning",
+                    )
                 (answer,) = super().generate(loaded, [again], notify=notify)
                 result = finish(again, answer, check=True, attempts=attempt + 1)
             results.append(result)
@@ -132,9 +159,14 @@ class CodeTask(TextTask):
     def record(self, prepared: Framed, result: CodeResult) -> dict:
         fields = text_fields(result.item, result.text)
         fields["answer"] = fields.pop("text")
-        return {"code": result.code, "language": result.language,
-                "check": result.check.record() if result.check else None, "attempts": result.attempts,
-                **({"fallback": result.fallback} if result.fallback else {}), **fields}
+        return {
+            "code": result.code,
+            "language": result.language,
+            "check": result.check.record() if result.check else None,
+            "attempts": result.attempts,
+            **({"fallback": result.fallback} if result.fallback else {}),
+            **fields,
+        }
 
     def failure(self, record: dict) -> GencliError | None:
         return check_failure(record, "the last attempt was printed; try --retries or another --seed")
@@ -145,8 +177,9 @@ def check_failure(record: dict, hint: str) -> CheckFailed | None:
     check = record.get("check")
     if check is None or check["passed"]:
         return None
-    error = CheckFailed(f"no attempt passed {check['checker']} ({record['attempts']} tried); "
-                        f"last: {check['message']}", hint)
+    error = CheckFailed(
+        f"no attempt passed {check['checker']} ({record['attempts']} tried); last: {check['message']}", hint
+    )
     error.record = record
     return error
 
@@ -159,8 +192,10 @@ def language_of(item: Item) -> str | None:
         if language is None:
             raise UsageError("--check needs to know the language", "pass --lang, e.g. --lang python")
         if checker_for(language) is None:
-            raise UsageError(f"--check cannot check {language} on this machine",
-                             "checkable here: " + ", ".join(checkable_languages()))
+            raise UsageError(
+                f"--check cannot check {language} on this machine",
+                "checkable here: " + ", ".join(checkable_languages()),
+            )
     return language
 
 
@@ -168,8 +203,9 @@ def finish(framed: Framed, answer: TextResult, check: bool, attempts: int = 1) -
     """The code in a generated answer, checked when asked."""
     code = extract_code(answer.text, framed.language)
     outcome = check_code(code, framed.language) if check else None
-    return CodeResult(code, framed.language or _tagged_language(answer.text), outcome, attempts, answer,
-                      framed.item, framed.fallback)
+    return CodeResult(
+        code, framed.language or _tagged_language(answer.text), outcome, attempts, answer, framed.item, framed.fallback
+    )
 
 
 def retry(loaded: TextLoaded, framed: Framed, attempt: int) -> Framed:

@@ -88,14 +88,18 @@ class Config:
                         raise UsageError(f"{self.where(section, name)}: alias {name!r} must name a model (a string)")
                 continue
             if section != "defaults" and section not in commands:
-                raise UsageError(f"{self.where(section)}: unknown section [{section}]",
-                                 "sections: " + ", ".join([*SPECIAL, *sorted(commands)]))
+                raise UsageError(
+                    f"{self.where(section)}: unknown section [{section}]",
+                    "sections: " + ", ".join([*SPECIAL, *sorted(commands)]),
+                )
             targets = [c for c in commands if section == "defaults" or c == section]
             for key, value in values.items():
-                owners = [c for c in targets if key in commands[c] and getattr(commands[c][key], "configurable")]
+                owners = [c for c in targets if key in commands[c] and commands[c][key].configurable]
                 if not owners:
-                    raise UsageError(f"{self.where(section, key)}: [{section}] has no option {key!r}",
-                                     f"see gencli {section if section != 'defaults' else 'COMMAND'} --help")
+                    raise UsageError(
+                        f"{self.where(section, key)}: [{section}] has no option {key!r}",
+                        f"see gencli {section if section != 'defaults' else 'COMMAND'} --help",
+                    )
                 for command in owners:
                     try:
                         commands[command][key].check(value, key)  # type: ignore[attr-defined]
@@ -132,13 +136,16 @@ def _load(path: str, mtime: int, size: int) -> Config:
     except tomllib.TOMLDecodeError as exc:
         line = re.search(r"line (\d+)", str(exc))
         where = f"{path}:{line.group(1)}" if line else path
-        raise UsageError(f"{where}: the config file is not valid TOML ({str(exc).split(' (at')[0]})",
-                         "fix it, or point GENCLI_CONFIG elsewhere") from None
+        raise UsageError(
+            f"{where}: the config file is not valid TOML ({str(exc).split(' (at')[0]})",
+            "fix it, or point GENCLI_CONFIG elsewhere",
+        ) from None
     for section, values in data.items():
         if not isinstance(values, dict):
             raise UsageError(f"{config.where(section)}: {section!r} must be a [section] of options")
-        config.sections[section] = ({k: v for k, v in values.items()} if section == "aliases"
-                                    else {k.replace("-", "_"): v for k, v in values.items()})
+        config.sections[section] = (
+            dict(values) if section == "aliases" else {k.replace("-", "_"): v for k, v in values.items()}
+        )
     return config
 
 

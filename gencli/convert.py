@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import importlib.util
+import io
 import json
 import os
 import shutil
@@ -24,10 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gencli.version import __version__
 from gencli.errors import ModelNotFound
 from gencli.paths import cache_dir
 from gencli.tasks import Embedded
+from gencli.version import __version__
 
 MARKER = "gencli-converted.json"
 
@@ -117,8 +117,9 @@ def ensure_converted(gguf: Path, notify: Callable[[str], None] | None = None) ->
             if type(exc).__name__ == "OutOfMemoryError":
                 raise
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ModelNotFound(f"cannot read the GGUF file {gguf}: {first}",
-                                "check that the file is complete, or download it again") from exc
+            raise ModelNotFound(
+                f"cannot read the GGUF file {gguf}: {first}", "check that the file is complete, or download it again"
+            ) from exc
         if target.exists() and read_valid_entry(target) is None:
             remove_entry(target)  # a damaged entry: replace it
         try:

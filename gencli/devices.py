@@ -21,9 +21,14 @@ QUANTIZE_HELP = "none, int8 or int4."
 # Every spelling a user may reach for, mapped to the one name gencli uses.
 _DTYPE_NAMES = {
     "auto": "auto",
-    "fp32": "fp32", "float32": "fp32", "float": "fp32",
-    "fp16": "fp16", "float16": "fp16", "half": "fp16",
-    "bf16": "bf16", "bfloat16": "bf16",
+    "fp32": "fp32",
+    "float32": "fp32",
+    "float": "fp32",
+    "fp16": "fp16",
+    "float16": "fp16",
+    "half": "fp16",
+    "bf16": "bf16",
+    "bfloat16": "bf16",
 }
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(?::(\d+))?)$")
 
@@ -92,8 +97,9 @@ def normalize_quantize(text: str) -> str:
     return value
 
 
-def choose(device: str = "auto", dtype: str = "auto", hardware: Hardware | None = None,
-           quantize: str = "none") -> Placement:
+def choose(
+    device: str = "auto", dtype: str = "auto", hardware: Hardware | None = None, quantize: str = "none"
+) -> Placement:
     """Decide the device and dtype for a run.
 
     auto device: CUDA if present, else MPS, else CPU. auto dtype: bf16 on CUDA
@@ -125,16 +131,18 @@ def choose(device: str = "auto", dtype: str = "auto", hardware: Hardware | None 
     elif device.startswith("cuda"):
         index = int(device.split(":")[1])
         if not hw.cuda_count:
-            raise DeviceError("CUDA was requested but this machine has no CUDA device",
-                              "use --device cpu or --device auto")
+            raise DeviceError(
+                "CUDA was requested but this machine has no CUDA device", "use --device cpu or --device auto"
+            )
         if index >= hw.cuda_count:
-            raise DeviceError(f"{device} does not exist: this machine has {hw.cuda_count} CUDA device(s)",
-                              f"use cuda:0 to cuda:{hw.cuda_count - 1}")
+            raise DeviceError(
+                f"{device} does not exist: this machine has {hw.cuda_count} CUDA device(s)",
+                f"use cuda:0 to cuda:{hw.cuda_count - 1}",
+            )
         reasons.append(f"device {device}: requested")
     elif device == "mps":
         if not hw.mps:
-            raise DeviceError("MPS was requested but is not available here",
-                              "use --device cpu or --device auto")
+            raise DeviceError("MPS was requested but is not available here", "use --device cpu or --device auto")
         reasons.append("device mps: requested")
     else:
         reasons.append("device cpu: requested")
@@ -168,16 +176,20 @@ def choose(device: str = "auto", dtype: str = "auto", hardware: Hardware | None 
 def _quantized(device: str, dtype: str, quantize: str, hw: Hardware) -> Placement:
     """The placement for packed weights: their kernels are CPU ones, fast only with bf16 activations."""
     if device not in ("auto", "cpu"):
-        raise UsageError(f"--quantize {quantize} runs on the CPU only, not {device}",
-                         "drop --quantize (bf16 on a GPU is fast), or pass --device cpu")
+        raise UsageError(
+            f"--quantize {quantize} runs on the CPU only, not {device}",
+            "drop --quantize (bf16 on a GPU is fast), or pass --device cpu",
+        )
     if dtype not in ("auto", "bf16"):
         raise UsageError(f"--quantize {quantize} computes in bf16, not {dtype}", "drop --dtype or --quantize")
     warnings = []
     if device == "auto" and (hw.cuda_count or hw.mps):
         gpu = hw.cuda_names[0] if hw.cuda_count else "MPS"
         warnings.append(f"--quantize runs on the CPU; {gpu} is not used (drop --quantize to use it)")
-    reasons = (f"device cpu: --quantize {quantize} runs on the CPU",
-               f"dtype bf16: --quantize {quantize} packs the Linear weights and computes in bf16")
+    reasons = (
+        f"device cpu: --quantize {quantize} runs on the CPU",
+        f"dtype bf16: --quantize {quantize} packs the Linear weights and computes in bf16",
+    )
     return Placement(device="cpu", dtype="bf16", reasons=reasons, warnings=tuple(warnings), quantize=quantize)
 
 

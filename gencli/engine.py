@@ -76,9 +76,16 @@ def record_of(task, prepared: Any, result: Any, paths: list[Path] | None = None,
     return {**head, **fields, "timings": timings, "gencli_version": __version__}
 
 
-def run_one(name: str, prompt: str, params: Mapping[str, Any], *, notify: Notify | None = None,
-            stream: Stream | None = None, to_stdout: Callable[[bytes], None] | None = None,
-            argument: str | None = None) -> dict:
+def run_one(
+    name: str,
+    prompt: str,
+    params: Mapping[str, Any],
+    *,
+    notify: Notify | None = None,
+    stream: Stream | None = None,
+    to_stdout: Callable[[bytes], None] | None = None,
+    argument: str | None = None,
+) -> dict:
     """Make one item and return its record; a task that writes files writes them (``-o``).
 
     ``params`` are settled (see :func:`settle`). ``stream`` receives what the
@@ -98,8 +105,14 @@ def run_one(name: str, prompt: str, params: Mapping[str, Any], *, notify: Notify
         output = params.get("output")
         if output == "-" and to_stdout is None:
             raise UsageError("output '-' (a file on stdout) is for the command line", "give a file or a directory")
-        paths = plan_single(output, task.file_names(item), params.get("overwrite", False), task.extension, notify,
-                            strict_suffix=getattr(task, "strict_suffix", True))
+        paths = plan_single(
+            output,
+            task.file_names(item),
+            params.get("overwrite", False),
+            task.extension,
+            notify,
+            strict_suffix=getattr(task, "strict_suffix", True),
+        )
     task.check_item(item)
     loaded = task.load(spec_of(name, params), notify)
     prepared = task.prepare(loaded, item, notify)

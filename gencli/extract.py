@@ -23,12 +23,26 @@ from dataclasses import dataclass, field
 _FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>[^`]*)$")
 
 ALIASES = {
-    "py": "python", "python3": "python", "py3": "python",
-    "sh": "bash", "shell": "bash", "zsh": "bash", "console": "bash",
-    "js": "javascript", "node": "javascript", "mjs": "javascript",
+    "py": "python",
+    "python3": "python",
+    "py3": "python",
+    "sh": "bash",
+    "shell": "bash",
+    "zsh": "bash",
+    "console": "bash",
+    "js": "javascript",
+    "node": "javascript",
+    "mjs": "javascript",
     "ts": "typescript",
-    "c++": "cpp", "cxx": "cpp", "cc": "cpp", "hpp": "cpp",
-    "golang": "go", "rs": "rust", "rb": "ruby", "yml": "yaml", "pl": "perl",
+    "c++": "cpp",
+    "cxx": "cpp",
+    "cc": "cpp",
+    "hpp": "cpp",
+    "golang": "go",
+    "rs": "rust",
+    "rb": "ruby",
+    "yml": "yaml",
+    "pl": "perl",
 }
 
 
@@ -106,8 +120,12 @@ class BlockParser:
             else:
                 self.prose.append(line)
             return
-        if match and not match["info"].strip() and match["fence"][0] == self._fence[0] \
-                and len(match["fence"]) >= len(self._fence):
+        if (
+            match
+            and not match["info"].strip()
+            and match["fence"][0] == self._fence[0]
+            and len(match["fence"]) >= len(self._fence)
+        ):
             self._open = None
             return
         # Content lines lose up to the fence's own indentation, as in CommonMark.

@@ -115,8 +115,10 @@ class ImageTask(Task):
         for flag, name in (("--width", "width"), ("--height", "height")):
             value = params.get(name)
             if value is not None and (value <= 0 or value % SIZE_MULTIPLE):
-                raise UsageError(f"{flag} must be a positive multiple of {SIZE_MULTIPLE}, not {value}",
-                                 f"try {max(SIZE_MULTIPLE, round(value / SIZE_MULTIPLE) * SIZE_MULTIPLE)}")
+                raise UsageError(
+                    f"{flag} must be a positive multiple of {SIZE_MULTIPLE}, not {value}",
+                    f"try {max(SIZE_MULTIPLE, round(value / SIZE_MULTIPLE) * SIZE_MULTIPLE)}",
+                )
         seed, count = params.get("seed"), params.get("num_images", 1)
         if seed is not None and not 0 <= seed <= MAX_SEED - (count - 1):
             raise UsageError(f"--seed must be between 0 and {MAX_SEED - (count - 1)}, not {seed}")
@@ -136,10 +138,16 @@ class ImageTask(Task):
         for warning in placement.warnings:
             _notify(notify, warning, "warning")
         ref = resolve(spec.model, TASKS[self.name or "image"])
-        return load_text_to_image(ref, placement, allow_pickle=spec.allow_pickle,
-                                  trust_remote_code=spec.trust_remote_code, offload=bool(spec.get("offload")),
-                                  attention_slicing=bool(spec.get("attention_slicing")),
-                                  vae_tiling=bool(spec.get("vae_tiling")), notify=notify)
+        return load_text_to_image(
+            ref,
+            placement,
+            allow_pickle=spec.allow_pickle,
+            trust_remote_code=spec.trust_remote_code,
+            offload=bool(spec.get("offload")),
+            attention_slicing=bool(spec.get("attention_slicing")),
+            vae_tiling=bool(spec.get("vae_tiling")),
+            notify=notify,
+        )
 
     def prepare(self, loaded: LoadedImagePipeline, item: Item, notify: Notify | None = None) -> Prepared:
         """Settle the settings (flag, else the model's row, else the pipeline's), check the scheduler fits."""
@@ -159,8 +167,9 @@ class ImageTask(Task):
     def weight(self, prepared: Prepared) -> int:
         return prepared.num_images
 
-    def generate(self, loaded: LoadedImagePipeline, prepared: list[Prepared], stream=None,
-                 notify: Notify | None = None) -> list[ImageResult]:
+    def generate(
+        self, loaded: LoadedImagePipeline, prepared: list[Prepared], stream=None, notify: Notify | None = None
+    ) -> list[ImageResult]:
         """Every item's images in ONE pipeline call, each image on its own generator.
 
         The items share :meth:`group_key`, so each draws what it draws alone
@@ -180,8 +189,12 @@ class ImageTask(Task):
 
         width, height = output.images[0].size
         if (width, height) != (settings.width, settings.height):  # e.g. Flux rounds to multiples of 16
-            _notify(notify, f"{type(pipe).__name__} drew {width}x{height}, not the {settings.width}x"
-                            f"{settings.height} asked for (the sizes it can draw are coarser)", "warning")
+            _notify(
+                notify,
+                f"{type(pipe).__name__} drew {width}x{height}, not the {settings.width}x"
+                f"{settings.height} asked for (the sizes it can draw are coarser)",
+                "warning",
+            )
         seeds = [seed for p in prepared for seed in image_seeds(p.item)]
         flagged = getattr(output, "nsfw_content_detected", None) or []
         for index, hit in enumerate(flagged, start=1):
@@ -206,14 +219,21 @@ class ImageTask(Task):
         results = []
         for value in prepared:
             item_seeds = image_seeds(value.item)
-            results.append(ImageResult([next(images) for _ in item_seeds], item_seeds, value.item.prompt,
-                                       value.negative, shared))
+            results.append(
+                ImageResult([next(images) for _ in item_seeds], item_seeds, value.item.prompt, value.negative, shared)
+            )
         return results
 
     def record(self, prepared: Prepared, result: ImageResult) -> dict:
         fields = dict(result.fields)
-        return {"seed": result.seeds[0], "seeds": list(result.seeds), "num_images": len(result.seeds),
-                "negative": result.negative, **fields, "timings": dict(fields["timings"])}
+        return {
+            "seed": result.seeds[0],
+            "seeds": list(result.seeds),
+            "num_images": len(result.seeds),
+            "negative": result.negative,
+            **fields,
+            "timings": dict(fields["timings"]),
+        }
 
     def files(self, prepared: Prepared, result: ImageResult) -> list[bytes]:
         return [result.png_bytes(index) for index in range(len(result.images))]
@@ -253,13 +273,21 @@ def _call_arguments(pipe, prepared: list[Prepared], device: str, notify: Notify 
         if "negative_prompt" not in accepts:
             raise UsageError(f"{type(pipe).__name__} takes no negative prompt", "drop --negative")
         if "true_cfg_scale" in accepts:
-            _notify(notify, f"{type(pipe).__name__} uses a negative prompt only with true CFG, "
-                            "which gencli does not turn on; --negative is ignored", "warning")
+            _notify(
+                notify,
+                f"{type(pipe).__name__} uses a negative prompt only with true CFG, "
+                "which gencli does not turn on; --negative is ignored",
+                "warning",
+            )
         else:
             call["negative_prompt"] = negative
             if settings.guidance <= 1:
-                _notify(notify, f"--negative has no effect at guidance {settings.guidance:g} "
-                                "(classifier-free guidance needs more than 1)", "warning")
+                _notify(
+                    notify,
+                    f"--negative has no effect at guidance {settings.guidance:g} "
+                    "(classifier-free guidance needs more than 1)",
+                    "warning",
+                )
     return {key: value for key, value in call.items() if key in accepts or key == "prompt"}
 
 
@@ -273,8 +301,11 @@ def _warn_if_truncated(pipe, item: Item, notify: Notify | None) -> None:
             continue
         count = len(tokenizer(text, truncation=False, add_special_tokens=True)["input_ids"])
         if count > limit:
-            _notify(notify, f"the {flag} is {count} tokens but the text encoder takes {limit}; "
-                            "the rest is ignored", "warning")
+            _notify(
+                notify,
+                f"the {flag} is {count} tokens but the text encoder takes {limit}; the rest is ignored",
+                "warning",
+            )
 
 
 def _prompt_limit(pipe) -> tuple[int, object]:
@@ -293,8 +324,9 @@ def _prompt_limit(pipe) -> tuple[int, object]:
         long_readers = [t for t in tokenizers if not type(t).__name__.startswith("CLIP")]
         if long_readers:
             return parameter.default, long_readers[-1]
-    limited = [t for t in tokenizers if isinstance(getattr(t, "model_max_length", None), int)
-               and t.model_max_length < 100_000]
+    limited = [
+        t for t in tokenizers if isinstance(getattr(t, "model_max_length", None), int) and t.model_max_length < 100_000
+    ]
     if not limited:
         return 0, None
     tokenizer = min(limited, key=lambda t: t.model_max_length)

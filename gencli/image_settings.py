@@ -56,6 +56,7 @@ _HUB_CACHE_DIR = re.compile(r"^models--([^/]+?)--(.+)$")
 
 # --- settings -------------------------------------------------------------------------
 
+
 def settle(params: Mapping[str, Any], ref: ModelRef, pipe) -> ImageDefaults:
     """Each setting from ``params`` (the user's flags), else the model's table row, else the pipeline's own."""
     base = table_defaults(ref) or pipeline_defaults(pipe)
@@ -64,8 +65,12 @@ def settle(params: Mapping[str, Any], ref: ModelRef, pipe) -> ImageDefaults:
         value = params.get(name)
         return fallback if value is None else value
 
-    return ImageDefaults(steps=given("steps", base.steps), guidance=given("guidance", base.guidance),
-                         width=given("width", base.width), height=given("height", base.height))
+    return ImageDefaults(
+        steps=given("steps", base.steps),
+        guidance=given("guidance", base.guidance),
+        width=given("width", base.width),
+        height=given("height", base.height),
+    )
 
 
 def table_defaults(ref: ModelRef) -> ImageDefaults | None:
@@ -97,8 +102,12 @@ def pipeline_defaults(pipe) -> ImageDefaults:
         return parameter.default
 
     size = native_size(pipe) or (FALLBACK.height, FALLBACK.width)
-    return ImageDefaults(int(default("num_inference_steps", FALLBACK.steps)),
-                         float(default("guidance_scale", FALLBACK.guidance)), width=size[1], height=size[0])
+    return ImageDefaults(
+        int(default("num_inference_steps", FALLBACK.steps)),
+        float(default("guidance_scale", FALLBACK.guidance)),
+        width=size[1],
+        height=size[0],
+    )
 
 
 def native_size(pipe) -> tuple[int, int] | None:
@@ -123,11 +132,14 @@ def native_size(pipe) -> tuple[int, int] | None:
 
 # --- schedulers -------------------------------------------------------------------------
 
+
 def check_scheduler_name(name: str) -> None:
     """A scheduler name: a class name (checked by shape here), then a diffusers scheduler (imports diffusers)."""
     if not _SCHEDULER_NAME.match(name):
-        raise UsageError(f"--scheduler takes a diffusers scheduler class name, not {name!r}",
-                         "for example EulerDiscreteScheduler or DPMSolverMultistepScheduler")
+        raise UsageError(
+            f"--scheduler takes a diffusers scheduler class name, not {name!r}",
+            "for example EulerDiscreteScheduler or DPMSolverMultistepScheduler",
+        )
     scheduler_class(name)
 
 
@@ -135,8 +147,11 @@ def scheduler_names() -> list[str]:
     """Every scheduler class diffusers names, usable here or not (imports diffusers)."""
     import diffusers
 
-    return sorted(name for name in dir(diffusers)
-                  if name.endswith("Scheduler") and not name.startswith("Flax") and name != "SchedulerMixin")
+    return sorted(
+        name
+        for name in dir(diffusers)
+        if name.endswith("Scheduler") and not name.startswith("Flax") and name != "SchedulerMixin"
+    )
 
 
 def _missing_library(cls) -> bool:
@@ -174,8 +189,10 @@ def scheduler_for(loaded: LoadedImagePipeline, name: str | None):
     compatible = {c.__name__ for c in getattr(original, "compatibles", ()) if not _missing_library(c)}
     compatible.add(type(original).__name__)
     if cls.__name__ not in compatible:
-        raise UsageError(f"{cls.__name__} does not work with {type(loaded.pipe).__name__}",
-                         "use one of: " + ", ".join(sorted(compatible)))
+        raise UsageError(
+            f"{cls.__name__} does not work with {type(loaded.pipe).__name__}",
+            "use one of: " + ", ".join(sorted(compatible)),
+        )
     return cls
 
 

@@ -21,8 +21,14 @@ from gencli.writers import atomic_write_bytes
 Notify = Callable[..., None]
 
 
-def plan_single(output: str | None, names: list[str], overwrite: bool, extension: str,
-                notify: Notify | None = None, strict_suffix: bool = True) -> list[Path] | None:
+def plan_single(
+    output: str | None,
+    names: list[str],
+    overwrite: bool,
+    extension: str,
+    notify: Notify | None = None,
+    strict_suffix: bool = True,
+) -> list[Path] | None:
     """The paths of a single run's files (None: one file to stdout), each checked free and writable."""
     paths = plan_outputs(output, names)
     if paths is None:
@@ -31,8 +37,10 @@ def plan_single(output: str | None, names: list[str], overwrite: bool, extension
     for path in paths:
         if path.suffix.lower() != suffix and (path.suffix or not strict_suffix):
             if strict_suffix:
-                raise UsageError(f"{path} does not end in {suffix}, and gencli writes {extension.upper()} files",
-                                 f"use {path.with_suffix(suffix)}")
+                raise UsageError(
+                    f"{path} does not end in {suffix}, and gencli writes {extension.upper()} files",
+                    f"use {path.with_suffix(suffix)}",
+                )
             if notify:
                 notify(f"{path.name} will hold {extension.upper()} data, whatever its extension says", "warning")
         if not overwrite and path.exists():
@@ -48,7 +56,7 @@ def write_files(paths: list[Path], data: list[bytes], overwrite: bool) -> list[P
         raise ValueError(f"{len(paths)} paths planned for {len(data)} files")
     written: list[Path] = []
     try:
-        for path, content in zip(paths, data):
+        for path, content in zip(paths, data, strict=True):
             path.parent.mkdir(parents=True, exist_ok=True)
             written.append(atomic_write_bytes(path, content, overwrite=overwrite))
     except BaseException:
@@ -67,8 +75,9 @@ def plan_outputs(output: str | None, names: list[str]) -> list[Path] | None:
     """
     if output == "-":
         if len(names) != 1:
-            raise UsageError(f"'-o -' writes one output to stdout, but this run makes {len(names)}",
-                             "use -o DIR for several")
+            raise UsageError(
+                f"'-o -' writes one output to stdout, but this run makes {len(names)}", "use -o DIR for several"
+            )
         return None
     target = Path(output or ".").expanduser()
     if (output or ".").endswith(("/", os.sep)) or target.is_dir():
@@ -78,8 +87,10 @@ def plan_outputs(output: str | None, names: list[str]) -> list[Path] | None:
             raise UsageError(f"cannot create the directory {target}: {exc.strerror}") from exc
         return [target / name for name in names]
     if len(names) != 1:
-        raise UsageError(f"-o {output} names one file, but this run makes {len(names)} outputs",
-                         "give a directory (ending in '/') instead")
+        raise UsageError(
+            f"-o {output} names one file, but this run makes {len(names)} outputs",
+            "give a directory (ending in '/') instead",
+        )
     return [target]
 
 
@@ -94,8 +105,16 @@ class BatchFiles:
     item's files atomically, all of them or none.
     """
 
-    def __init__(self, out_dir: str | Path | None, overwrite: bool, extension: str, *, strict_suffix: bool = True,
-                 kind: str = "file", notify: Callable[..., None] | None = None):
+    def __init__(
+        self,
+        out_dir: str | Path | None,
+        overwrite: bool,
+        extension: str,
+        *,
+        strict_suffix: bool = True,
+        kind: str = "file",
+        notify: Callable[..., None] | None = None,
+    ):
         self.out_dir = Path(out_dir or ".").expanduser()
         self.overwrite = overwrite
         self.extension = "." + extension.lstrip(".")
@@ -119,8 +138,9 @@ class BatchFiles:
             for path in paths:
                 key = path.resolve()
                 if key in owners:
-                    raise UsageError(f"{where}: {path} is also an output of line {owners[key]}",
-                                     'give each item its own "output"')
+                    raise UsageError(
+                        f"{where}: {path} is also an output of line {owners[key]}", 'give each item its own "output"'
+                    )
                 owners[key] = item.line
             self.planned[item.id] = paths
 
@@ -135,21 +155,27 @@ class BatchFiles:
             if not output.strip() or "\0" in output:
                 raise UsageError(f'"output" {output!r} is not a file name')
             if relative.is_absolute() or output.startswith("~") or ".." in relative.parts:
-                raise UsageError(f'"output" {output!r} must stay inside --out-dir {self.out_dir}',
-                                 "give a name relative to --out-dir, without '..'")
+                raise UsageError(
+                    f'"output" {output!r} must stay inside --out-dir {self.out_dir}',
+                    "give a name relative to --out-dir, without '..'",
+                )
             target = self.out_dir / relative
             if output.endswith(("/", os.sep)) or target.is_dir():
                 paths = [target / name for name in names]
             elif len(names) != 1:
-                raise UsageError(f'"output" {output!r} names one file, but this item makes {len(names)}',
-                                 "end it with '/' for a directory under --out-dir")
+                raise UsageError(
+                    f'"output" {output!r} names one file, but this item makes {len(names)}',
+                    "end it with '/' for a directory under --out-dir",
+                )
             else:
                 paths = [target]
                 suffix, kind = target.suffix.lower(), self.extension[1:].upper()
                 if suffix and suffix != self.extension:
                     if self.strict_suffix:
-                        raise UsageError(f'"output" {output!r} does not end in {self.extension}, and gencli writes '
-                                         f"{kind} files", f"use {target.with_suffix(self.extension).name}")
+                        raise UsageError(
+                            f'"output" {output!r} does not end in {self.extension}, and gencli writes {kind} files',
+                            f"use {target.with_suffix(self.extension).name}",
+                        )
                     if self.notify:
                         self.notify(f"{target.name} will hold {kind} data, whatever its extension says", "warning")
         for path in paths:
@@ -162,8 +188,10 @@ class BatchFiles:
         except (OSError, RuntimeError) as exc:  # a symbolic-link loop
             raise UsageError(f"cannot follow {path}: {exc}") from None
         if resolved != root and root not in resolved.parents:
-            raise UsageError(f"{path} leads outside --out-dir {self.out_dir} (to {resolved})",
-                             "a file name or a symbolic link may not lead out of --out-dir")
+            raise UsageError(
+                f"{path} leads outside --out-dir {self.out_dir} (to {resolved})",
+                "a file name or a symbolic link may not lead out of --out-dir",
+            )
 
     def check_free(self, items: list) -> None:
         """Refuse, before anything loads, files the items would replace (unless ``overwrite``); make --out-dir."""
@@ -172,8 +200,9 @@ class BatchFiles:
                 if path.is_dir():
                     raise UsageError(f"line {item.line}: {path} is a directory", 'give the item another "output"')
                 if path.exists() and not self.overwrite:
-                    raise UsageError(f"line {item.line}: {path} already exists",
-                                     "pass --overwrite, or choose another --out-dir")
+                    raise UsageError(
+                        f"line {item.line}: {path} already exists", "pass --overwrite, or choose another --out-dir"
+                    )
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -22,8 +22,9 @@ def read_stdin(stream=None) -> str | None:
     except (OSError, ValueError):
         return None
     if b"\0" in raw:
-        raise UsageError(f"stdin holds NUL bytes (byte {raw.index(0)}): it looks like binary data, not text",
-                         "pipe a text file")
+        raise UsageError(
+            f"stdin holds NUL bytes (byte {raw.index(0)}): it looks like binary data, not text", "pipe a text file"
+        )
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -34,8 +35,10 @@ def join_prompt(argument: str | None, stdin_text: str | None, command: str = "te
     """Combine the argument and stdin as docs/architecture.md says ("Conventions"); empty is a usage error."""
     if argument == "-":
         if not stdin_text or not stdin_text.strip():
-            raise UsageError("'-' reads the prompt from stdin, but stdin is empty",
-                             f"pipe text in: echo 'hello' | gencli {command} -")
+            raise UsageError(
+                "'-' reads the prompt from stdin, but stdin is empty",
+                f"pipe text in: echo 'hello' | gencli {command} -",
+            )
         return _clean(stdin_text)
     parts = [_clean(p) for p in (stdin_text, argument) if p and p.strip()]
     if not parts:

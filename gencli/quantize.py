@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from gencli.devices import QUANTIZE_MODES as MODES
+
 GROUP = 32  # weights per int4 scale and minimum, as in Q4_1
 
 
@@ -189,20 +190,27 @@ class PackedDecoderLayer(nn.Module):
             return False
         attention = layers[0].self_attn
         return not hasattr(attention, "q_norm") and all(
-            type(getattr(attention, name, None)) is nn.Linear for name in ("q_proj", "k_proj", "v_proj", "o_proj"))
+            type(getattr(attention, name, None)) is nn.Linear for name in ("q_proj", "k_proj", "v_proj", "o_proj")
+        )
 
     def _norm(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         # As transformers' RMSNorm: in fp32, back to the model's dtype, then the weight.
         return weight * nn.functional.rms_norm(x.float(), (x.shape[-1],), eps=self.eps).to(x.dtype)
 
-    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None, cache=None,
-                past_key_values=None, **_ignored) -> torch.Tensor:
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
+        cache=None,
+        past_key_values=None,
+        **_ignored,
+    ) -> torch.Tensor:
         cache = cache if cache is not None else past_key_values
         batch, tokens, _ = hidden_states.shape
         heads, kv_heads, half = self.heads, self.kv_heads, self.head_dim // 2
         qkv = self.qkv(self._norm(hidden_states, self.attention_norm)).view(batch, tokens, -1, self.head_dim)
-        qk, v = qkv[:, :, :heads + kv_heads], qkv[:, :, heads + kv_heads:]
+        qk, v = qkv[:, :, : heads + kv_heads], qkv[:, :, heads + kv_heads :]
         cos, sin = (t.unsqueeze(2) for t in position_embeddings)
         qk = qk * cos + torch.cat((-qk[..., half:], qk[..., :half]), dim=-1) * sin
         q, k, v = qk[:, :, :heads].transpose(1, 2), qk[:, :, heads:].transpose(1, 2), v.transpose(1, 2)
@@ -212,7 +220,8 @@ class PackedDecoderLayer(nn.Module):
         if causal and k.shape[2] > tokens:  # as transformers' sdpa attention does
             k, v = k[:, :, :tokens], v[:, :, :tokens]
         attended = nn.functional.scaled_dot_product_attention(
-            q, k, v, attn_mask=attention_mask, is_causal=causal, scale=self.scaling, enable_gqa=heads != kv_heads)
+            q, k, v, attn_mask=attention_mask, is_causal=causal, scale=self.scaling, enable_gqa=heads != kv_heads
+        )
         hidden_states = hidden_states + self.o(attended.transpose(1, 2).reshape(batch, tokens, -1))
         gate, up = self.gate_up(self._norm(hidden_states, self.mlp_norm)).chunk(2, dim=-1)
         return hidden_states + self.down(nn.functional.silu(gate) * up)

@@ -31,8 +31,9 @@ class SeededSampler:
         for warper in self.warpers:
             scores = warper(input_ids, scores)
         probs = torch.softmax(scores.float(), dim=-1)
-        drawn = torch.cat([torch.multinomial(probs[row], 1, generator=generator)
-                           for row, generator in enumerate(self.generators)])
+        drawn = torch.cat(
+            [torch.multinomial(probs[row], 1, generator=generator) for row, generator in enumerate(self.generators)]
+        )
         chosen = torch.full_like(scores, float("-inf"))
         chosen[torch.arange(len(drawn)), drawn] = 0.0
         return chosen

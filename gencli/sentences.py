@@ -18,7 +18,8 @@ _BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*\s+|[。！？]+[\"'”’)\]�
 _CLAUSE = re.compile(r"(?<=[,;:—–])\s+")
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof sr jr st mt vs etc eg ie cf al approx dept est fig inc ltd co corp "
-    "jan feb mar apr jun jul aug sep sept oct nov dec".split())
+    "jan feb mar apr jun jul aug sep sept oct nov dec".split()
+)
 
 
 def split_sentences(text: str, max_chars: int = MAX_SENTENCE_CHARS) -> list[str]:
@@ -34,9 +35,9 @@ def split_sentences(text: str, max_chars: int = MAX_SENTENCE_CHARS) -> list[str]
         paragraph = " ".join(paragraph.split())
         start = 0
         for match in _BOUNDARY.finditer(paragraph):
-            if paragraph[match.start()] == "." and _ends_in_abbreviation(paragraph[start:match.start()]):
+            if paragraph[match.start()] == "." and _ends_in_abbreviation(paragraph[start : match.start()]):
                 continue
-            sentences.append(paragraph[start:match.end()].strip())
+            sentences.append(paragraph[start : match.end()].strip())
             start = match.end()
         sentences.append(paragraph[start:].strip())
     pieces = [piece for sentence in sentences for piece in _limit(sentence, max_chars)]

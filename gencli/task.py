@@ -108,8 +108,9 @@ class Task:
         """Order within a group (e.g. prompt length, to cut padding); None keeps input order."""
         return None
 
-    def generate(self, loaded: Any, prepared: list[Any], stream: Stream | None = None,
-                 notify: Notify | None = None) -> list[Any]:
+    def generate(
+        self, loaded: Any, prepared: list[Any], stream: Stream | None = None, notify: Notify | None = None
+    ) -> list[Any]:
         """One result per prepared item, in order; ``stream`` only for a group of one."""
         raise NotImplementedError
 

@@ -48,14 +48,29 @@ SMOLLM2 = Embedded(
 )
 
 TASKS: dict[str, Task] = {
-    "text": Task("text", "gencli.text:TextTask", commands.TEXT, "transformers", "text-generation",
-                 SMOLLM2.hub_id, embedded=SMOLLM2),
-    "code": Task("code", "gencli.code:CodeTask", commands.CODE, "transformers", "text-generation",
-                 "Qwen/Qwen2.5-Coder-0.5B-Instruct"),
-    "image": Task("image", "gencli.image:ImageTask", commands.IMAGE, "diffusers", "text-to-image",
-                  "stabilityai/sd-turbo"),
-    "audio": Task("audio", "gencli.audio:AudioTask", commands.AUDIO, "transformers", "text-to-audio",
-                  "facebook/mms-tts-eng"),
+    "text": Task(
+        "text",
+        "gencli.text:TextTask",
+        commands.TEXT,
+        "transformers",
+        "text-generation",
+        SMOLLM2.hub_id,
+        embedded=SMOLLM2,
+    ),
+    "code": Task(
+        "code",
+        "gencli.code:CodeTask",
+        commands.CODE,
+        "transformers",
+        "text-generation",
+        "Qwen/Qwen2.5-Coder-0.5B-Instruct",
+    ),
+    "image": Task(
+        "image", "gencli.image:ImageTask", commands.IMAGE, "diffusers", "text-to-image", "stabilityai/sd-turbo"
+    ),
+    "audio": Task(
+        "audio", "gencli.audio:AudioTask", commands.AUDIO, "transformers", "text-to-audio", "facebook/mms-tts-eng"
+    ),
 }
 
 # Short names for models. An alias naming a model that has an embedded copy

@@ -94,8 +94,13 @@ class TextTask(Task):
     def sort_key(self, prepared: Prepared) -> int:
         return len(prepared.item.prompt)  # shortest with shortest, to cut padding
 
-    def generate(self, loaded: TextLoaded, prepared: list[Prepared], stream: Callable[[str], None] | None = None,
-                 notify: Notify | None = None) -> list[TextResult]:
+    def generate(
+        self,
+        loaded: TextLoaded,
+        prepared: list[Prepared],
+        stream: Callable[[str], None] | None = None,
+        notify: Notify | None = None,
+    ) -> list[TextResult]:
         if stream and len(prepared) > 1:
             raise ValueError("streaming needs a group of one")
         room = fit_context(loaded.lm, [p.ids for p in prepared], prepared[0].item.params["max_new_tokens"], notify)
@@ -104,7 +109,11 @@ class TextTask(Task):
         for result in results:
             result.load_seconds = lm.load_seconds
             result.model = dict(lm.provenance)
-            result.device, result.dtype, result.quantize = lm.placement.device, lm.placement.dtype, lm.placement.quantize
+            result.device, result.dtype, result.quantize = (
+                lm.placement.device,
+                lm.placement.dtype,
+                lm.placement.quantize,
+            )
         return results
 
     def record(self, prepared: Prepared, result: TextResult) -> dict:
@@ -121,8 +130,12 @@ def text_fields(item: Item, result: TextResult) -> dict:
         "device": result.device,
         "dtype": result.dtype,
         "quantize": result.quantize,
-        "options": {**{name: params[name] for name in SAMPLING}, "stop": list(params.get("stop") or ()),
-                    "system": params.get("system"), "raw": bool(params.get("raw"))},
+        "options": {
+            **{name: params[name] for name in SAMPLING},
+            "stop": list(params.get("stop") or ()),
+            "system": params.get("system"),
+            "raw": bool(params.get("raw")),
+        },
         "usage": {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens},
         "finish_reason": result.finish_reason,
         "timings": {
@@ -140,19 +153,25 @@ def load_model(spec: LoadSpec, task: str, notify: Notify | None = None) -> Loade
     if notify:
         for warning in placement.warnings:
             notify(warning, "warning")
-    return load_causal_lm(resolve(spec.model, TASKS[task]), placement, trust_remote_code=spec.trust_remote_code,
-                          allow_pickle=spec.allow_pickle, notify=notify)
+    return load_causal_lm(
+        resolve(spec.model, TASKS[task]),
+        placement,
+        trust_remote_code=spec.trust_remote_code,
+        allow_pickle=spec.allow_pickle,
+        notify=notify,
+    )
 
 
-def tokenize(loaded: TextLoaded, item: Item, notify: Notify | None = None, system: str | None = None,
-             prefill: str = "") -> Prepared:
+def tokenize(
+    loaded: TextLoaded, item: Item, notify: Notify | None = None, system: str | None = None, prefill: str = ""
+) -> Prepared:
     """The prompt's token ids: through the chat template unless ``raw`` or the model has none."""
     lm, params = loaded.lm, item.params
     refuse_huge_prompt(lm, item.prompt)
     tokenizer = lm.tokenizer
     system = system if system is not None else params.get("system")
     if not params.get("raw") and getattr(tokenizer, "chat_template", None):
-        messages = ([{"role": "system", "content": system}] if system else [])
+        messages = [{"role": "system", "content": system}] if system else []
         messages.append({"role": "user", "content": item.prompt})
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         ids = tokenizer(text + prefill, add_special_tokens=False)["input_ids"]
@@ -184,30 +203,42 @@ def refuse_huge_prompt(loaded: LoadedModel, prompt: str) -> None:
         return
     widest = max((len(token) for token in loaded.tokenizer.get_vocab()), default=1) or 1
     if len(prompt) > limit * widest:
-        raise UsageError(f"the prompt is {len(prompt)} characters, far more than this model's {limit} tokens",
-                         "shorten it, or split it into parts")
+        raise UsageError(
+            f"the prompt is {len(prompt)} characters, far more than this model's {limit} tokens",
+            "shorten it, or split it into parts",
+        )
 
 
-def fit_context(loaded: LoadedModel, prompts: list[list[int]], max_new_tokens: int,
-                notify: Notify | None = None) -> int:
+def fit_context(
+    loaded: LoadedModel, prompts: list[list[int]], max_new_tokens: int, notify: Notify | None = None
+) -> int:
     """The new tokens there is room for: a prompt that fills the context is a usage error."""
     limit = context_length(loaded)
     longest = max(len(p) for p in prompts)
     if limit is None:
         return max_new_tokens
     if longest >= limit:
-        raise UsageError(f"the prompt is {longest} tokens, and this model takes at most {limit}",
-                         "shorten it, or split it into parts")
+        raise UsageError(
+            f"the prompt is {longest} tokens, and this model takes at most {limit}",
+            "shorten it, or split it into parts",
+        )
     if longest + max_new_tokens > limit:
         if notify:
-            notify(f"the prompt ({longest} tokens) leaves room for {limit - longest} new tokens "
-                   f"of the {max_new_tokens} asked", "warning")
+            notify(
+                f"the prompt ({longest} tokens) leaves room for {limit - longest} new tokens "
+                f"of the {max_new_tokens} asked",
+                "warning",
+            )
         return limit - longest
     return max_new_tokens
 
 
-def run(loaded: LoadedModel, prepared: list[Prepared], on_text: Callable[[str], None] | None = None,
-        max_new_tokens: int | None = None) -> list[TextResult]:
+def run(
+    loaded: LoadedModel,
+    prepared: list[Prepared],
+    on_text: Callable[[str], None] | None = None,
+    max_new_tokens: int | None = None,
+) -> list[TextResult]:
     """Generate for the prepared prompts together, left-padded; shape each row's text."""
     import torch
     from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
@@ -262,18 +293,30 @@ def run(loaded: LoadedModel, prepared: list[Prepared], on_text: Callable[[str], 
     for row, value in enumerate(prepared):
         if value.prefill:  # the answer starts with it, though the model did not generate it
             show(row, shapers[row].feed(value.prefill))
-    inputs = tokenizer.pad({"input_ids": [p.ids for p in prepared]}, padding=True,
-                           return_tensors="pt").to(loaded.placement.device)
-    config = GenerationConfig(max_new_tokens=new_tokens, do_sample=False,
-                              repetition_penalty=params["repetition_penalty"], pad_token_id=tokenizer.pad_token_id,
-                              eos_token_id=sorted(eos_ids), bos_token_id=model.generation_config.bos_token_id)
+    inputs = tokenizer.pad({"input_ids": [p.ids for p in prepared]}, padding=True, return_tensors="pt").to(
+        loaded.placement.device
+    )
+    config = GenerationConfig(
+        max_new_tokens=new_tokens,
+        do_sample=False,
+        repetition_penalty=params["repetition_penalty"],
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=sorted(eos_ids),
+        bos_token_id=model.generation_config.bos_token_id,
+    )
     processors = LogitsProcessorList()
     if params["temperature"] > 0:
-        processors.append(SeededSampler(seeds, params["temperature"], params["top_k"], params["top_p"],
-                                        loaded.placement.device))
+        processors.append(
+            SeededSampler(seeds, params["temperature"], params["top_k"], params["top_p"], loaded.placement.device)
+        )
     with torch.inference_mode():
-        model.generate(**inputs, generation_config=config, logits_processor=processors, streamer=Stream(),
-                       stopping_criteria=StoppingCriteriaList([StopOnString()]))
+        model.generate(
+            **inputs,
+            generation_config=config,
+            logits_processor=processors,
+            streamer=Stream(),
+            stopping_criteria=StoppingCriteriaList([StopOnString()]),
+        )
     elapsed = time.perf_counter() - started
     results = []
     for row, value in enumerate(prepared):
@@ -283,9 +326,17 @@ def run(loaded: LoadedModel, prepared: list[Prepared], on_text: Callable[[str], 
             finish = "length"
         else:
             finish = "eos"
-        results.append(TextResult(text=shapers[row].text, seed=seeds[row], prompt_tokens=len(value.ids),
-                                  completion_tokens=counts[row], finish_reason=finish,
-                                  first_token_seconds=timing["first"], generate_seconds=elapsed))
+        results.append(
+            TextResult(
+                text=shapers[row].text,
+                seed=seeds[row],
+                prompt_tokens=len(value.ids),
+                completion_tokens=counts[row],
+                finish_reason=finish,
+                first_token_seconds=timing["first"],
+                generate_seconds=elapsed,
+            )
+        )
     return results
 
 

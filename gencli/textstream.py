@@ -35,7 +35,7 @@ class StopFilter:
             self.stopped = True
             return out
         keep = self._partial_suffix()
-        out, self.pending = self.pending[: len(self.pending) - keep], self.pending[len(self.pending) - keep:]
+        out, self.pending = self.pending[: len(self.pending) - keep], self.pending[len(self.pending) - keep :]
         return out
 
     def flush(self) -> str:
@@ -68,7 +68,7 @@ class EdgeTrimmer:
             self.started = True
         text = self.held + text
         body = text.rstrip()
-        self.held = text[len(body):]
+        self.held = text[len(body) :]
         return body
 
 
@@ -90,14 +90,14 @@ class IncrementalDecoder:
         text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
         if text.endswith("\ufffd"):
             return ""
-        new = text[len(self.text):] if text.startswith(self.text) else ""
+        new = text[len(self.text) :] if text.startswith(self.text) else ""
         self.text = text
         return new
 
     def flush(self) -> str:
         """The sequence is over: whatever is left, an unfinished character included."""
         text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
-        new = text[len(self.text):] if text.startswith(self.text) else ""
+        new = text[len(self.text) :] if text.startswith(self.text) else ""
         self.text = text
         return new
 

@@ -66,8 +66,7 @@ def header(frames: int, sample_rate: int, channels: int = 1, sample_format: str 
         fmt = struct.pack("<HHIIHH", _WAVE_FORMAT_PCM, channels, sample_rate, byte_rate, block_align, 16)
         extra = b""
     else:  # IEEE float needs the cbSize field and a 'fact' chunk with the frame count
-        fmt = struct.pack("<HHIIHHH", _WAVE_FORMAT_IEEE_FLOAT, channels, sample_rate, byte_rate, block_align,
-                          32, 0)
+        fmt = struct.pack("<HHIIHHH", _WAVE_FORMAT_IEEE_FLOAT, channels, sample_rate, byte_rate, block_align, 32, 0)
         extra = b"fact" + struct.pack("<II", 4, frames)
     chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt + extra + b"data" + struct.pack("<I", data_size)
     return b"RIFF" + struct.pack("<I", 4 + len(chunks) + data_size) + b"WAVE" + chunks

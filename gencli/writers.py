@@ -87,6 +87,7 @@ def notice(message: str, level: str = "info") -> None:
 
 # --- files ------------------------------------------------------------------------
 
+
 def atomic_write_bytes(path: Path, data: bytes, overwrite: bool = False) -> Path:
     """Write ``data`` to ``path`` all at once: a temporary file, fsync, then a rename.
 

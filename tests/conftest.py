@@ -230,7 +230,6 @@ def tiny_bark(tmp_path_factory) -> Path:
 def fake_task():
     """Register the fake tasks (see fake_task.py) for one test: CLI command, API and batch, no model."""
     from fake_task import FILE_ROW, TEXT_ROW
-
     from gencli import tasks
     from gencli.cli.app import app
     from gencli.cli.commands import add_command

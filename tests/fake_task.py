@@ -50,9 +50,13 @@ class FakeTask(Task):
         return answers
 
     def record(self, prepared: Item, result: str) -> dict:
-        return {"text": result, "seed": prepared.seed, "model": {"id": "fake"},
-                "options": {"shout": prepared.params["shout"], "repeat": prepared.params["repeat"]},
-                "timings": {"generate_s": 0.0}}
+        return {
+            "text": result,
+            "seed": prepared.seed,
+            "model": {"id": "fake"},
+            "options": {"shout": prepared.params["shout"], "repeat": prepared.params["repeat"]},
+            "timings": {"generate_s": 0.0},
+        }
 
 
 class FakeFileTask(FakeTask):
@@ -65,10 +69,23 @@ class FakeFileTask(FakeTask):
         return [result.encode()]
 
 
-TEXT_ROW = Row("fake", "fake_task:FakeTask", Command(help="A fake text task.\n\nAnswers from a queue.",
-                                                     options=(*OPTIONS, JSON, *BATCH_OPTIONS, OVERWRITE)),
-               "none", "fake", "fake/model")
-FILE_ROW = Row("fakefile", "fake_task:FakeFileTask",
-               Command(help="A fake file task.", options=(*OPTIONS, OUTPUT, OVERWRITE, JSON, *BATCH_OPTIONS, OUT_DIR),
-                       writes_files=True),
-               "none", "fake", "fake/model")
+TEXT_ROW = Row(
+    "fake",
+    "fake_task:FakeTask",
+    Command(help="A fake text task.\n\nAnswers from a queue.", options=(*OPTIONS, JSON, *BATCH_OPTIONS, OVERWRITE)),
+    "none",
+    "fake",
+    "fake/model",
+)
+FILE_ROW = Row(
+    "fakefile",
+    "fake_task:FakeFileTask",
+    Command(
+        help="A fake file task.",
+        options=(*OPTIONS, OUTPUT, OVERWRITE, JSON, *BATCH_OPTIONS, OUT_DIR),
+        writes_files=True,
+    ),
+    "none",
+    "fake",
+    "fake/model",
+)

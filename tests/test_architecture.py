@@ -14,8 +14,20 @@ PACKAGE = Path(__file__).resolve().parent.parent / "gencli"
 # Lowest first. A module may import its own layer or lower ones, never a higher one.
 LAYERS = [
     {"version", "errors", "paths"},
-    {"options", "writers", "prompts", "textstream", "extract", "checks", "wav", "sentences", "sampling", "devices",
-     "config", "task"},
+    {
+        "options",
+        "writers",
+        "prompts",
+        "textstream",
+        "extract",
+        "checks",
+        "wav",
+        "sentences",
+        "sampling",
+        "devices",
+        "config",
+        "task",
+    },
     {"commands", "tasks"},
     {"convert", "quantize", "models", "outputs"},
     {"text", "code", "image", "image_settings", "audio"},
@@ -54,7 +66,9 @@ def imports(path: Path, name: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             if not base.startswith("gencli"):
                 continue
             for alias in node.names:
@@ -84,8 +98,10 @@ def test_every_module_is_in_a_layer_and_imports_only_downwards():
 def test_the_import_graph_has_no_cycle():
     graph = {name: imports(path, name) for name, path in modules().items()}
     # A package's __init__ re-exporting its submodules is not a cycle with them.
-    edges = {name: {t for t in targets if not (t.startswith(name + ".") and graph.get(t) is not None)}
-             for name, targets in graph.items()}
+    edges = {
+        name: {t for t in targets if not (t.startswith(name + ".") and graph.get(t) is not None)}
+        for name, targets in graph.items()
+    }
     state: dict[str, int] = {}
     cycle: list[str] = []
 
@@ -95,7 +111,7 @@ def test_the_import_graph_has_no_cycle():
             if target not in edges:
                 continue
             if state.get(target) == 1:
-                cycle.extend([*trail[trail.index(target):], target] if target in trail else [node, target])
+                cycle.extend([*trail[trail.index(target) :], target] if target in trail else [node, target])
                 return True
             if state.get(target) is None and visit(target, [*trail, target]):
                 return True

@@ -322,8 +322,13 @@ def test_a_failing_item_gets_an_error_record_the_rest_are_written_and_exit_is_5(
     result = cli(*args)
     assert result.exit_code == 5 and "1 of 3 items failed" in result.stderr
     cat, fox, dog = records(out.read_text())
-    assert fox == {"schema": 1, "task": "image", "id": "2", "prompt": "a red fox",
-                   "error": "RuntimeError: the fox broke it"}
+    assert fox == {
+        "schema": 1,
+        "task": "image",
+        "id": "2",
+        "prompt": "a red fox",
+        "error": "RuntimeError: the fox broke it",
+    }
     assert sorted(p.name for p in out_dir.iterdir()) == sorted(Path(r["paths"][0]).name for r in (cat, dog))
     monkeypatch.setattr(ImageTask, "generate", real)
     ok(cli(*args, "--resume"))  # the failed item is made again; the others are left alone
@@ -650,9 +655,16 @@ def test_image_groups_share_call_settings_and_never_split_an_items_images():
         params = {"seed": 1, "num_images": 1, **params}
         return Prepared(Item(f"p{index}", params, index=index, id=str(index)), settings, scheduler)
 
-    values = [prepared(0), prepared(1, num_images=3), prepared(2, ImageDefaults(9, 7.5, 32, 32)),
-              prepared(3, num_images=2), prepared(4, num_images=5), prepared(5), prepared(6, negative="fog"),
-              prepared(7, scheduler="EulerDiscreteScheduler")]
+    values = [
+        prepared(0),
+        prepared(1, num_images=3),
+        prepared(2, ImageDefaults(9, 7.5, 32, 32)),
+        prepared(3, num_images=2),
+        prepared(4, num_images=5),
+        prepared(5),
+        prepared(6, negative="fog"),
+        prepared(7, scheduler="EulerDiscreteScheduler"),
+    ]
     assert [task.weight(v) for v in values] == [1, 3, 1, 2, 5, 1, 1, 1]
     got = [[task.item_of(v).id for v in group] for group in groups(task, values, 4)]
     # Same settled settings share a call up to 4 images; an item's images are never split (5 goes alone);

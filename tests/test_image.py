@@ -484,8 +484,15 @@ def test_a_scheduler_the_pipeline_cannot_use_is_refused_naming_those_it_can(tiny
     from gencli.errors import UsageError
 
     with pytest.raises(UsageError) as refused:
-        run("x", model=str(tiny_sd), steps=2, width=32, height=32, scheduler="FlowMatchEulerDiscreteScheduler",
-            output=f"{tmp_path}/")
+        run(
+            "x",
+            model=str(tiny_sd),
+            steps=2,
+            width=32,
+            height=32,
+            scheduler="FlowMatchEulerDiscreteScheduler",
+            output=f"{tmp_path}/",
+        )
     assert "does not work with StableDiffusionPipeline" in refused.value.one_line()
     assert "DDIMScheduler" in refused.value.one_line() and list(tmp_path.iterdir()) == []
 
@@ -505,9 +512,19 @@ def test_notices_a_truncated_prompt_an_idle_negative_and_a_flagged_image(tiny_sd
 
     monkeypatch.setattr(StableDiffusionPipeline, "__call__", flags_the_second)
     told = []
-    record = run("lighthouse " * 60, notify=lambda message, level="info": told.append((level, message)),
-                 model=str(tiny_sd), steps=2, width=32, height=32, guidance=0.0, negative="fog", num_images=2,
-                 seed=1, output=f"{tmp_path}/")
+    record = run(
+        "lighthouse " * 60,
+        notify=lambda message, level="info": told.append((level, message)),
+        model=str(tiny_sd),
+        steps=2,
+        width=32,
+        height=32,
+        guidance=0.0,
+        negative="fog",
+        num_images=2,
+        seed=1,
+        output=f"{tmp_path}/",
+    )
     assert len(record["paths"]) == 2
     warnings = [message for level, message in told if level == "warning"]
     assert any("text encoder takes 77" in m for m in warnings)

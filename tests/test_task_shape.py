@@ -77,8 +77,11 @@ def test_a_failing_item_fails_alone_and_resume_retries_it(cli, fake_task, tmp_pa
     again = cli("fake", "--batch", str(prompts), "--out", str(out), "--seed", "1", "--resume")
     assert again.exit_code == 0, again.stderr
     assert [call[1] for call in fake_task.calls if call[0] == "generate"] == [["no longer failing"]]
-    assert [r.get("text") for r in records(out.read_text())] == ["echo fine", "echo no longer failing",
-                                                                 "echo also fine"]
+    assert [r.get("text") for r in records(out.read_text())] == [
+        "echo fine",
+        "echo no longer failing",
+        "echo also fine",
+    ]
 
 
 def test_a_bad_batch_item_names_its_line_before_loading(cli, fake_task, tmp_path):
@@ -95,8 +98,11 @@ def test_a_bad_batch_item_names_its_line_before_loading(cli, fake_task, tmp_path
 
 def test_the_api_batch_returns_records_in_input_order(fake_task, tmp_path):
     got = gencli.generate_batch("fake", ["x", {"prompt": "y", "shout": True, "id": "why"}, "z"], seed=5)
-    assert [(r["id"], r["text"], r["seed"]) for r in got] == [("1", "echo x", 5), ("why", "ECHO Y", 6),
-                                                              ("3", "echo z", 7)]
+    assert [(r["id"], r["text"], r["seed"]) for r in got] == [
+        ("1", "echo x", 5),
+        ("why", "ECHO Y", 6),
+        ("3", "echo z", 7),
+    ]
     out = tmp_path / "r.jsonl"
     assert gencli.generate_batch("fake", ["x", "y"], out=out, seed=1) == records(out.read_text())
 
@@ -116,7 +122,9 @@ def test_a_file_task_writes_plans_and_never_overwrites(cli, fake_task, tmp_path)
 
 def test_a_file_task_batch_writes_under_out_dir(cli, fake_task, tmp_path):
     prompts = tmp_path / "p.jsonl"
-    prompts.write_text('{"prompt": "a"}\n{"prompt": "b", "output": "named.txt"}\n{"prompt": "c", "output": "../x.txt"}\n')
+    prompts.write_text(
+        '{"prompt": "a"}\n{"prompt": "b", "output": "named.txt"}\n{"prompt": "c", "output": "../x.txt"}\n'
+    )
     bad = cli("fakefile", "--batch", str(prompts), "--out-dir", str(tmp_path / "files"))
     assert bad.exit_code == 2 and "line 3" in bad.stderr and "must stay inside --out-dir" in bad.stderr
     prompts.write_text('{"prompt": "a"}\n{"prompt": "b", "output": "named.txt"}\n')

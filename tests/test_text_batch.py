@@ -18,8 +18,10 @@ def generate(model, prompts, temperature, seeds=None, stops=None):
     loaded = task.load(spec_of("text", params))
     seeds = seeds or [100 + i for i in range(len(prompts))]
     stops = stops or [()] * len(prompts)
-    prepared = [task.prepare(loaded, Item(p, {**params, "seed": s, "stop": st}))
-                for p, s, st in zip(prompts, seeds, stops, strict=True)]
+    prepared = [
+        task.prepare(loaded, Item(p, {**params, "seed": s, "stop": st}))
+        for p, s, st in zip(prompts, seeds, stops, strict=True)
+    ]
     return task.generate(loaded, prepared)
 
 

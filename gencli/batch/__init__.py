@@ -26,11 +26,20 @@ from gencli.task import Item, Notify
 __all__ = ["BatchFailures", "Summary", "read_items", "run", "run_batch"]
 
 
-def run_batch(name: str, items: list[Item], params: Mapping[str, Any], *, out: str | None = None,
-              resume: bool = False, overwrite: bool = False, batch_size: int | None = None,
-              out_dir: str | None = None, notify: Notify | None = None,
-              write_line: Callable[[str], None] | None = None,
-              progress: Callable[[Summary], None] | None = None) -> Summary:
+def run_batch(
+    name: str,
+    items: list[Item],
+    params: Mapping[str, Any],
+    *,
+    out: str | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    batch_size: int | None = None,
+    out_dir: str | None = None,
+    notify: Notify | None = None,
+    write_line: Callable[[str], None] | None = None,
+    progress: Callable[[Summary], None] | None = None,
+) -> Summary:
     """Run ``items`` through task ``name``; records go to ``out`` (JSONL) or, in input order, to ``write_line``.
 
     Under ``accelerate launch`` each process takes a contiguous share of the
@@ -70,8 +79,17 @@ def run_batch(name: str, items: list[Item], params: Mapping[str, Any], *, out: s
             earlier = {**results.read_records(out_path)[0], **shards.records_in_shards(out_path)}
             sink.done = {**earlier, **sink.done}
     try:
-        summary = run(name, mine, params, sink, batch_size=batch_size, out_dir=out_dir, overwrite=overwrite,
-                      notify=notify, progress=progress)
+        summary = run(
+            name,
+            mine,
+            params,
+            sink,
+            batch_size=batch_size,
+            out_dir=out_dir,
+            overwrite=overwrite,
+            notify=notify,
+            progress=progress,
+        )
         sink.finalize([item.id for item in mine])
     except UsageError:  # e.g. files that exist, refused before anything was written: leave no empty file
         if fresh is not None and fresh.exists() and fresh.stat().st_size == 0:
@@ -86,8 +104,11 @@ def run_batch(name: str, items: list[Item], params: Mapping[str, Any], *, out: s
     if state is not None:
         state.wait_for_everyone()
     if summary.failed:
-        retry = f"their records in {out} say why; --resume tries them again" if out else (
-            "their records on stdout say why; run with --out FILE to be able to --resume them")
+        retry = (
+            f"their records in {out} say why; --resume tries them again"
+            if out
+            else ("their records on stdout say why; run with --out FILE to be able to --resume them")
+        )
         raise BatchFailures(f"{summary.failed} of {summary.written} items failed", retry)
     return summary
 

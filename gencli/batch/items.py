@@ -18,8 +18,13 @@ from gencli.task import Item
 from gencli.tasks import TASKS
 
 _JSON_TYPES = {int: (int,), float: (int, float), str: (str,), bool: (bool,), list: (list, str)}
-_JSON_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
-               list: "a string or a list of strings"}
+_JSON_WORDS = {
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    bool: "true or false",
+    list: "a string or a list of strings",
+}
 
 
 def overridable(task: str) -> dict[str, type]:
@@ -51,7 +56,8 @@ def read_items(source: str, task: str) -> list[Item]:
     except UnicodeDecodeError as exc:
         raise UsageError(f"{name} is not valid UTF-8 (byte {exc.start})") from None
     jsonl = source.lower().endswith((".jsonl", ".json")) or (
-        source == "-" and next((ln for ln in lines if ln.strip()), "").lstrip().startswith("{"))
+        source == "-" and next((ln for ln in lines if ln.strip()), "").lstrip().startswith("{")
+    )
     items = _jsonl_items(lines, name, task) if jsonl else _text_items(lines)
     if not items:
         raise UsageError(f"{name} holds no prompts")
@@ -79,13 +85,13 @@ def _jsonl_items(lines: list[str], name: str, task: str) -> list[Item]:
         except json.JSONDecodeError as exc:
             raise UsageError(f"{where}: not JSON ({exc.msg})") from None
         if not isinstance(record, dict):
-            raise UsageError(f"{where}: expected a JSON object with a \"prompt\"")
+            raise UsageError(f'{where}: expected a JSON object with a "prompt"')
         prompt = record.pop("prompt", None)
         if not isinstance(prompt, str) or not prompt.strip():
-            raise UsageError(f"{where}: \"prompt\" must be a non-empty string")
+            raise UsageError(f'{where}: "prompt" must be a non-empty string')
         item_id = record.pop("id", number)
         if isinstance(item_id, bool) or not isinstance(item_id, (str, int)):
-            raise UsageError(f"{where}: \"id\" must be a string or an integer")
+            raise UsageError(f'{where}: "id" must be a string or an integer')
         item_id = str(item_id)
         if item_id in seen:
             raise UsageError(f"{where}: duplicate id {item_id!r} (first on line {seen[item_id]})")
@@ -94,8 +100,11 @@ def _jsonl_items(lines: list[str], name: str, task: str) -> list[Item]:
             if key not in allowed:
                 raise UsageError(f"{where}: unknown key {key!r}", "allowed: prompt, id, " + ", ".join(allowed))
             kinds = _JSON_TYPES[allowed[key]]
-            if (isinstance(value, bool) and allowed[key] is not bool) or not isinstance(value, kinds) or (
-                    isinstance(value, list) and not all(isinstance(s, str) for s in value)):
+            if (
+                (isinstance(value, bool) and allowed[key] is not bool)
+                or not isinstance(value, kinds)
+                or (isinstance(value, list) and not all(isinstance(s, str) for s in value))
+            ):
                 raise UsageError(f"{where}: {key!r} must be {_JSON_WORDS[allowed[key]]}, not {json.dumps(value)}")
         items.append(Item(prompt, record, index=len(items), id=item_id, line=number))
     return items

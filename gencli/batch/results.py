@@ -50,7 +50,9 @@ class ResultsFile:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise UsageError(f"another gencli run is writing {self.path}", "wait for it, or choose another --out")
+            raise UsageError(
+                f"another gencli run is writing {self.path}", "wait for it, or choose another --out"
+            ) from None
         return fd
 
     def _read_done(self) -> dict[str, dict]:

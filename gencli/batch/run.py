@@ -58,25 +58,42 @@ def settle_items(name: str, items: list[Item], params: Mapping[str, Any]) -> lis
     settled = []
     for item in items:
         with at_line(item):
-            overrides = {key: options[key].check(value, repr(key)) if key in options else value
-                         for key, value in item.params.items()}
+            overrides = {
+                key: options[key].check(value, repr(key)) if key in options else value
+                for key, value in item.params.items()
+            }
             item = replace(item, params=item_params(params, overrides, item.index))
             task.check(item.params)
         settled.append(item)
     return settled
 
 
-def run(name: str, items: list[Item], params: Mapping[str, Any], sink, *, batch_size: int | None = None,
-        out_dir: str | Path | None = None, overwrite: bool = False, notify: Notify | None = None,
-        progress: Callable[[Summary], None] | None = None) -> Summary:
+def run(
+    name: str,
+    items: list[Item],
+    params: Mapping[str, Any],
+    sink,
+    *,
+    batch_size: int | None = None,
+    out_dir: str | Path | None = None,
+    overwrite: bool = False,
+    notify: Notify | None = None,
+    progress: Callable[[Summary], None] | None = None,
+) -> Summary:
     """Generate every item not already in ``sink.done``; write each record as its group ends."""
     task = implementation(name)
     params = seeded(params)
     items = settle_items(name, items, params)
     files = None
     if task.extension is not None:
-        files = BatchFiles(out_dir, overwrite, task.extension, strict_suffix=getattr(task, "strict_suffix", True),
-                           kind=getattr(task, "file_kind", "file"), notify=notify)
+        files = BatchFiles(
+            out_dir,
+            overwrite,
+            task.extension,
+            strict_suffix=getattr(task, "strict_suffix", True),
+            kind=getattr(task, "file_kind", "file"),
+            notify=notify,
+        )
         files.plan(items, task.file_names)
     for item in items:  # last, as for one run: it may read the model's config
         with at_line(item):
@@ -165,7 +182,7 @@ def _records(task, loaded, group: list, files: BatchFiles | None, notify: Notify
     results = task.generate(loaded, group, notify=about)
     size = sum(task.weight(value) for value in group)
     records = []
-    for value, result in zip(group, results):
+    for value, result in zip(group, results, strict=True):
         paths = files.write(task.item_of(value), task.files(value, result)) if files is not None else None
         records.append(record_of(task, value, result, paths, batch_size=size))
     return records
@@ -173,8 +190,13 @@ def _records(task, loaded, group: list, files: BatchFiles | None, notify: Notify
 
 def error_record(name: str, item: Item, exc: BaseException) -> dict:
     message = exc.one_line() if isinstance(exc, GencliError) else f"{type(exc).__name__}: {exc}"
-    return {"schema": RECORD_SCHEMA, "task": name, "id": item.id, "prompt": item.prompt,
-            "error": (message.strip().splitlines() or [type(exc).__name__])[0]}
+    return {
+        "schema": RECORD_SCHEMA,
+        "task": name,
+        "id": item.id,
+        "prompt": item.prompt,
+        "error": (message.strip().splitlines() or [type(exc).__name__])[0],
+    }
 
 
 def _about(item: Item, notify: Notify | None) -> Notify | None:

@@ -13,9 +13,16 @@ from contextlib import contextmanager
 
 import typer
 
+from gencli.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    EXIT_UNEXPECTED,
+    GencliError,
+    PipeClosed,
+    Terminated,
+)
 from gencli.version import __version__
-from gencli.errors import (EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_UNEXPECTED, GencliError,
-                           PipeClosed, Terminated)
 from gencli.writers import notice, silence_stdout
 
 app = typer.Typer(
@@ -35,8 +42,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """Generate text, code, images and audio with Hugging Face models.
 
@@ -58,16 +66,16 @@ def error_boundary():
         yield
     except (PipeClosed, BrokenPipeError):
         silence_stdout()
-        raise typer.Exit(EXIT_OK)
+        raise typer.Exit(EXIT_OK) from None
     except Terminated:
-        raise typer.Exit(EXIT_TERMINATED)
+        raise typer.Exit(EXIT_TERMINATED) from None
     except KeyboardInterrupt:
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except GencliError as exc:
         if _debug():
             traceback.print_exc()
         notice(exc.one_line(), "error")
-        raise typer.Exit(exc.exit_code)
+        raise typer.Exit(exc.exit_code) from None
     except typer.Exit:
         raise
     except Exception as exc:  # the last net: one line, unless debugging
@@ -78,10 +86,13 @@ def error_boundary():
         if is_out_of_memory(exc):
             error = out_of_memory_error()
             notice(error.one_line(), "error")
-            raise typer.Exit(error.exit_code)
-        notice(f"unexpected {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-               " (set GENCLI_DEBUG=1 for the traceback)", "error")
-        raise typer.Exit(EXIT_UNEXPECTED)
+            raise typer.Exit(error.exit_code) from None
+        notice(
+            f"unexpected {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            " (set GENCLI_DEBUG=1 for the traceback)",
+            "error",
+        )
+        raise typer.Exit(EXIT_UNEXPECTED) from None
 
 
 def on_sigterm(signum, frame) -> None:

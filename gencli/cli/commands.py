@@ -12,7 +12,7 @@ Nothing here imports a model library.
 from __future__ import annotations
 
 import inspect
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -21,12 +21,20 @@ from gencli.cli.options import typer_annotation
 from gencli.commands import Command
 from gencli.tasks import TASKS
 
+
 def signature(name: str, command: Command) -> inspect.Signature:
     argument = inspect.Parameter(
-        command.argument, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
-        annotation=Annotated[Optional[str], typer.Argument(show_default=False, help=command.argument_help)])  # noqa: UP045
-    options = [inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=option.default,
-                                 annotation=typer_annotation(option)) for option in command.options]
+        command.argument,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        default=None,
+        annotation=Annotated[str | None, typer.Argument(show_default=False, help=command.argument_help)],
+    )
+    options = [
+        inspect.Parameter(
+            option.name, inspect.Parameter.KEYWORD_ONLY, default=option.default, annotation=typer_annotation(option)
+        )
+        for option in command.options
+    ]
     return inspect.Signature([argument, *options])
 
 

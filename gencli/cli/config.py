@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -27,7 +27,7 @@ def path() -> None:
 @config_app.command("show")
 def show(
     ctx: typer.Context,
-    command: Annotated[Optional[str], typer.Argument(show_default=False, help="Only this command's options.")] = None,
+    command: Annotated[str | None, typer.Argument(show_default=False, help="Only this command's options.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Print each option's effective default and where it comes from: env, config file, or built-in.
@@ -45,7 +45,7 @@ def show(
         if command is not None and command not in params:
             raise UsageError(f"no command {command!r}", "commands: " + ", ".join(sorted(params)))
         values = {}
-        for name in ([command] if command else sorted(params)):
+        for name in [command] if command else sorted(params):
             values[name] = {}
             for key, param in params[name].items():
                 if not param.configurable:

@@ -32,14 +32,17 @@ def models(ctx: typer.Context, json_out: JsonOpt = False) -> None:
             return
         lines = ["defaults"]
         for task, row in facts["defaults"].items():
-            lines.append(f"  {task:<6} {row['model']}" + (f"  (embedded: {row['embedded']})" if row["embedded"] else ""))
+            lines.append(
+                f"  {task:<6} {row['model']}" + (f"  (embedded: {row['embedded']})" if row["embedded"] else "")
+            )
         lines.append("aliases")
         lines += [f"  {name:<12} {target}" for name, target in sorted(facts["aliases"].items())]
         lines.append(f"cached ({facts['hub_cache']})")
         for repo in facts["cached"]:
             used = time.strftime("%Y-%m-%d", time.localtime(repo["last_used"])) if repo["last_used"] else "-"
-            commits = ", ".join(r["commit"][:8] + (f" ({', '.join(r['refs'])})" if r["refs"] else "")
-                                for r in repo["revisions"])
+            commits = ", ".join(
+                r["commit"][:8] + (f" ({', '.join(r['refs'])})" if r["refs"] else "") for r in repo["revisions"]
+            )
             lines.append(f"  {repo['id']:<40} {human_size(repo['size']):>9}  used {used}  {commits}")
         if not facts["cached"]:
             lines.append("  (none)")
@@ -79,5 +82,6 @@ def rm(
             write_json({"removed": removed})
             return
         for row in removed:
-            write_stdout(f"removed {row.get('path') or row['id'] + '@' + row['commit'][:8]}  "
-                         f"{human_size(row['size'])}\n")
+            write_stdout(
+                f"removed {row.get('path') or row['id'] + '@' + row['commit'][:8]}  {human_size(row['size'])}\n"
+            )

@@ -3,7 +3,7 @@ declared option into a Typer parameter, for the generated commands and the other
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -36,16 +36,24 @@ def typer_annotation(option: Option) -> Any:
     """The ``Annotated[type, typer.Option(...)]`` an option declares."""
     kind = _PYTHON_TYPES[option.kind]
     if option.default is None:
-        kind = Optional[kind]  # noqa: UP045 - Typer reads Optional[...] in annotations built at run time
+        kind = kind | None
     completion = _COMPLETIONS.get(option.completion or "")
     if completion is None and option.choices:
         choices = option.choices
         completion = lambda incomplete: [c for c in choices if c.startswith(incomplete)]  # noqa: E731
     metavar = option.metavar or ("[" + "|".join(option.choices) + "]" if option.choices else None)
-    return Annotated[kind, typer.Option(
-        *option.flags, help=option.help, rich_help_panel=option.panel, envvar=option.envvar,
-        show_default=option.show_default, autocompletion=completion, metavar=metavar)]
-
+    return Annotated[
+        kind,
+        typer.Option(
+            *option.flags,
+            help=option.help,
+            rich_help_panel=option.panel,
+            envvar=option.envvar,
+            show_default=option.show_default,
+            autocompletion=completion,
+            metavar=metavar,
+        ),
+    ]
 
 
 JsonOpt = typer_annotation(declared.JSON)

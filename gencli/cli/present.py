@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gencli.errors import UsageError
 from gencli.tasks import TASKS
+
+if TYPE_CHECKING:
+    from gencli.batch import Summary
+
 from gencli.writers import TextStream, notice, use_color, write_json, write_stdout, write_stdout_bytes
 
 _BATCH_ONLY = (("--out", "out"), ("--resume", "resume"), ("--batch-size", "batch_size"))
@@ -38,8 +42,10 @@ def check_flags(name: str, argument: str | None, params: dict, flags: dict) -> N
         if flags.get("batch_size") is not None and flags["batch_size"] < 1:
             raise UsageError(f"--batch-size must be at least 1, not {flags['batch_size']}")
         if params.get("output") is not None:
-            raise UsageError("-o/--output names a single run's file, and --batch makes many",
-                             'use --out-dir DIR, or give an item its own "output" in the --batch file')
+            raise UsageError(
+                "-o/--output names a single run's file, and --batch makes many",
+                'use --out-dir DIR, or give an item its own "output" in the --batch file',
+            )
     presenter = _presenter_module(name)
     if presenter is not None and hasattr(presenter, "check_flags"):
         presenter.check_flags(params, flags, batch is not None)
@@ -94,8 +100,10 @@ def present_files(name: str, params: dict, flags: dict, argument: str | None) ->
         if flags.get("json_out"):
             raise UsageError(f"'-o -' puts the {kind} on stdout, where --json would go too", "drop one of them")
         if sys.stdout.isatty():
-            raise UsageError(f"'-o -' writes {kind} bytes, and stdout is a terminal",
-                             "redirect it (> FILE) or pipe it, or use -o FILE")
+            raise UsageError(
+                f"'-o -' writes {kind} bytes, and stdout is a terminal",
+                "redirect it (> FILE) or pipe it, or use -o FILE",
+            )
     prompt = read_prompt(name, argument)
     record = run_one(name, prompt, params, notify=notice, to_stdout=write_stdout_bytes, argument=_own(argument))
     if flags.get("json_out"):
@@ -123,10 +131,19 @@ def run_batch_command(name: str, params: dict, flags: dict) -> None:
     from gencli.batch import read_items, run_batch
 
     items = read_items(flags["batch"], name)
-    run_batch(name, items, params, out=flags.get("out"), resume=bool(flags.get("resume")),
-              overwrite=bool(params.get("overwrite") or flags.get("overwrite")), batch_size=flags.get("batch_size"),
-              out_dir=flags.get("out_dir"), notify=notice, write_line=write_stdout,
-              progress=_progress(bool(flags.get("progress"))))
+    run_batch(
+        name,
+        items,
+        params,
+        out=flags.get("out"),
+        resume=bool(flags.get("resume")),
+        overwrite=bool(params.get("overwrite") or flags.get("overwrite")),
+        batch_size=flags.get("batch_size"),
+        out_dir=flags.get("out_dir"),
+        notify=notice,
+        write_line=write_stdout,
+        progress=_progress(bool(flags.get("progress"))),
+    )
 
 
 def _progress(forced: bool):
@@ -135,8 +152,15 @@ def _progress(forced: bool):
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        bar = Progress(TextColumn("batch"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                       TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+        bar = Progress(
+            TextColumn("batch"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
         task_id = bar.add_task("batch", total=None, rate="")
         bar.start()
 

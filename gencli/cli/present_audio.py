@@ -24,8 +24,9 @@ def check_flags(params: Mapping[str, Any], flags: Mapping[str, Any], batch: bool
     raw, json_out = flags.get("raw"), flags.get("json_out")
     if batch:
         if raw:
-            raise UsageError("--raw streams one text's PCM to stdout; with --batch each item gets a WAV file",
-                             "drop --raw")
+            raise UsageError(
+                "--raw streams one text's PCM to stdout; with --batch each item gets a WAV file", "drop --raw"
+            )
         return
     output = params.get("output")
     if raw and output not in (None, "-"):
@@ -35,8 +36,9 @@ def check_flags(params: Mapping[str, Any], flags: Mapping[str, Any], batch: bool
     if json_out and output == "-":
         raise UsageError("-o - sends the WAV to stdout, where --json would go", "write a file with -o, or drop --json")
     if (raw or output == "-") and sys.stdout.isatty():
-        raise UsageError("refusing to write binary audio to a terminal",
-                         "pipe it (| aplay), or write a file with -o FILE")
+        raise UsageError(
+            "refusing to write binary audio to a terminal", "pipe it (| aplay), or write a file with -o FILE"
+        )
 
 
 def present(name: str, params: dict, flags: dict, argument: str | None) -> dict:
@@ -51,8 +53,15 @@ def present(name: str, params: dict, flags: dict, argument: str | None) -> dict:
     prompt = read_prompt(name, argument)
     raw = RawStream(params.get("sample_format") or "pcm16", notice)
     # The WAV that run_one makes of the whole is dropped: the pieces went out as they were made.
-    return run_one(name, prompt, {**params, "output": "-"}, notify=notice, stream=raw.write,
-                   to_stdout=lambda data: None, argument=_own(argument))
+    return run_one(
+        name,
+        prompt,
+        {**params, "output": "-"},
+        notify=notice,
+        stream=raw.write,
+        to_stdout=lambda data: None,
+        argument=_own(argument),
+    )
 
 
 class RawStream:
@@ -73,6 +82,8 @@ class RawStream:
             self.started = True
             channels = samples.shape[0]
             kind = "16-bit signed" if self.sample_format == "pcm16" else "32-bit float"
-            self.notice(f"raw PCM on stdout: {kind} little-endian, {sample_rate} Hz, {channels} channel(s); "
-                        f"play it with: aplay -f {self._APLAY[self.sample_format]} -r {sample_rate} -c {channels}")
+            self.notice(
+                f"raw PCM on stdout: {kind} little-endian, {sample_rate} Hz, {channels} channel(s); "
+                f"play it with: aplay -f {self._APLAY[self.sample_format]} -r {sample_rate} -c {channels}"
+            )
         write_stdout_bytes(wav.encode(samples, self.sample_format))

@@ -72,8 +72,7 @@ def _show_on_terminal(name: str, prompt: str, params: dict, argument: str | None
     with err.status("generating code…"):
         record = run_one(name, prompt, params, notify=notice, argument=argument)
     prose = prose_of(record["answer"])
-    Console().print(Syntax(record["code"], record["language"] or "text", theme="ansi_dark",
-                           background_color="default"))
+    Console().print(Syntax(record["code"], record["language"] or "text", theme="ansi_dark", background_color="default"))
     if prose:
         err.print(prose, style="dim", markup=False, highlight=False)
     return record

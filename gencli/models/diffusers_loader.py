@@ -33,23 +33,45 @@ class LoadedImagePipeline:
     load_seconds: float = 0.0
 
 
-def load_text_to_image(ref: ModelRef, placement: Placement, *, allow_pickle: bool = False,
-                       trust_remote_code: bool = False, offload: bool = False, attention_slicing: bool = False,
-                       vae_tiling: bool = False, notify: Callable[..., None] | None = None) -> LoadedImagePipeline:
+def load_text_to_image(
+    ref: ModelRef,
+    placement: Placement,
+    *,
+    allow_pickle: bool = False,
+    trust_remote_code: bool = False,
+    offload: bool = False,
+    attention_slicing: bool = False,
+    vae_tiling: bool = False,
+    notify: Callable[..., None] | None = None,
+) -> LoadedImagePipeline:
     """Load a text-to-image pipeline through ``AutoPipelineForText2Image``, once per process.
 
     ``offload`` uses model CPU offload where the device is CUDA (elsewhere it
     does nothing, with a warning); ``attention_slicing`` and ``vae_tiling``
     switch on those memory savers where the pipeline offers them.
     """
-    key = ("text-to-image", ref, placement.device, placement.dtype, allow_pickle, trust_remote_code, offload,
-           attention_slicing, vae_tiling)
-    return cached_load(key, lambda: _load_text_to_image(ref, placement, allow_pickle, trust_remote_code, offload,
-                                                        attention_slicing, vae_tiling, notify))
+    key = (
+        "text-to-image",
+        ref,
+        placement.device,
+        placement.dtype,
+        allow_pickle,
+        trust_remote_code,
+        offload,
+        attention_slicing,
+        vae_tiling,
+    )
+    return cached_load(
+        key,
+        lambda: _load_text_to_image(
+            ref, placement, allow_pickle, trust_remote_code, offload, attention_slicing, vae_tiling, notify
+        ),
+    )
 
 
-def _load_text_to_image(ref, placement, allow_pickle, trust_remote_code, offload, attention_slicing,
-                        vae_tiling, notify) -> LoadedImagePipeline:
+def _load_text_to_image(
+    ref, placement, allow_pickle, trust_remote_code, offload, attention_slicing, vae_tiling, notify
+) -> LoadedImagePipeline:
     started = time.perf_counter()
     location = locate(ref, "model_index.json", allow_pickle)
     quiet_libraries()
@@ -91,8 +113,15 @@ def _load_text_to_image(ref, placement, allow_pickle, trust_remote_code, offload
     provenance = dict(location.provenance)
     if ref.source == "hub":
         provenance["revision"] = snapshot_commit(ref, "model_index.json") or ref.revision
-    return LoadedImagePipeline(pipe, ref, placement, provenance, scheduler=pipe.scheduler, offloaded=offloaded,
-                               load_seconds=time.perf_counter() - started)
+    return LoadedImagePipeline(
+        pipe,
+        ref,
+        placement,
+        provenance,
+        scheduler=pipe.scheduler,
+        offloaded=offloaded,
+        load_seconds=time.perf_counter() - started,
+    )
 
 
 def _diffusers_dtype_keyword() -> str:

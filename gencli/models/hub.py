@@ -44,21 +44,27 @@ def locate(ref: ModelRef, required_file: str = "config.json", allow_pickle: bool
         if not _hub_reachable(ref, required_file):
             kwargs["local_files_only"] = True
         return Location(ref.id, kwargs, provenance)
-    raise UsageError(f"{ref.id} is a GGUF file, which holds a language model",
-                     "GGUF works with text and code; give a hub id or directory here")
+    raise UsageError(
+        f"{ref.id} is a GGUF file, which holds a language model",
+        "GGUF works with text and code; give a hub id or directory here",
+    )
 
 
 def _check_local_dir(path: Path, required_file: str, allow_pickle: bool) -> None:
     if not (path / required_file).is_file():
         kind = "diffusers pipeline" if required_file == "model_index.json" else "transformers model"
         found = ", ".join(sorted(p.name for p in path.iterdir())[:6]) or "nothing"
-        raise ModelNotFound(f"{path} is not a {kind} (no {required_file}; found {found})",
-                            "give the directory that save_pretrained wrote")
+        raise ModelNotFound(
+            f"{path} is not a {kind} (no {required_file}; found {found})",
+            "give the directory that save_pretrained wrote",
+        )
     if allow_pickle or any(path.rglob("*.safetensors")):
         return
     if any(p.suffix in _PICKLE_SUFFIXES for p in path.rglob("*")):
-        raise ModelNotFound(f"{path} has only pickle weights, which can run code when loaded",
-                            "convert them to safetensors, or pass --allow-pickle if you trust the source")
+        raise ModelNotFound(
+            f"{path} has only pickle weights, which can run code when loaded",
+            "convert them to safetensors, or pass --allow-pickle if you trust the source",
+        )
     raise ModelNotFound(f"{path} has no weights (no *.safetensors file)")
 
 
@@ -76,16 +82,18 @@ def _hub_reachable(ref: ModelRef, required_file: str) -> bool:
     if constants.HF_HUB_OFFLINE:
         if cached:
             return False
-        raise ModelNotFound(f"{target} is not in the Hugging Face cache and HF_HUB_OFFLINE is set",
-                            f"download it where there is network: {fetch_command(ref.id, ref.revision)}"
-                            + _alias_hint(ref.id))
+        raise ModelNotFound(
+            f"{target} is not in the Hugging Face cache and HF_HUB_OFFLINE is set",
+            f"download it where there is network: {fetch_command(ref.id, ref.revision)}" + _alias_hint(ref.id),
+        )
     if _hub_answers():
         return True
     if cached:
         return False
-    raise ModelNotFound(f"{target} is not cached and the Hugging Face hub cannot be reached",
-                        f"download it where there is network: {fetch_command(ref.id, ref.revision)}"
-                        + _alias_hint(ref.id))
+    raise ModelNotFound(
+        f"{target} is not cached and the Hugging Face hub cannot be reached",
+        f"download it where there is network: {fetch_command(ref.id, ref.revision)}" + _alias_hint(ref.id),
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -132,8 +140,12 @@ def read_model_config(ref: ModelRef, allow_pickle: bool = False) -> dict:
             else:
                 from huggingface_hub import hf_hub_download
 
-                path = hf_hub_download(ref.id, "config.json", revision=ref.revision,
-                                       local_files_only=bool(location.kwargs.get("local_files_only")))
+                path = hf_hub_download(
+                    ref.id,
+                    "config.json",
+                    revision=ref.revision,
+                    local_files_only=bool(location.kwargs.get("local_files_only")),
+                )
             return json.loads(Path(path).read_text(encoding="utf-8"))
 
     return cached_load(("config", ref, allow_pickle), build)

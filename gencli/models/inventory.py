@@ -23,8 +23,14 @@ def inventory() -> dict:
     for name, task in TASKS.items():
         embedded = convert.locate_embedded(task.embedded) if task.embedded else None
         defaults[name] = {"model": task.default_model, "embedded": str(embedded) if embedded else None}
-    return {"defaults": defaults, "aliases": all_aliases(), "hub_cache": constants.HF_HUB_CACHE,
-            "cached": hub_models(), "gencli_cache": str(cache_dir()), "converted": converted_models()}
+    return {
+        "defaults": defaults,
+        "aliases": all_aliases(),
+        "hub_cache": constants.HF_HUB_CACHE,
+        "cached": hub_models(),
+        "gencli_cache": str(cache_dir()),
+        "converted": converted_models(),
+    }
 
 
 def hub_models() -> list[dict]:
@@ -37,12 +43,18 @@ def hub_models() -> list[dict]:
         return []
     rows = []
     for repo in sorted(info.repos, key=lambda r: r.repo_id):
-        rows.append({
-            "id": repo.repo_id, "type": repo.repo_type, "size": repo.size_on_disk,
-            "last_used": repo.last_accessed,
-            "revisions": [{"commit": rev.commit_hash, "refs": sorted(rev.refs)} for rev in
-                          sorted(repo.revisions, key=lambda r: r.commit_hash)],
-        })
+        rows.append(
+            {
+                "id": repo.repo_id,
+                "type": repo.repo_type,
+                "size": repo.size_on_disk,
+                "last_used": repo.last_accessed,
+                "revisions": [
+                    {"commit": rev.commit_hash, "refs": sorted(rev.refs)}
+                    for rev in sorted(repo.revisions, key=lambda r: r.commit_hash)
+                ],
+            }
+        )
     return rows
 
 
@@ -54,8 +66,14 @@ def converted_models() -> list[dict]:
         marker = convert.read_valid_entry(entry)
         if entry.name.startswith(".tmp-") or marker is None:
             continue
-        rows.append({"path": str(entry), "source": marker.get("source"), "sha256": marker.get("sha256"),
-                     "size": sum(marker["files"].values())})
+        rows.append(
+            {
+                "path": str(entry),
+                "source": marker.get("source"),
+                "sha256": marker.get("sha256"),
+                "size": sum(marker["files"].values()),
+            }
+        )
     return rows
 
 
@@ -88,8 +106,12 @@ def remove(spec: str) -> list[dict]:
     repos = [r for r in (info.repos if info else []) if r.repo_id == ref.id]
     if not repos:
         raise ModelNotFound(f"{ref.id} is not in the Hugging Face cache", "see what is cached with: gencli models")
-    revisions = [rev for repo in repos for rev in repo.revisions
-                 if ref.revision is None or rev.commit_hash.startswith(ref.revision) or ref.revision in rev.refs]
+    revisions = [
+        rev
+        for repo in repos
+        for rev in repo.revisions
+        if ref.revision is None or rev.commit_hash.startswith(ref.revision) or ref.revision in rev.refs
+    ]
     if not revisions:
         raise ModelNotFound(f"{ref.id} has no cached revision {ref.revision}")
     strategy = info.delete_revisions(*(rev.commit_hash for rev in revisions))

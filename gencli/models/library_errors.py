@@ -41,7 +41,8 @@ class Row:
 
     def matches(self, exc: BaseException) -> bool:
         return any(isinstance(exc, cls) for cls in map(_loaded_type, self.types) if cls is not None) and (
-            self.when is None or self.when(exc))
+            self.when is None or self.when(exc)
+        )
 
 
 def _loaded_type(name: type | str) -> type | None:
@@ -68,8 +69,10 @@ def _out_of_memory(exc: BaseException, failure: Failure) -> GencliError:
 
 
 def _needs_remote_code(exc: BaseException, failure: Failure) -> GencliError:
-    return UsageError(f"{failure.target} needs its own code to run: {first_line(exc)}",
-                      "pass --trust-remote-code if you trust its source")
+    return UsageError(
+        f"{failure.target} needs its own code to run: {first_line(exc)}",
+        "pass --trust-remote-code if you trust its source",
+    )
 
 
 def _could_not_load(hub_hint: Callable[[Failure], str] | None = None) -> Build:
@@ -78,8 +81,11 @@ def _could_not_load(hub_hint: Callable[[Failure], str] | None = None) -> Build:
     def build(exc: BaseException, failure: Failure) -> GencliError:
         if not failure.hub:
             return ModelNotFound(f"could not load the model at {failure.target}: {first_line(exc)}")
-        hint = hub_hint(failure) if hub_hint else (
-            f"download it where there is network: {fetch_command(failure.target, failure.revision)}")
+        hint = (
+            hub_hint(failure)
+            if hub_hint
+            else (f"download it where there is network: {fetch_command(failure.target, failure.revision)}")
+        )
         return ModelNotFound(f"could not load {failure.target}: {first_line(exc)}", hint)
 
     return build
@@ -97,12 +103,20 @@ TABLE: tuple[Row, ...] = (
     # trust_remote_code is off; with no type of its own, this one row reads the message.
     Row((ValueError,), _needs_remote_code, when=lambda exc: "trust_remote_code" in str(exc)),
     # The hub answered, so downloading elsewhere would not help: what would.
-    Row((_HUB + "GatedRepoError",), _could_not_load(
-        lambda f: f"it is gated: accept its terms at https://huggingface.co/{f.target}, then: hf auth login")),
-    Row((_HUB + "RepositoryNotFoundError",), _could_not_load(
-        lambda f: "check the id; a private model also needs: hf auth login")),
-    Row((_HUB + "RevisionNotFoundError",), _could_not_load(
-        lambda f: f"check the revision: a branch, tag or commit of {f.target}")),
+    Row(
+        (_HUB + "GatedRepoError",),
+        _could_not_load(
+            lambda f: f"it is gated: accept its terms at https://huggingface.co/{f.target}, then: hf auth login"
+        ),
+    ),
+    Row(
+        (_HUB + "RepositoryNotFoundError",),
+        _could_not_load(lambda f: "check the id; a private model also needs: hf auth login"),
+    ),
+    Row(
+        (_HUB + "RevisionNotFoundError",),
+        _could_not_load(lambda f: f"check the revision: a branch, tag or commit of {f.target}"),
+    ),
     # Not in the cache, with no network to fetch it.
     Row((_HUB + "OfflineModeIsEnabled", _HUB + "LocalEntryNotFoundError"), _could_not_load()),
     # A file the model does not have (the hub's RemoteEntryNotFoundError is one too).

@@ -67,8 +67,12 @@ def load_errors(location: Location):
     except GencliError:
         raise
     except Exception as exc:  # a missing file, a damaged one (SafetensorError), a config it cannot read ...
-        raise to_gencli_error(exc, location.target, hub=location.provenance.get("source") == "hub",
-                              revision=location.kwargs.get("revision")) from exc
+        raise to_gencli_error(
+            exc,
+            location.target,
+            hub=location.provenance.get("source") == "hub",
+            revision=location.kwargs.get("revision"),
+        ) from exc
 
 
 def quiet_libraries() -> None:

@@ -62,8 +62,10 @@ def resolve_spec(spec: str) -> ModelRef:
 
     model_id, _, revision = spec.partition("@")
     if not _HUB_ID.match(model_id) or (spec.endswith("@") and not revision):
-        raise UsageError(f"{spec!r} is not a hub id, a directory, a .gguf file or an alias",
-                         "use org/name[@revision], a path, or one of: " + ", ".join(sorted(all_aliases())))
+        raise UsageError(
+            f"{spec!r} is not a hub id, a directory, a .gguf file or an alias",
+            "use org/name[@revision], a path, or one of: " + ", ".join(sorted(all_aliases())),
+        )
     return ModelRef("hub", model_id, revision=revision or None)
 
 

@@ -32,8 +32,14 @@ class LoadedModel:
     load_seconds: float = 0.0
 
 
-def load_causal_lm(ref: ModelRef, placement: Placement, *, trust_remote_code: bool = False,
-                   allow_pickle: bool = False, notify: Callable[..., None] | None = None) -> LoadedModel:
+def load_causal_lm(
+    ref: ModelRef,
+    placement: Placement,
+    *,
+    trust_remote_code: bool = False,
+    allow_pickle: bool = False,
+    notify: Callable[..., None] | None = None,
+) -> LoadedModel:
     """Load a causal language model and its tokenizer, once per process.
 
     With ``placement.quantize`` (int8, int4) the weights load in fp32 and the
@@ -50,18 +56,27 @@ def _load_causal_lm(ref, placement, trust_remote_code, allow_pickle, notify) -> 
     load_as = replace(placement, dtype="fp32") if placement.quantize != "none" else placement
     if ref.source == "gguf":
         entry = convert.ensure_converted(ref.path, notify)
-        provenance = {"id": ref.id, "revision": None, "source": "gguf", "path": str(ref.path),
-                      "sha256": entry.sha256, "converted": entry.converted_now, "embedded": ref.embedded}
+        provenance = {
+            "id": ref.id,
+            "revision": None,
+            "source": "gguf",
+            "path": str(ref.path),
+            "sha256": entry.sha256,
+            "converted": entry.converted_now,
+            "embedded": ref.embedded,
+        }
         try:
-            model, tokenizer = _from_pretrained(Location(str(entry.path), {}, provenance), load_as,
-                                                trust_remote_code, False)
+            model, tokenizer = _from_pretrained(
+                Location(str(entry.path), {}, provenance), load_as, trust_remote_code, False
+            )
         except ModelNotFound:
             # The entry looked whole but would not load: rebuild it once.
             convert.remove_entry(entry.path)
             entry = convert.ensure_converted(ref.path, notify)
             provenance["converted"] = True
-            model, tokenizer = _from_pretrained(Location(str(entry.path), {}, provenance), load_as,
-                                                trust_remote_code, False)
+            model, tokenizer = _from_pretrained(
+                Location(str(entry.path), {}, provenance), load_as, trust_remote_code, False
+            )
     else:
         location = locate(ref, "config.json", allow_pickle)
         model, tokenizer = _from_pretrained(location, load_as, trust_remote_code, allow_pickle)
@@ -84,8 +99,9 @@ def _from_pretrained(location: Location, placement: Placement, trust_remote_code
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     with load_errors(location):
-        tokenizer = AutoTokenizer.from_pretrained(location.target, trust_remote_code=trust_remote_code,
-                                                  **location.kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(
+            location.target, trust_remote_code=trust_remote_code, **location.kwargs
+        )
         model = AutoModelForCausalLM.from_pretrained(
             location.target,
             dtype=torch_dtype(placement.dtype),
@@ -100,6 +116,7 @@ def _from_pretrained(location: Location, placement: Placement, trust_remote_code
 
 # --- text to audio ------------------------------------------------------------------
 
+
 @dataclass
 class LoadedPipeline:
     """A transformers pipeline on its device, with its model kind and where it came from."""
@@ -112,8 +129,9 @@ class LoadedPipeline:
     load_seconds: float = 0.0
 
 
-def load_text_to_audio(ref: ModelRef, placement: Placement, *, allow_pickle: bool = False,
-                       trust_remote_code: bool = False) -> LoadedPipeline:
+def load_text_to_audio(
+    ref: ModelRef, placement: Placement, *, allow_pickle: bool = False, trust_remote_code: bool = False
+) -> LoadedPipeline:
     """Load a transformers text-to-audio pipeline (VITS, MusicGen, Bark ...), once per process."""
     key = ("text-to-audio", ref, placement.device, placement.dtype, trust_remote_code, allow_pickle)
     return cached_load(key, lambda: _load_text_to_audio(ref, placement, allow_pickle, trust_remote_code))
@@ -147,5 +165,4 @@ def _load_text_to_audio(ref, placement, allow_pickle, trust_remote_code) -> Load
     provenance = dict(location.provenance)
     if ref.source == "hub":
         provenance["revision"] = snapshot_commit(ref, "config.json") or ref.revision
-    return LoadedPipeline(pipe, pipe.model.config.model_type, ref, placement, provenance,
-                          time.perf_counter() - started)
+    return LoadedPipeline(pipe, pipe.model.config.model_type, ref, placement, provenance, time.perf_counter() - started)
