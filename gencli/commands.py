@@ -37,15 +37,13 @@ class Command:
         return {option.name for option in self.options}
 
 
+# The declarations are tables: one option per entry, kept compact for reading side by side.
+# fmt: off
 _FILE_OPTIONS = (o.OUTPUT, o.OVERWRITE)
 _BATCH_FILE_OPTIONS = (*o.BATCH_OPTIONS, o.OUT_DIR)
 _TEXT_OUT = (o.JSON,)
-_TEXT_BATCH = (
-    *o.BATCH_OPTIONS,
-    variant(
-        o.OVERWRITE, panel=o.BATCH_PANEL, api=False, help="Replace files that already exist (never done otherwise)."
-    ),
-)
+_TEXT_BATCH = (*o.BATCH_OPTIONS, variant(o.OVERWRITE, panel=o.BATCH_PANEL, api=False,
+                                         help="Replace files that already exist (never done otherwise)."))
 
 TEXT = Command(
     help="""Generate text from a prompt, streamed to stdout as it is made.
@@ -59,25 +57,10 @@ TEXT = Command(
       cat notes.md | gencli text "Summarise this" > summary.txt
       gencli text --batch prompts.jsonl --out results.jsonl --resume
     """,
-    options=(
-        o.MODEL,
-        o.DEVICE,
-        o.DTYPE,
-        o.QUANTIZE,
-        *o.SAMPLING_OPTIONS,
-        Option(
-            "raw",
-            ("--raw",),
-            bool,
-            False,
-            panel=o.SAMPLING_PANEL,
-            help="Send the prompt as plain completion, without the chat template.",
-        ),
-        o.SEED,
-        *_TEXT_OUT,
-        *o.TRUST_OPTIONS,
-        *_TEXT_BATCH,
-    ),
+    options=(o.MODEL, o.DEVICE, o.DTYPE, o.QUANTIZE, *o.SAMPLING_OPTIONS,
+             Option("raw", ("--raw",), bool, False, panel=o.SAMPLING_PANEL,
+                    help="Send the prompt as plain completion, without the chat template."),
+             o.SEED, *_TEXT_OUT, *o.TRUST_OPTIONS, *_TEXT_BATCH),
 )
 
 CODE = Command(
@@ -92,61 +75,21 @@ CODE = Command(
       gencli code "a function that reverses a string" -l python --check
     """,
     options=(
-        Option(
-            "lang",
-            ("--lang", "-l"),
-            str,
-            None,
-            per_item=True,
-            show_default=False,
-            help="The language (python, bash, json, ...). Default: the one the prompt names, else the model's choice.",
-        ),
-        Option(
-            "check",
-            ("--check",),
-            bool,
-            False,
-            help="The code must pass a syntax check for its language (python: ast.parse, bash: bash -n, "
-            "json: json.loads, others by a compiler on PATH); failures are retried with new seeds. "
-            "Exit 6 if no attempt passes (the last one is still printed).",
-        ),
-        Option(
-            "retries",
-            ("--retries",),
-            int,
-            2,
-            minimum=0,
-            rule="0 or more",
-            help="With --check: further attempts after a failed one.",
-        ),
-        o.MODEL,
-        o.DEVICE,
-        o.DTYPE,
-        o.QUANTIZE,
-        *o.SAMPLING_OPTIONS,
-        o.SEED,
-        Option(
-            "extract",
-            ("--extract",),
-            bool,
-            False,
-            panel=OUTPUT_PANEL,
-            api=False,
-            help="Print only the code, as when piped, even on a terminal.",
-        ),
-        Option(
-            "raw",
-            ("--raw",),
-            bool,
-            False,
-            panel=OUTPUT_PANEL,
-            api=False,
-            help="Print the model's whole answer untouched.",
-        ),
-        *_TEXT_OUT,
-        *o.TRUST_OPTIONS,
-        *_TEXT_BATCH,
-    ),
+        Option("lang", ("--lang", "-l"), str, None, per_item=True, show_default=False,
+               help="The language (python, bash, json, ...). Default: the one the prompt names, "
+                    "else the model's choice."),
+        Option("check", ("--check",), bool, False,
+               help="The code must pass a syntax check for its language (python: ast.parse, bash: bash -n, "
+                    "json: json.loads, others by a compiler on PATH); failures are retried with new seeds. "
+                    "Exit 6 if no attempt passes (the last one is still printed)."),
+        Option("retries", ("--retries",), int, 2, minimum=0, rule="0 or more",
+               help="With --check: further attempts after a failed one."),
+        o.MODEL, o.DEVICE, o.DTYPE, o.QUANTIZE, *o.SAMPLING_OPTIONS, o.SEED,
+        Option("extract", ("--extract",), bool, False, panel=OUTPUT_PANEL, api=False,
+               help="Print only the code, as when piped, even on a terminal."),
+        Option("raw", ("--raw",), bool, False, panel=OUTPUT_PANEL, api=False,
+               help="Print the model's whole answer untouched."),
+        *_TEXT_OUT, *o.TRUST_OPTIONS, *_TEXT_BATCH),
     presenter="gencli.cli.present_code:present",
 )
 
@@ -168,119 +111,37 @@ IMAGE = Command(
     """,
     options=(
         o.MODEL,
-        Option(
-            "negative",
-            ("--negative", "--negative-prompt"),
-            str,
-            None,
-            per_item=True,
-            show_default=False,
-            help="What the image should not show (needs guidance above 1).",
-        ),
-        Option(
-            "steps",
-            ("--steps", "--num-inference-steps"),
-            int,
-            None,
-            per_item=True,
-            minimum=1,
-            show_default=False,
-            help="Denoising steps. Default: the model's (sd-turbo: 1).",
-        ),
-        Option(
-            "guidance",
-            ("--guidance", "--guidance-scale"),
-            float,
-            None,
-            per_item=True,
-            minimum=0,
-            rule="0 or more",
-            show_default=False,
-            help="Classifier-free guidance scale. Default: the model's (sd-turbo: 0).",
-        ),
-        Option(
-            "width",
-            ("--width",),
-            int,
-            None,
-            per_item=True,
-            show_default=False,
-            help="Width in pixels, a multiple of 8. Default: the model's.",
-        ),
-        Option(
-            "height",
-            ("--height",),
-            int,
-            None,
-            per_item=True,
-            show_default=False,
-            help="Height in pixels, a multiple of 8. Default: the model's.",
-        ),
-        Option(
-            "num_images",
-            ("--num-images", "-n"),
-            int,
-            1,
-            per_item=True,
-            minimum=1,
-            help="How many images to make, in one batch.",
-        ),
-        variant(
-            o.SEED,
-            help="Make the run repeatable (same device and dtype). Image i (from 0) uses seed+i, so "
-            "any one can be made again alone. Default: random, shown in the file names.",
-        ),
-        Option(
-            "scheduler",
-            ("--scheduler",),
-            str,
-            None,
-            per_item=True,
-            show_default=False,
-            completion="scheduler",
-            help="A diffusers scheduler class, e.g. EulerAncestralDiscreteScheduler. Default: the model's.",
-        ),
+        Option("negative", ("--negative", "--negative-prompt"), str, None, per_item=True, show_default=False,
+               help="What the image should not show (needs guidance above 1)."),
+        Option("steps", ("--steps", "--num-inference-steps"), int, None, per_item=True, minimum=1,
+               show_default=False, help="Denoising steps. Default: the model's (sd-turbo: 1)."),
+        Option("guidance", ("--guidance", "--guidance-scale"), float, None, per_item=True, minimum=0,
+               rule="0 or more", show_default=False,
+               help="Classifier-free guidance scale. Default: the model's (sd-turbo: 0)."),
+        Option("width", ("--width",), int, None, per_item=True, show_default=False,
+               help="Width in pixels, a multiple of 8. Default: the model's."),
+        Option("height", ("--height",), int, None, per_item=True, show_default=False,
+               help="Height in pixels, a multiple of 8. Default: the model's."),
+        Option("num_images", ("--num-images", "-n"), int, 1, per_item=True, minimum=1,
+               help="How many images to make, in one batch."),
+        variant(o.SEED, help="Make the run repeatable (same device and dtype). Image i (from 0) uses seed+i, so "
+                             "any one can be made again alone. Default: random, shown in the file names."),
+        Option("scheduler", ("--scheduler",), str, None, per_item=True, show_default=False, completion="scheduler",
+               help="A diffusers scheduler class, e.g. EulerAncestralDiscreteScheduler. Default: the model's."),
         *_FILE_OPTIONS,
         variant(o.JSON, help="Print one JSON record (the paths and their provenance) instead of the paths."),
-        o.DEVICE,
-        o.DTYPE,
-        Option(
-            "offload",
-            ("--offload",),
-            bool,
-            False,
-            panel=o.MODEL_PANEL,
-            load=True,
-            help="On CUDA, keep each model on the CPU until it runs (less GPU memory, slower).",
-        ),
-        Option(
-            "attention_slicing",
-            ("--attention-slicing",),
-            bool,
-            False,
-            panel=o.MODEL_PANEL,
-            load=True,
-            help="Compute attention in slices: less memory, a little slower.",
-        ),
-        Option(
-            "vae_tiling",
-            ("--vae-tiling",),
-            bool,
-            False,
-            panel=o.MODEL_PANEL,
-            load=True,
-            help="Decode the image in tiles: less memory for large sizes.",
-        ),
+        o.DEVICE, o.DTYPE,
+        Option("offload", ("--offload",), bool, False, panel=o.MODEL_PANEL, load=True,
+               help="On CUDA, keep each model on the CPU until it runs (less GPU memory, slower)."),
+        Option("attention_slicing", ("--attention-slicing",), bool, False, panel=o.MODEL_PANEL, load=True,
+               help="Compute attention in slices: less memory, a little slower."),
+        Option("vae_tiling", ("--vae-tiling",), bool, False, panel=o.MODEL_PANEL, load=True,
+               help="Decode the image in tiles: less memory for large sizes."),
         *o.TRUST_OPTIONS,
         *_BATCH_FILE_OPTIONS[:3],
-        variant(
-            o.BATCH_SIZE,
-            help="With --batch: images made in one pipeline call, from items with the same "
-            "settings (fewer use less memory). Default: 4.",
-        ),
-        o.PROGRESS,
-        o.OUT_DIR,
-    ),
+        variant(o.BATCH_SIZE, help="With --batch: images made in one pipeline call, from items with the same "
+                                   "settings (fewer use less memory). Default: 4."),
+        o.PROGRESS, o.OUT_DIR),
     writes_files=True,
 )
 
@@ -305,88 +166,35 @@ AUDIO = Command(
     """,
     argument="text",
     argument_help="What to say (or, for MusicGen, the music to make). Piped stdin comes first, then this; "
-    "'-' means stdin alone.",
+                  "'-' means stdin alone.",
     options=(
-        o.MODEL,
-        *_FILE_OPTIONS,
-        Option(
-            "duration",
-            ("--duration", "-d"),
-            float,
-            None,
-            per_item=True,
-            minimum=0,
-            above=True,
-            rule="a positive number of seconds",
-            show_default=False,
-            help="Seconds of music to make (MusicGen models only). Default: 5.",
-        ),
-        Option(
-            "voice",
-            ("--voice",),
-            str,
-            None,
-            per_item=True,
-            show_default=False,
-            help="Speaker preset such as v2/en_speaker_6, or a .npz voice file (Bark models only).",
-        ),
-        Option(
-            "pause",
-            ("--pause",),
-            float,
-            0.3,
-            per_item=True,
-            minimum=0,
-            maximum=10,
-            rule="between 0 and 10 seconds",
-            help="Seconds of silence between sentences.",
-        ),
-        Option(
-            "split",
-            ("--split/--no-split",),
-            bool,
-            True,
-            per_item=True,
-            help="Speak the text sentence by sentence (--no-split: in one go).",
-        ),
-        Option(
-            "raw",
-            ("--raw",),
-            bool,
-            False,
-            panel=OUTPUT_PANEL,
-            api=False,
-            help="Stream headerless little-endian PCM to stdout, each sentence as soon as it is made. "
-            "Its rate and layout are printed on stderr.",
-        ),
-        Option(
-            "sample_format",
-            ("--sample-format",),
-            str,
-            "pcm16",
-            per_item=True,
-            panel=OUTPUT_PANEL,
-            choices=("pcm16", "float32"),
-            normalize=lambda value: _sample_format(value),
-            help="pcm16 (16-bit integers) or float32, for the WAV and for --raw.",
-        ),
-        o.SEED,
-        *_TEXT_OUT,
-        o.DEVICE,
-        o.DTYPE,
-        *o.TRUST_OPTIONS,
+        o.MODEL, *_FILE_OPTIONS,
+        Option("duration", ("--duration", "-d"), float, None, per_item=True, minimum=0, above=True,
+               rule="a positive number of seconds", show_default=False,
+               help="Seconds of music to make (MusicGen models only). Default: 5."),
+        Option("voice", ("--voice",), str, None, per_item=True, show_default=False,
+               help="Speaker preset such as v2/en_speaker_6, or a .npz voice file (Bark models only)."),
+        Option("pause", ("--pause",), float, 0.3, per_item=True, minimum=0, maximum=10,
+               rule="between 0 and 10 seconds", help="Seconds of silence between sentences."),
+        Option("split", ("--split/--no-split",), bool, True, per_item=True,
+               help="Speak the text sentence by sentence (--no-split: in one go)."),
+        Option("raw", ("--raw",), bool, False, panel=OUTPUT_PANEL, api=False,
+               help="Stream headerless little-endian PCM to stdout, each sentence as soon as it is made. "
+                    "Its rate and layout are printed on stderr."),
+        Option("sample_format", ("--sample-format",), str, "pcm16", per_item=True, panel=OUTPUT_PANEL,
+               choices=("pcm16", "float32"), normalize=lambda value: _sample_format(value),
+               help="pcm16 (16-bit integers) or float32, for the WAV and for --raw."),
+        o.SEED, *_TEXT_OUT, o.DEVICE, o.DTYPE, *o.TRUST_OPTIONS,
         *_BATCH_FILE_OPTIONS[:3],
-        variant(
-            o.BATCH_SIZE,
-            help="Accepted as other commands take it, but audio items are made one at a time: "
-            "text-to-audio models (VITS, MusicGen, Bark) differ in what batching they allow.",
-        ),
-        o.PROGRESS,
-        o.OUT_DIR,
-    ),
+        variant(o.BATCH_SIZE, help="Accepted as other commands take it, but audio items are made one at a time: "
+                                   "text-to-audio models (VITS, MusicGen, Bark) differ in what batching they allow."),
+        o.PROGRESS, o.OUT_DIR),
     writes_files=True,
     presenter="gencli.cli.present_audio:present",
 )
+
+
+# fmt: on
 
 
 def _sample_format(value: str) -> str:

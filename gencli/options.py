@@ -158,180 +158,54 @@ def _quantize(value: str) -> str:
     return normalize_quantize(value)
 
 
-MODEL = Option(
-    "model",
-    ("--model", "-m"),
-    str,
-    None,
-    panel=MODEL_PANEL,
-    load=True,
-    envvar="GENCLI_MODEL",
-    show_default=False,
-    completion="model",
-    help="Hub id (org/name or org/name@revision), local directory, .gguf file or alias. "
-    "Default: the task's default model.",
-)
-DEVICE = Option(
-    "device",
-    ("--device",),
-    str,
-    "auto",
-    panel=MODEL_PANEL,
-    load=True,
-    envvar="GENCLI_DEVICE",
-    choices=("auto", "cpu", "cuda", "cuda:0", "mps"),
-    normalize=_device,
-    help="Where to run: auto, cpu, cuda, cuda:N or mps.",
-)
-DTYPE = Option(
-    "dtype",
-    ("--dtype",),
-    str,
-    "auto",
-    panel=MODEL_PANEL,
-    load=True,
-    envvar="GENCLI_DTYPE",
-    choices=("auto", "fp32", "fp16", "bf16"),
-    normalize=_dtype,
-    help="Precision: auto, fp32, fp16 or bf16.",
-)
-QUANTIZE = Option(
-    "quantize",
-    ("--quantize",),
-    str,
-    "none",
-    panel=MODEL_PANEL,
-    load=True,
-    envvar="GENCLI_QUANTIZE",
-    choices=("none", "int8", "int4"),
-    normalize=_quantize,
-    help="Pack the weights for faster CPU decoding: none, int8 or int4. int4 keeps a Q4_1 GGUF's own "
-    "4-bit weights. Runs in bf16 on the CPU; output differs a little from fp32's.",
-)
-TRUST_REMOTE_CODE = Option(
-    "trust_remote_code",
-    ("--trust-remote-code",),
-    bool,
-    False,
-    panel=SAFETY_PANEL,
-    load=True,
-    help="Allow the model's own Python code to run. Only for sources you trust.",
-)
-ALLOW_PICKLE = Option(
-    "allow_pickle",
-    ("--allow-pickle",),
-    bool,
-    False,
-    panel=SAFETY_PANEL,
-    load=True,
-    help="Allow pickle (.bin) weights, which can run code when loaded. Only for sources you trust.",
-)
-SEED = Option(
-    "seed",
-    ("--seed",),
-    int,
-    None,
-    per_item=True,
-    show_default=False,
-    minimum=0,
-    maximum=2**63 - 1,
-    rule="between 0 and 2**63-1",
-    help="Make the run repeatable (same device and dtype). Default: random, reported in --json.",
-)
-JSON = Option(
-    "json_out",
-    ("--json",),
-    bool,
-    False,
-    panel=OUTPUT_PANEL,
-    configurable=False,
-    api=False,
-    help="Print one JSON record with the output and its provenance instead of the plain output.",
-)
-OUTPUT = Option(
-    "output",
-    ("--output", "-o"),
-    str,
-    None,
-    panel=OUTPUT_PANEL,
-    configurable=False,
-    show_default=False,
-    help="A file, a directory (created when it ends in '/'), or '-' for stdout. Default: the current directory.",
-)
-OVERWRITE = Option(
-    "overwrite",
-    ("--overwrite",),
-    bool,
-    False,
-    panel=OUTPUT_PANEL,
-    help="Replace files that already exist (never done otherwise).",
-)
+# The declarations are tables: one option per entry, kept compact for reading side by side.
+# fmt: off
+MODEL = Option("model", ("--model", "-m"), str, None, panel=MODEL_PANEL, load=True, envvar="GENCLI_MODEL",
+               show_default=False, completion="model",
+               help="Hub id (org/name or org/name@revision), local directory, .gguf file or alias. "
+                    "Default: the task's default model.")
+DEVICE = Option("device", ("--device",), str, "auto", panel=MODEL_PANEL, load=True, envvar="GENCLI_DEVICE",
+                choices=("auto", "cpu", "cuda", "cuda:0", "mps"), normalize=_device,
+                help="Where to run: auto, cpu, cuda, cuda:N or mps.")
+DTYPE = Option("dtype", ("--dtype",), str, "auto", panel=MODEL_PANEL, load=True, envvar="GENCLI_DTYPE",
+               choices=("auto", "fp32", "fp16", "bf16"), normalize=_dtype,
+               help="Precision: auto, fp32, fp16 or bf16.")
+QUANTIZE = Option("quantize", ("--quantize",), str, "none", panel=MODEL_PANEL, load=True, envvar="GENCLI_QUANTIZE",
+                  choices=("none", "int8", "int4"), normalize=_quantize,
+                  help="Pack the weights for faster CPU decoding: none, int8 or int4. int4 keeps a Q4_1 GGUF's own "
+                       "4-bit weights. Runs in bf16 on the CPU; output differs a little from fp32's.")
+TRUST_REMOTE_CODE = Option("trust_remote_code", ("--trust-remote-code",), bool, False, panel=SAFETY_PANEL, load=True,
+                           help="Allow the model's own Python code to run. Only for sources you trust.")
+ALLOW_PICKLE = Option("allow_pickle", ("--allow-pickle",), bool, False, panel=SAFETY_PANEL, load=True,
+                      help="Allow pickle (.bin) weights, which can run code when loaded. Only for sources you trust.")
+SEED = Option("seed", ("--seed",), int, None, per_item=True, show_default=False, minimum=0, maximum=2**63 - 1,
+              rule="between 0 and 2**63-1",
+              help="Make the run repeatable (same device and dtype). Default: random, reported in --json.")
+JSON = Option("json_out", ("--json",), bool, False, panel=OUTPUT_PANEL, configurable=False, api=False,
+              help="Print one JSON record with the output and its provenance instead of the plain output.")
+OUTPUT = Option("output", ("--output", "-o"), str, None, panel=OUTPUT_PANEL, configurable=False, show_default=False,
+                help="A file, a directory (created when it ends in '/'), or '-' for stdout. "
+                     "Default: the current directory.")
+OVERWRITE = Option("overwrite", ("--overwrite",), bool, False, panel=OUTPUT_PANEL,
+                   help="Replace files that already exist (never done otherwise).")
 
 # Batch mode, shared by every generating command (the API takes these as generate_batch's arguments).
-BATCH = Option(
-    "batch",
-    ("--batch",),
-    str,
-    None,
-    panel=BATCH_PANEL,
-    configurable=False,
-    show_default=False,
-    api=False,
-    help='Prompts file: .txt (one prompt a line) or .jsonl ({"prompt", "id", overrides}); \'-\' = stdin.',
-)
-OUT = Option(
-    "out",
-    ("--out",),
-    str,
-    None,
-    panel=BATCH_PANEL,
-    configurable=False,
-    show_default=False,
-    api=False,
-    help="With --batch: the JSONL results file. Default: stdout.",
-)
-RESUME = Option(
-    "resume",
-    ("--resume",),
-    bool,
-    False,
-    panel=BATCH_PANEL,
-    configurable=False,
-    api=False,
-    help="With --batch: keep the records already in --out and do the rest (failed ones again).",
-)
-BATCH_SIZE = Option(
-    "batch_size",
-    ("--batch-size",),
-    int,
-    None,
-    panel=BATCH_PANEL,
-    minimum=1,
-    show_default=False,
-    api=False,
-    help="With --batch: prompts generated together (fewer use less memory). Default: 64.",
-)
-PROGRESS = Option(
-    "progress",
-    ("--progress",),
-    bool,
-    False,
-    panel=BATCH_PANEL,
-    api=False,
-    help="With --batch: progress lines on stderr even when it is not a terminal.",
-)
-OUT_DIR = Option(
-    "out_dir",
-    ("--out-dir",),
-    str,
-    None,
-    panel=BATCH_PANEL,
-    configurable=False,
-    show_default=False,
-    api=False,
-    help='With --batch: the directory for the files (created if missing); an item\'s "output" is '
-    "relative to it. Default: the current directory.",
-)
+BATCH = Option("batch", ("--batch",), str, None, panel=BATCH_PANEL, configurable=False, show_default=False, api=False,
+               help="Prompts file: .txt (one prompt a line) or .jsonl ({\"prompt\", \"id\", overrides}); "
+                    "'-' = stdin.")
+OUT = Option("out", ("--out",), str, None, panel=BATCH_PANEL, configurable=False, show_default=False, api=False,
+             help="With --batch: the JSONL results file. Default: stdout.")
+RESUME = Option("resume", ("--resume",), bool, False, panel=BATCH_PANEL, configurable=False, api=False,
+                help="With --batch: keep the records already in --out and do the rest (failed ones again).")
+BATCH_SIZE = Option("batch_size", ("--batch-size",), int, None, panel=BATCH_PANEL, minimum=1, show_default=False,
+                    api=False,
+                    help="With --batch: prompts generated together (fewer use less memory). Default: 64.")
+PROGRESS = Option("progress", ("--progress",), bool, False, panel=BATCH_PANEL, api=False,
+                  help="With --batch: progress lines on stderr even when it is not a terminal.")
+OUT_DIR = Option("out_dir", ("--out-dir",), str, None, panel=BATCH_PANEL, configurable=False, show_default=False,
+                 api=False,
+                 help="With --batch: the directory for the files (created if missing); an item's \"output\" is "
+                      "relative to it. Default: the current directory.")
 
 BATCH_OPTIONS = (BATCH, OUT, RESUME, BATCH_SIZE, PROGRESS)
 LOAD_OPTIONS = (MODEL, DEVICE, DTYPE)
@@ -339,65 +213,23 @@ TRUST_OPTIONS = (TRUST_REMOTE_CODE, ALLOW_PICKLE)
 
 # Sampling, shared by text and code. The defaults suit small instruction models such as
 # the embedded SmolLM2: a low temperature and a mild repetition penalty keep them on topic.
-SYSTEM = Option(
-    "system", ("--system", "-s"), str, None, per_item=True, show_default=False, help="System prompt for chat models."
-)
-MAX_NEW_TOKENS = Option(
-    "max_new_tokens", ("--max-new-tokens", "-t"), int, 512, per_item=True, minimum=1, help="Most tokens to generate."
-)
-TEMPERATURE = Option(
-    "temperature",
-    ("--temperature",),
-    float,
-    0.2,
-    per_item=True,
-    minimum=0,
-    rule="0 (greedy) or more",
-    help="Sampling temperature; 0 is greedy (deterministic).",
-)
-TOP_P = Option(
-    "top_p",
-    ("--top-p",),
-    float,
-    0.9,
-    per_item=True,
-    minimum=0,
-    maximum=1,
-    above=True,
-    rule="in (0, 1]",
-    help="Nucleus sampling: keep the likeliest tokens holding this much probability.",
-)
-TOP_K = Option(
-    "top_k",
-    ("--top-k",),
-    int,
-    50,
-    per_item=True,
-    minimum=0,
-    rule="0 (off) or more",
-    help="Sample among the k likeliest tokens; 0 turns it off.",
-)
-REPETITION_PENALTY = Option(
-    "repetition_penalty",
-    ("--repetition-penalty",),
-    float,
-    1.1,
-    per_item=True,
-    minimum=0,
-    above=True,
-    help="Above 1 discourages repeating tokens.",
-)
-STOP = Option(
-    "stop",
-    ("--stop",),
-    list,
-    None,
-    per_item=True,
-    show_default=False,
-    help="Stop before this string (repeatable); it is not printed.",
-)
+SYSTEM = Option("system", ("--system", "-s"), str, None, per_item=True, show_default=False,
+                help="System prompt for chat models.")
+MAX_NEW_TOKENS = Option("max_new_tokens", ("--max-new-tokens", "-t"), int, 512, per_item=True, minimum=1,
+                        help="Most tokens to generate.")
+TEMPERATURE = Option("temperature", ("--temperature",), float, 0.2, per_item=True, minimum=0,
+                     rule="0 (greedy) or more", help="Sampling temperature; 0 is greedy (deterministic).")
+TOP_P = Option("top_p", ("--top-p",), float, 0.9, per_item=True, minimum=0, maximum=1, above=True, rule="in (0, 1]",
+               help="Nucleus sampling: keep the likeliest tokens holding this much probability.")
+TOP_K = Option("top_k", ("--top-k",), int, 50, per_item=True, minimum=0, rule="0 (off) or more",
+               help="Sample among the k likeliest tokens; 0 turns it off.")
+REPETITION_PENALTY = Option("repetition_penalty", ("--repetition-penalty",), float, 1.1, per_item=True, minimum=0,
+                            above=True, help="Above 1 discourages repeating tokens.")
+STOP = Option("stop", ("--stop",), list, None, per_item=True, show_default=False,
+              help="Stop before this string (repeatable); it is not printed.")
 
 SAMPLING_OPTIONS = (SYSTEM, MAX_NEW_TOKENS, TEMPERATURE, TOP_P, TOP_K, REPETITION_PENALTY, STOP)
+# fmt: on
 
 
 def variant(option: Option, **changes: Any) -> Option:
