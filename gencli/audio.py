@@ -37,6 +37,7 @@ from gencli import wav
 from gencli.devices import choose
 from gencli.errors import ModelNotFound, UsageError
 from gencli.models import LoadedPipeline, fetch_command, load_text_to_audio, read_model_config, resolve
+from gencli.models.protocols import TextToAudioPipeline
 from gencli.sentences import split_sentences
 from gencli.task import Item, LoadSpec, Notify, Task
 from gencli.tasks import TASKS
@@ -361,8 +362,8 @@ def _call(loaded: LoadedPipeline, piece: str, prepared: Prepared) -> dict:
         ) from exc
 
 
-def _pipeline(loaded: LoadedPipeline) -> Any:
-    return loaded.pipeline  # a transformers TextToAudioPipeline (typed object where it is loaded)
+def _pipeline(loaded: LoadedPipeline) -> TextToAudioPipeline:
+    return loaded.pipeline
 
 
 def _is_file(voice: str) -> bool:

@@ -156,7 +156,7 @@ class CodeTask(TextTask):
             results.append(result)
         return results
 
-    def record(self, prepared: Framed, result: CodeResult) -> dict:
+    def record(self, prepared: Prepared, result: CodeResult) -> dict:
         fields = text_fields(result.item, result.text)
         fields["answer"] = fields.pop("text")
         return {
@@ -202,7 +202,10 @@ def language_of(item: Item) -> str | None:
 def finish(framed: Framed, answer: TextResult, check: bool, attempts: int = 1) -> CodeResult:
     """The code in a generated answer, checked when asked."""
     code = extract_code(answer.text, framed.language)
-    outcome = check_code(code, framed.language) if check else None
+    outcome = None
+    if check:
+        assert framed.language is not None, "language_of refuses --check without a language"
+        outcome = check_code(code, framed.language)
     return CodeResult(
         code, framed.language or _tagged_language(answer.text), outcome, attempts, answer, framed.item, framed.fallback
     )

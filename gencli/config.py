@@ -18,8 +18,12 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gencli.errors import UsageError
+
+if TYPE_CHECKING:
+    from gencli.options import Option
 
 SPECIAL = ("defaults", "aliases")
 
@@ -65,7 +69,7 @@ class Config:
         line = self.line_of(section, key)
         return f"{self.path}:{line}" if line else str(self.path)
 
-    def default_map(self, commands: dict[str, dict[str, object]]) -> dict[str, dict]:
+    def default_map(self, commands: dict[str, dict[str, Option]]) -> dict[str, dict]:
         """Click's ``default_map``: for each command, [defaults] then its own section."""
         result: dict[str, dict] = {}
         for command, params in commands.items():
@@ -75,7 +79,7 @@ class Config:
                 result[command] = values
         return result
 
-    def validate(self, commands: dict[str, dict[str, object]]) -> None:
+    def validate(self, commands: dict[str, dict[str, Option]]) -> None:
         """Unknown sections or keys, options that are not configurable, and bad values name their line.
 
         ``commands`` maps each command to its declared options (:class:`gencli.options.Option`);
@@ -102,7 +106,7 @@ class Config:
                     )
                 for command in owners:
                     try:
-                        commands[command][key].check(value, key)  # type: ignore[attr-defined]
+                        commands[command][key].check(value, key)
                     except UsageError as exc:
                         raise UsageError(f"{self.where(section, key)}: {key} = {value!r}: {exc.message}") from None
 

@@ -120,6 +120,7 @@ def run_one(
     if task.extension is not None:
         data = task.files(prepared, result)
         if paths is None:
+            assert to_stdout is not None  # output "-" without to_stdout was refused above
             to_stdout(data[0])
         else:
             write_files(paths, data, params.get("overwrite", False))

@@ -58,6 +58,7 @@ class CheckFailed(GencliError):
     """Generated code failed its --check after every retry (it was still printed)."""
 
     exit_code = EXIT_CHECK
+    record: dict | None = None  # the last attempt's record, as written
 
 
 class Terminated(KeyboardInterrupt):

@@ -253,6 +253,8 @@ def _call_arguments(pipe, prepared: list[Prepared], device: str, notify: Notify 
     generator_device = "cpu" if device == "mps" else device
     generators = [torch.Generator(generator_device).manual_seed(seed) for p in prepared for seed in image_seeds(p.item)]
     first = prepared[0]
+    prompt: str | list[str]
+    negative: str | list[str | None] | None
     if len(prepared) == 1:
         prompt, negative, per_prompt = first.item.prompt, first.negative, first.num_images
     else:
@@ -308,15 +310,15 @@ def _warn_if_truncated(pipe, item: Item, notify: Notify | None) -> None:
             )
 
 
-def _prompt_limit(pipe) -> tuple[int, object]:
+def _prompt_limit(pipe) -> tuple[int, Any]:
     """The token budget of the encoder that reads the whole prompt, and its tokenizer.
 
     Pipelines with a ``max_sequence_length`` (Flux, SD3, PixArt) read the
     prompt through T5 up to that length; the CLIP encoders beside it add a
     summary only. Others read it through CLIP, up to ``model_max_length``.
     """
-    tokenizers = [getattr(pipe, name, None) for name in ("tokenizer", "tokenizer_2", "tokenizer_3")]
-    tokenizers = [t for t in tokenizers if t is not None and callable(t)]
+    found = [getattr(pipe, name, None) for name in ("tokenizer", "tokenizer_2", "tokenizer_3")]
+    tokenizers: list[Any] = [t for t in found if t is not None and callable(t)]
     if not tokenizers:
         return 0, None
     parameter = inspect.signature(pipe.__call__).parameters.get("max_sequence_length")

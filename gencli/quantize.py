@@ -211,6 +211,7 @@ class PackedDecoderLayer(nn.Module):
         heads, kv_heads, half = self.heads, self.kv_heads, self.head_dim // 2
         qkv = self.qkv(self._norm(hidden_states, self.attention_norm)).view(batch, tokens, -1, self.head_dim)
         qk, v = qkv[:, :, : heads + kv_heads], qkv[:, :, heads + kv_heads :]
+        assert position_embeddings is not None, "the decoder layer passes the rotary embeddings"
         cos, sin = (t.unsqueeze(2) for t in position_embeddings)
         qk = qk * cos + torch.cat((-qk[..., half:], qk[..., :half]), dim=-1) * sin
         q, k, v = qk[:, :, :heads].transpose(1, 2), qk[:, :, heads:].transpose(1, 2), v.transpose(1, 2)

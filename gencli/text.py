@@ -100,7 +100,7 @@ class TextTask(Task):
         prepared: list[Prepared],
         stream: Callable[[str], None] | None = None,
         notify: Notify | None = None,
-    ) -> list[TextResult]:
+    ) -> list[Any]:  # TextResults here; a subclass's own results (CodeTask: CodeResults)
         if stream and len(prepared) > 1:
             raise ValueError("streaming needs a group of one")
         room = fit_context(loaded.lm, [p.ids for p in prepared], prepared[0].item.params["max_new_tokens"], notify)
@@ -116,7 +116,7 @@ class TextTask(Task):
             )
         return results
 
-    def record(self, prepared: Prepared, result: TextResult) -> dict:
+    def record(self, prepared: Prepared, result: Any) -> dict:  # a TextResult here; a subclass's own result
         return text_fields(prepared.item, result)
 
 

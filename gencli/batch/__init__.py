@@ -55,7 +55,7 @@ def run_batch(
         if out is None:
             raise UsageError("accelerate launch needs --out FILE: each process writes a shard of it")
         params = _per_process(params, state)
-    order = [item.id for item in items]
+    order = [_item_id(item) for item in items]
     mine = items
     fresh = None  # the results file this run creates, removed if the run is refused before it writes
     if out is None:
@@ -125,3 +125,8 @@ def _per_process(params: Mapping[str, Any], state) -> dict[str, Any]:
     if settled.get("seed") is None:
         settled["seed"] = broadcast_object_list([random_seed()], from_process=0)[0]
     return settled
+
+
+def _item_id(item: Item) -> str:
+    assert item.id is not None, "batch items are read with their ids (see read_items)"
+    return item.id

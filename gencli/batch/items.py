@@ -65,7 +65,7 @@ def read_items(source: str, task: str) -> list[Item]:
 
 
 def _text_items(lines: list[str]) -> list[Item]:
-    items = []
+    items: list[Item] = []
     for number, line in enumerate(lines, 1):
         if line.strip():
             items.append(Item(line.strip(), {}, index=len(items), id=str(number), line=number))

@@ -21,6 +21,9 @@ from gencli.writers import write_error
 class ResultsFile:
     """The ``--out`` JSONL file: locked, resumable, written a whole record at a time."""
 
+    _fd: int | None  # the results file, None once closed
+    _lock_fd: int | None  # the lock file, None once closed
+
     def __init__(self, path: Path, resume: bool, overwrite: bool):
         self.path = path
         self.lock_path = path.with_name(path.name + ".lock")
@@ -65,6 +68,7 @@ class ResultsFile:
     def write(self, record: dict) -> None:
         """Append one whole record, or nothing: a failed or short write is cut back off."""
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        assert self._fd is not None, "the results file is closed"
         end = os.lseek(self._fd, 0, os.SEEK_END)
         try:
             if os.write(self._fd, line) != len(line):
@@ -74,6 +78,7 @@ class ResultsFile:
             raise write_error(self.path, exc) from exc
 
     def sync(self) -> None:
+        assert self._fd is not None, "the results file is closed"
         try:
             os.fsync(self._fd)
         except OSError as exc:
@@ -86,12 +91,14 @@ class ResultsFile:
 
     def close(self) -> None:
         """Close the file and drop the lock (its file too: a crash leaves it, harmlessly unlocked)."""
-        if getattr(self, "_fd", None) is not None:
-            os.close(self._fd)
+        fd: int | None = getattr(self, "_fd", None)  # unset where __init__ failed before opening it
+        if fd is not None:
+            os.close(fd)
             self._fd = None
-        if getattr(self, "_lock_fd", None) is not None:
+        lock_fd: int | None = getattr(self, "_lock_fd", None)
+        if lock_fd is not None:
             self.lock_path.unlink(missing_ok=True)
-            os.close(self._lock_fd)
+            os.close(lock_fd)
             self._lock_fd = None
 
 

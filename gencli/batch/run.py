@@ -146,7 +146,8 @@ def groups(task, prepared: list, size: int) -> Iterator[list]:
     for group in by_key.values():
         if task.sort_key(group[0]) is not None:
             group.sort(key=task.sort_key)
-        chunk, weight = [], 0
+        chunk: list = []
+        weight = 0
         for value in group:
             if chunk and (weight + task.weight(value) > size or len(chunk) >= limit):
                 yield chunk

@@ -1,11 +1,18 @@
 """The command-line interface. Importing it must not import torch,
 transformers or diffusers: a test checks ``sys.modules`` in a subprocess."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from gencli.cli import commands as _commands  # noqa: F401  (registers the generating commands)
 from gencli.cli import config as _config  # noqa: F401
 from gencli.cli import env as _env  # noqa: F401
 from gencli.cli import models as _models  # noqa: F401
 from gencli.cli.app import app
+
+if TYPE_CHECKING:
+    from gencli.options import Option
 
 
 def main() -> None:
@@ -34,7 +41,7 @@ def main() -> None:
     command(prog_name="gencli", default_map=settings.default_map(params))
 
 
-def declared_options() -> dict[str, dict[str, object]]:
+def declared_options() -> dict[str, dict[str, Option]]:
     """Each generating command's options by their Python names, as declared (see gencli/commands.py)."""
     from gencli.tasks import TASKS
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -44,7 +44,7 @@ def show(
         params = declared_options()
         if command is not None and command not in params:
             raise UsageError(f"no command {command!r}", "commands: " + ", ".join(sorted(params)))
-        values = {}
+        values: dict[str, dict[str, Any]] = {}
         for name in [command] if command else sorted(params):
             values[name] = {}
             for key, param in params[name].items():

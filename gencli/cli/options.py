@@ -34,7 +34,7 @@ _COMPLETIONS = {"model": complete_model, "scheduler": complete_scheduler}
 
 def typer_annotation(option: Option) -> Any:
     """The ``Annotated[type, typer.Option(...)]`` an option declares."""
-    kind = _PYTHON_TYPES[option.kind]
+    kind: Any = _PYTHON_TYPES[option.kind]
     if option.default is None:
         kind = kind | None
     completion = _COMPLETIONS.get(option.completion or "")

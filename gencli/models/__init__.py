@@ -15,6 +15,8 @@ One job to a module, in the order a model goes through them:
 - :mod:`~gencli.models.transformers_loader`: causal language models and
   text-to-audio pipelines; :mod:`~gencli.models.diffusers_loader`:
   text-to-image pipelines.
+- :mod:`~gencli.models.protocols`: the shapes gencli uses of what the loaders
+  return (a causal LM, a tokenizer, the pipelines), as typing protocols.
 - :mod:`~gencli.models.inventory`: what this machine has, for ``gencli
   models`` (not imported here).
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from gencli.devices import Placement, torch_dtype
 from gencli.models.hub import locate, snapshot_commit
 from gencli.models.loading import cached_load, load_errors, quiet_diffusers, quiet_libraries
+from gencli.models.protocols import TextToImagePipeline
 from gencli.models.resolve import ModelRef
 
 
@@ -24,11 +26,11 @@ class LoadedImagePipeline:
     it back, so a cached pipeline serves every request the same way.
     """
 
-    pipe: object
+    pipe: TextToImagePipeline
     ref: ModelRef
     placement: Placement
     provenance: dict = field(default_factory=dict)
-    scheduler: object = None
+    scheduler: Any = None  # a diffusers scheduler
     offloaded: bool = False
     load_seconds: float = 0.0
 

@@ -36,11 +36,12 @@ def locate(ref: ModelRef, required_file: str = "config.json", allow_pickle: bool
     """
     provenance: dict = {"id": ref.id, "revision": ref.revision, "source": ref.source}
     if ref.source == "local":
+        assert ref.path is not None  # resolve() gives a local ref its path
         _check_local_dir(ref.path, required_file, allow_pickle)
         provenance["path"] = str(ref.path.resolve())
         return Location(str(ref.path), {}, provenance)
     if ref.source == "hub":
-        kwargs = {"revision": ref.revision} if ref.revision else {}
+        kwargs: dict[str, str | bool] = {"revision": ref.revision} if ref.revision else {}
         if not _hub_reachable(ref, required_file):
             kwargs["local_files_only"] = True
         return Location(ref.id, kwargs, provenance)

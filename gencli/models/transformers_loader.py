@@ -17,6 +17,7 @@ from gencli.devices import Placement, torch_dtype
 from gencli.errors import ModelNotFound
 from gencli.models.hub import Location, locate, snapshot_commit
 from gencli.models.loading import cached_load, load_errors, quiet_libraries
+from gencli.models.protocols import CausalLM, TextToAudioPipeline, Tokenizer
 from gencli.models.resolve import ModelRef
 
 
@@ -24,8 +25,8 @@ from gencli.models.resolve import ModelRef
 class LoadedModel:
     """A model and tokenizer on their device, with where they came from."""
 
-    model: object
-    tokenizer: object
+    model: CausalLM
+    tokenizer: Tokenizer
     ref: ModelRef
     placement: Placement
     provenance: dict = field(default_factory=dict)
@@ -121,7 +122,7 @@ def _from_pretrained(location: Location, placement: Placement, trust_remote_code
 class LoadedPipeline:
     """A transformers pipeline on its device, with its model kind and where it came from."""
 
-    pipeline: object
+    pipeline: TextToAudioPipeline
     kind: str  # the model's config.model_type: "vits", "musicgen", "bark", ...
     ref: ModelRef
     placement: Placement
