@@ -414,8 +414,8 @@ def test_sigterm_mid_batch_keeps_records_whole_and_resumable(tiny_llama, tmp_pat
     assert resumed.returncode == 0
     reference = run_cli(*args)
     got = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [(r["id"], r["output"]) for r in got] == [
-        (r["id"], r["output"]) for r in map(json.loads, reference.stdout.splitlines())
+    assert [(r["id"], r["text"]) for r in got] == [
+        (r["id"], r["text"]) for r in map(json.loads, reference.stdout.splitlines())
     ]
 
 
@@ -443,7 +443,7 @@ def test_a_full_disk_leaves_whole_records_and_no_half_file(tiny_llama, tmp_path,
     assert line.count("\n") == 0 and "No space left on device" in line, line
     kept = out.read_bytes()
     assert kept.endswith(b"\n")
-    assert all(json.loads(row)["output"] is not None for row in kept.splitlines())  # whole records only
+    assert all(json.loads(row)["text"] is not None for row in kept.splitlines())  # whole records only
     assert [p.name for p in tiny_disk.iterdir()] == ["r.jsonl"]  # no scratch file, no lock left
 
 
