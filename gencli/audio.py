@@ -102,7 +102,6 @@ class AudioTask(Task):
     default_batch_size = 1
     max_group = 1  # each item is generated, written and recorded before the next
     strict_suffix = False  # an "output" with another suffix only warns: it still holds WAV data
-    file_kind = "audio file"
 
     def check(self, params: Mapping[str, Any]) -> None:
         if params.get("voice") is not None:

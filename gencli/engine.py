@@ -111,7 +111,7 @@ def run_one(
             params.get("overwrite", False),
             task.extension,
             notify,
-            strict_suffix=getattr(task, "strict_suffix", True),
+            strict_suffix=task.strict_suffix,
         )
     task.check_item(item)
     loaded = task.load(spec_of(name, params), notify)

@@ -105,7 +105,6 @@ class ImageTask(Task):
 
     extension = "png"
     strict_suffix = True  # a file named .jpg would hold PNG bytes: refused
-    file_kind = "image"
     # Images a pipeline call makes when --batch-size is not given: a few, since every one
     # holds its latents and its decoded pixels in device memory at once.
     default_batch_size = 4

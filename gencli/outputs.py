@@ -33,21 +33,27 @@ def plan_single(
     paths = plan_outputs(output, names)
     if paths is None:
         return None
-    suffix = "." + extension.lstrip(".")
     for path in paths:
-        if path.suffix.lower() != suffix and (path.suffix or not strict_suffix):
-            if strict_suffix:
-                raise UsageError(
-                    f"{path} does not end in {suffix}, and gencli writes {extension.upper()} files",
-                    f"use {path.with_suffix(suffix)}",
-                )
-            if notify:
-                notify(f"{path.name} will hold {extension.upper()} data, whatever its extension says", "warning")
+        check_suffix(path, extension, strict_suffix, notify, str(path), str(path.with_suffix("." + extension)))
         if not overwrite and path.exists():
             raise UsageError(f"{path} already exists", "pass --overwrite, or choose another name")
         if not path.parent.is_dir():
             raise UsageError(f"the directory {path.parent} does not exist", "end -o with '/' to have it created")
     return paths
+
+
+def check_suffix(path: Path, extension: str, strict: bool, notify: Notify | None, label: str, fix: str) -> None:
+    """A file whose suffix is not ``extension``: refused when ``strict`` (a name with no suffix passes),
+    else a warning. ``label`` names the file in the message, ``fix`` is the name to suggest."""
+    suffix = "." + extension.lstrip(".")
+    if path.suffix.lower() == suffix:
+        return
+    kind = suffix[1:].upper()
+    if strict:
+        if path.suffix:
+            raise UsageError(f"{label} does not end in {suffix}, and gencli writes {kind} files", f"use {fix}")
+    elif notify:
+        notify(f"{path.name} will hold {kind} data, whatever its extension says", "warning")
 
 
 def write_files(paths: list[Path], data: list[bytes], overwrite: bool) -> list[Path]:
@@ -112,14 +118,12 @@ class BatchFiles:
         extension: str,
         *,
         strict_suffix: bool = True,
-        kind: str = "file",
         notify: Callable[..., None] | None = None,
     ):
         self.out_dir = Path(out_dir or ".").expanduser()
         self.overwrite = overwrite
         self.extension = "." + extension.lstrip(".")
         self.strict_suffix = strict_suffix  # an "output" ending in another suffix: refused, or only a warning
-        self.kind = kind  # what one file holds, for messages: "image", "audio file"
         self.notify = notify
         self.planned: dict[str, list[Path]] = {}
 
@@ -169,15 +173,15 @@ class BatchFiles:
                 )
             else:
                 paths = [target]
-                suffix, kind = target.suffix.lower(), self.extension[1:].upper()
-                if suffix and suffix != self.extension:
-                    if self.strict_suffix:
-                        raise UsageError(
-                            f'"output" {output!r} does not end in {self.extension}, and gencli writes {kind} files',
-                            f"use {target.with_suffix(self.extension).name}",
-                        )
-                    if self.notify:
-                        self.notify(f"{target.name} will hold {kind} data, whatever its extension says", "warning")
+                if target.suffix:  # a bare name is taken as it is, even where a suffix would only warn
+                    check_suffix(
+                        target,
+                        self.extension,
+                        self.strict_suffix,
+                        self.notify,
+                        f'"output" {output!r}',
+                        target.with_suffix(self.extension).name,
+                    )
         for path in paths:
             self._check_inside(path, root)
         return paths

@@ -76,6 +76,7 @@ class Task:
 
     name: str = ""
     extension: str | None = None  # the files' suffix for a task that writes files; None for text output
+    strict_suffix: bool = True  # a file task: another suffix on -o / "output" is refused (False: a warning)
     default_batch_size: int = 64  # --batch-size when not given
     max_group: int | None = None  # the most items one generate() call takes (None: the batch size)
 

@@ -90,8 +90,7 @@ def run(
             out_dir,
             overwrite,
             task.extension,
-            strict_suffix=getattr(task, "strict_suffix", True),
-            kind=getattr(task, "file_kind", "file"),
+            strict_suffix=task.strict_suffix,
             notify=notify,
         )
         files.plan(items, task.file_names)
