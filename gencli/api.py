@@ -93,7 +93,7 @@ def generate_batch(
     written as ``--out`` is (``resume`` continues it). A failed item is a
     record with ``error``; the others are still made.
     """
-    from gencli.batch import read_items, run_batch
+    from gencli.batch import BatchFailures, read_items, run_batch
     from gencli.batch.results import read_records
     from gencli.engine import api_options, settle
 
@@ -117,11 +117,8 @@ def generate_batch(
             notify=_notifier(notify),
             write_line=lines.append,
         )
-    except UsageError:
-        raise
-    except Exception as exc:
-        if type(exc).__name__ != "BatchFailures":
-            raise
+    except BatchFailures:
+        pass  # the failed items' error records are among the records returned
     if out is None:
         import json
 
@@ -194,16 +191,17 @@ def _known(task: str) -> None:
 
 def _joined(prompt: Any, context: Any, task: str) -> str:
     """``context`` then ``prompt``, a blank line between, as the CLI joins stdin and its argument."""
-    from gencli.prompts import _clean
+    from gencli.prompts import joined
+    from gencli.tasks import TASKS
 
-    name = "text" if task == "audio" else "prompt"
+    name = TASKS[task].command.argument  # "prompt", or audio's "text": the first parameter's name
     for label, value, optional in ((name, prompt, context is not None), ("context", context, True)):
         if not (isinstance(value, str) or (value is None and optional)):
             raise UsageError(f"{label} must be a string, not {value!r}")
-    parts = [_clean(part) for part in (context, prompt) if part and part.strip()]
-    if not parts:
+    text = joined(context, prompt)
+    if not text:
         raise UsageError(f"no {name} given", f"pass a non-empty {name} to generate_{task}()")
-    return "\n\n".join(parts)
+    return text
 
 
 def _path(value: Any) -> Any:

@@ -40,10 +40,15 @@ def join_prompt(argument: str | None, stdin_text: str | None, command: str = "te
                 f"pipe text in: echo 'hello' | gencli {command} -",
             )
         return _clean(stdin_text)
-    parts = [_clean(p) for p in (stdin_text, argument) if p and p.strip()]
-    if not parts:
+    prompt = joined(stdin_text, argument)
+    if not prompt:
         raise UsageError("no prompt given", f'pass one: gencli {command} "your prompt", or pipe text on stdin')
-    return "\n\n".join(parts)
+    return prompt
+
+
+def joined(*parts: str | None) -> str:
+    """The non-blank parts, cleaned, with a blank line between (context first, then the prompt); "" if none."""
+    return "\n\n".join(_clean(part) for part in parts if part and part.strip())
 
 
 def _clean(text: str) -> str:

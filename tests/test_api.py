@@ -262,7 +262,7 @@ def test_keyword_arguments_are_the_cli_options_with_their_defaults(name, cli_onl
     from gencli.cli.commands import signature
     from gencli.tasks import TASKS
 
-    cli_params = signature(name, TASKS[name].command).parameters
+    cli_params = signature(TASKS[name].command).parameters
     api_params = inspect.signature(getattr(gencli, f"generate_{name}")).parameters
     api_only = {"context", "notify"}
     assert set(api_params) - api_only == set(cli_params) - CLI_ONLY - cli_only

@@ -22,7 +22,7 @@ from gencli.commands import Command
 from gencli.tasks import TASKS
 
 
-def signature(name: str, command: Command) -> inspect.Signature:
+def signature(command: Command) -> inspect.Signature:
     argument = inspect.Parameter(
         command.argument,
         inspect.Parameter.POSITIONAL_OR_KEYWORD,
@@ -48,7 +48,7 @@ def add_command(name: str) -> None:
 
     body.__name__ = name
     body.__doc__ = command.help
-    body.__signature__ = signature(name, command)  # type: ignore[attr-defined]
+    body.__signature__ = signature(command)  # type: ignore[attr-defined]
     app.command(name=name)(body)
 
 
@@ -62,7 +62,9 @@ def run_command(name: str, values: dict[str, Any]) -> None:
     params = {option.name: values[option.name] for option in api_options(name)}
     flags = {key: value for key, value in values.items() if key not in params}
     check_flags(name, argument, params, flags)
-    params = settle(name, params)  # every value checked before stdin is read or anything loads
+    # Every value checked by its declaration before stdin is read or anything loads.
+    params = settle(name, params)
+    flags = {key: command.option(key).check(value) for key, value in flags.items()}
     if flags.get("batch") is not None:
         run_batch_command(name, params, flags)
         return

@@ -15,6 +15,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from gencli.errors import UsageError
+from gencli.prompts import read_prompt
 from gencli.tasks import TASKS
 
 if TYPE_CHECKING:
@@ -39,8 +40,6 @@ def check_flags(name: str, argument: str | None, params: dict, flags: dict) -> N
             raise UsageError("give the prompts in the --batch file or as an argument, not both")
         if flags.get("resume") and not flags.get("out"):
             raise UsageError("--resume needs --out FILE to resume")
-        if flags.get("batch_size") is not None and flags["batch_size"] < 1:
-            raise UsageError(f"--batch-size must be at least 1, not {flags['batch_size']}")
         if params.get("output") is not None:
             raise UsageError(
                 "-o/--output names a single run's file, and --batch makes many",
@@ -63,17 +62,11 @@ def _presenter_module(name: str):
     return importlib.import_module(spec.partition(":")[0]) if spec else None
 
 
-def read_prompt(name: str, argument: str | None) -> str:
-    from gencli.prompts import read_prompt as read
-
-    return read(argument, name)
-
-
 def present_text(name: str, params: dict, flags: dict, argument: str | None) -> dict:
     """Stream the text to stdout as it is made, ending with one newline (or print the record with --json)."""
     from gencli.engine import run_one
 
-    prompt = read_prompt(name, argument)
+    prompt = read_prompt(argument, name)
     if flags.get("json_out"):
         record = run_one(name, prompt, params, notify=notice, argument=_own(argument))
         write_json(record)
@@ -104,7 +97,7 @@ def present_files(name: str, params: dict, flags: dict, argument: str | None) ->
                 f"'-o -' writes {kind} bytes, and stdout is a terminal",
                 "redirect it (> FILE) or pipe it, or use -o FILE",
             )
-    prompt = read_prompt(name, argument)
+    prompt = read_prompt(argument, name)
     record = run_one(name, prompt, params, notify=notice, to_stdout=write_stdout_bytes, argument=_own(argument))
     if flags.get("json_out"):
         write_json(record)

@@ -11,11 +11,14 @@ from gencli.writers import TextStream, notice, write_json
 
 
 def present(name: str, params: dict, flags: dict, argument: str | None) -> dict:
-    from gencli.cli.present import _own, _raise_failure, read_prompt
+    from gencli.cli.present import _own, _raise_failure
+    from gencli.code import language_of
     from gencli.engine import run_one
     from gencli.extract import CodeStream
+    from gencli.prompts import read_prompt
+    from gencli.task import Item
 
-    prompt = read_prompt(name, argument)
+    prompt = read_prompt(argument, name)
     own = _own(argument)
     if flags.get("json_out"):
         record = run_one(name, prompt, params, notify=notice, argument=own)
@@ -29,7 +32,8 @@ def present(name: str, params: dict, flags: dict, argument: str | None) -> dict:
         _raise_failure(name, record)
         return record
     stream = TextStream()
-    extractor = None if raw else CodeStream(normalize(params.get("lang"), prompt, own))
+    # The extractor looks for the language the task frames the answer in.
+    extractor = None if raw else CodeStream(language_of(Item(prompt, params, argument=own)))
 
     def on_answer(piece: str) -> None:
         shown = extractor.feed(piece) if extractor is not None else piece
@@ -50,14 +54,6 @@ def present(name: str, params: dict, flags: dict, argument: str | None) -> dict:
     stream.close()
     _raise_failure(name, record)
     return record
-
-
-def normalize(lang: str | None, prompt: str, argument: str | None) -> str | None:
-    """The language the extractor looks for: the one the task frames the answer in."""
-    from gencli.code import language_of
-    from gencli.task import Item
-
-    return language_of(Item(prompt, {"lang": lang}, argument=argument))
 
 
 def _show_on_terminal(name: str, prompt: str, params: dict, argument: str | None) -> dict:
