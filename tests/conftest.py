@@ -170,6 +170,25 @@ def in_hub_cache(model_dir: Path, repo_id: str, commit: str = FAKE_COMMIT):
         shutil.rmtree(repo, ignore_errors=True)
 
 
+def accelerate_launch(processes: int) -> list[str]:
+    """``accelerate launch`` running ``python -m gencli`` as ``processes`` CPU processes on this machine."""
+    return [
+        str(GENCLI.with_name("accelerate")),
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        str(processes),
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        "gencli",
+    ]
+
+
 # Tiny models gain nothing from threads, and on a shared, busy CPU many threads
 # spin against each other (a 100x slow-down measured here).
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import GENCLI, run_cli
+from conftest import GENCLI, accelerate_launch, run_cli
 from gencli.batch import read_items
 from gencli.errors import UsageError
 
@@ -318,21 +318,7 @@ def test_two_processes_under_accelerate_launch_merge_in_order(tiny_llama, tmp_pa
     args = ["text", "--batch", str(prompts), "-m", str(tiny_llama), *GREEDY, "-t", "8", "--seed", "2"]
     reference = records(run_cli(*args).stdout)
     out = tmp_path / "r.jsonl"
-    launch = [
-        str(GENCLI.with_name("accelerate")),
-        "launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        "-m",
-        "gencli",
-    ]
+    launch = accelerate_launch(processes=2)
     done = subprocess.run(
         [*launch, *args, "--out", str(out)],
         capture_output=True,

@@ -602,28 +602,14 @@ def test_per_process_params_for_image_keep_every_field():
 def test_audio_under_accelerate_launch_two_processes_match_one(tiny_vits, tmp_path):
     import subprocess
 
-    from conftest import GENCLI, run_cli
+    from conftest import accelerate_launch, run_cli
 
     source = tmp_path / "p.txt"
     source.write_text("one.\ntwo.\nthree.\nfour.\nfive.\n")
     args = ["audio", "--batch", str(source), "-m", str(tiny_vits), "--seed", "8"]
     reference = records(run_cli(*args, "--out-dir", str(tmp_path / "one")).stdout.decode())
     out = tmp_path / "r.jsonl"
-    launch = [
-        str(GENCLI.with_name("accelerate")),
-        "launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        "-m",
-        "gencli",
-    ]
+    launch = accelerate_launch(processes=2)
     done = subprocess.run(
         [*launch, *args, "--out-dir", str(tmp_path / "two"), "--out", str(out)],
         capture_output=True,
