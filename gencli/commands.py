@@ -60,7 +60,7 @@ TEXT = Command(
     options=(o.MODEL, o.DEVICE, o.DTYPE, o.QUANTIZE, *o.SAMPLING_OPTIONS,
              Option("raw", ("--raw",), bool, False, panel=o.SAMPLING_PANEL,
                     help="Send the prompt as plain completion, without the chat template."),
-             o.SEED, *_TEXT_OUT, *o.TRUST_OPTIONS, *_TEXT_BATCH),
+             o.SEED, o.NO_STDIN, *_TEXT_OUT, *o.TRUST_OPTIONS, *_TEXT_BATCH),
 )
 
 CODE = Command(
@@ -84,7 +84,7 @@ CODE = Command(
                     "Exit 6 if no attempt passes (the last one is still printed)."),
         Option("retries", ("--retries",), int, 2, minimum=0, rule="0 or more",
                help="With --check: further attempts after a failed one."),
-        o.MODEL, o.DEVICE, o.DTYPE, o.QUANTIZE, *o.SAMPLING_OPTIONS, o.SEED,
+        o.MODEL, o.DEVICE, o.DTYPE, o.QUANTIZE, *o.SAMPLING_OPTIONS, o.SEED, o.NO_STDIN,
         Option("extract", ("--extract",), bool, False, panel=OUTPUT_PANEL, api=False,
                help="Print only the code, as when piped, even on a terminal."),
         Option("raw", ("--raw",), bool, False, panel=OUTPUT_PANEL, api=False,
@@ -128,7 +128,7 @@ IMAGE = Command(
                              "any one can be made again alone. Default: random, shown in the file names."),
         Option("scheduler", ("--scheduler",), str, None, per_item=True, show_default=False, completion="scheduler",
                help="A diffusers scheduler class, e.g. EulerAncestralDiscreteScheduler. Default: the model's."),
-        *_FILE_OPTIONS,
+        o.NO_STDIN, *_FILE_OPTIONS,
         variant(o.JSON, help="Print one JSON record (the paths and their provenance) instead of the paths."),
         o.DEVICE, o.DTYPE,
         Option("offload", ("--offload",), bool, False, panel=o.MODEL_PANEL, load=True,
@@ -184,7 +184,7 @@ AUDIO = Command(
         Option("sample_format", ("--sample-format",), str, "pcm16", per_item=True, panel=OUTPUT_PANEL,
                choices=("pcm16", "float32"), normalize=lambda value: _sample_format(value),
                help="pcm16 (16-bit integers) or float32, for the WAV and for --raw."),
-        o.SEED, *_TEXT_OUT, o.DEVICE, o.DTYPE, *o.TRUST_OPTIONS,
+        o.SEED, o.NO_STDIN, *_TEXT_OUT, o.DEVICE, o.DTYPE, *o.TRUST_OPTIONS,
         *_BATCH_FILE_OPTIONS[:3],
         variant(o.BATCH_SIZE, help="Accepted as other commands take it, but audio items are made one at a time: "
                                    "text-to-audio models (VITS, MusicGen, Bark) differ in what batching they allow."),

@@ -186,6 +186,9 @@ JSON = Option("json_out", ("--json",), bool, False, panel=OUTPUT_PANEL, configur
 OUTPUT = Option("output", ("--output", "-o"), str, None, panel=OUTPUT_PANEL, configurable=False, show_default=False,
                 help="A file, a directory (created when it ends in '/'), or '-' for stdout. "
                      "Default: the current directory.")
+NO_STDIN = Option("no_stdin", ("--no-stdin",), bool, False, panel=SAMPLING_PANEL, envvar="GENCLI_NO_STDIN", api=False,
+                  help="Never read stdin: the argument is the whole prompt. For loops that read lines from stdin, "
+                       "ssh and CI steps (also GENCLI_NO_STDIN=1, or no-stdin = true in the config file).")
 OVERWRITE = Option("overwrite", ("--overwrite",), bool, False, panel=OUTPUT_PANEL,
                    help="Replace files that already exist (never done otherwise).")
 

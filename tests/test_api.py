@@ -246,7 +246,7 @@ def test_nothing_is_printed_notices_go_to_notify_or_the_logger(tiny_llama, capfd
 
 # --- the API and the CLI take the same options -----------------------------------------------
 
-CLI_ONLY = {"json_out", "batch", "out", "out_dir", "resume", "batch_size", "progress"}
+CLI_ONLY = {"json_out", "batch", "out", "out_dir", "resume", "batch_size", "progress", "no_stdin"}
 
 
 @pytest.mark.parametrize(
