@@ -71,11 +71,28 @@ def use_color(stream=None) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
+def printable(text: str) -> str:
+    """``text`` with every control and format character escaped (``\\x1b``, ``\\n``, ``\\u202e``).
+
+    Messages quote untrusted text (prompts, ids, file names, model metadata):
+    escaped, it cannot move the cursor, retitle the terminal, clear the screen,
+    reorder what follows (bidi overrides) or break the one-line rule.
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else _escaped(char) for char in text)
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
 def notice(message: str, level: str = "info") -> None:
-    """One line on stderr, prefixed ``gencli:``; coloured on a terminal."""
+    """One line on stderr, prefixed ``gencli:``; coloured on a terminal; control characters escaped."""
     colors = {"error": "31", "warning": "33", "info": "2"}
     prefix = "gencli: " + ("error: " if level == "error" else "warning: " if level == "warning" else "")
-    line = prefix + message
+    line = prefix + printable(message)
     if use_color(sys.stderr):
         line = f"\033[{colors[level]}m{line}\033[0m"
     try:
