@@ -1,4 +1,4 @@
-"""README.md: the CLI reference matches the commands' --help, and the newcomer commands come first."""
+"""docs/cli.md holds the commands' --help as they are; README.md opens with the newcomer commands and links there."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+REFERENCE = ROOT / "docs" / "cli.md"
 
 
 def load_script():
@@ -23,25 +24,26 @@ def load_script():
 @pytest.mark.slow  # render() runs `python -m gencli ... --help` once per command
 def test_cli_reference_is_up_to_date():
     script = load_script()
-    readme = README.read_text(encoding="utf-8")
-    shown = script.current(readme)
-    assert shown is not None, f"README.md lacks the {script.START} / {script.END} markers"
+    shown = script.current(REFERENCE.read_text(encoding="utf-8"))
+    assert shown is not None, f"docs/cli.md lacks the {script.START} / {script.END} markers"
     wanted = script.render()
     diff = "".join(
         difflib.unified_diff(
-            shown.splitlines(keepends=True), wanted.splitlines(keepends=True), "README.md", "generated"
+            shown.splitlines(keepends=True), wanted.splitlines(keepends=True), "docs/cli.md", "generated"
         )
     )
-    assert shown == wanted, f"README.md's CLI reference is out of date: run python scripts/cli_reference.py\n{diff}"
+    assert shown == wanted, f"docs/cli.md is out of date: run python scripts/cli_reference.py\n{diff}"
 
 
-def test_cli_reference_lists_every_command_and_ends_the_readme():
+def test_cli_reference_lists_every_command_and_the_readme_links_it():
     script = load_script()
-    readme = README.read_text(encoding="utf-8")
-    headings = re.findall(r"^### `(gencli[^`]*)`$", script.current(readme), re.M)
+    reference = REFERENCE.read_text(encoding="utf-8")
+    headings = re.findall(r"^### `(gencli[^`]*)`$", script.current(reference), re.M)
     assert headings == [" ".join(("gencli", *path)) for path in script.commands()]
     assert {"gencli", "gencli text", "gencli code", "gencli image", "gencli audio", "gencli env"} <= set(headings)
-    assert readme.rstrip().endswith(script.END)
+    assert reference.rstrip().endswith(script.END)
+    readme = README.read_text(encoding="utf-8")
+    assert script.START not in readme and "](docs/cli.md)" in readme
 
 
 def test_readme_opens_with_the_two_newcomer_commands():
@@ -54,9 +56,9 @@ def test_readme_opens_with_the_two_newcomer_commands():
 
 def test_script_check_mode_reports_a_stale_readme(tmp_path, monkeypatch, capsys):
     script = load_script()
-    stale = tmp_path / "README.md"
-    stale.write_text(script.updated(README.read_text(encoding="utf-8"), "### `gencli`\n\nold help\n"))
-    monkeypatch.setattr(script, "README", stale)
+    stale = tmp_path / "cli.md"
+    stale.write_text(script.updated(REFERENCE.read_text(encoding="utf-8"), "### `gencli`\n\nold help\n"))
+    monkeypatch.setattr(script, "REFERENCE", stale)
     monkeypatch.setattr(script, "render", lambda: "### `gencli`\n\nnew help\n")
     assert script.main(["--check"]) == 1
     assert "-old help" in capsys.readouterr().out and "old help" in stale.read_text()
