@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from gencli.checks import CheckResult, check_code, checkable_languages, checker_for
+from gencli.checks import REFUSED, CheckResult, check_code, checkable_languages, checker_for
 from gencli.errors import CheckFailed, GencliError, ModelNotFound, UsageError
 from gencli.extract import BlockParser, extract_code, normalize_language, select_blocks
 from gencli.models import locate, resolve
@@ -192,8 +192,9 @@ def language_of(item: Item) -> str | None:
         if language is None:
             raise UsageError("--check needs to know the language", "pass --lang, e.g. --lang python")
         if checker_for(language) is None:
+            why = f": {REFUSED[language]}" if language in REFUSED else " on this machine"
             raise UsageError(
-                f"--check cannot check {language} on this machine",
+                f"--check cannot check {language}{why}",
                 "checkable here: " + ", ".join(checkable_languages()),
             )
     return language

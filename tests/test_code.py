@@ -130,7 +130,8 @@ def test_check_json_reports_the_failure(scripted_broken, cli):
     [
         (["add", "--check"], "--check needs to know the language"),
         (["add", "--check", "--lang", "cobol"], "--check cannot check cobol"),
-        (["add", "--retries", "-1"], "--retries must be 0 or more"),
+        (["add", "--check", "--lang", "perl"], "--check cannot check perl: perl -c runs the code's BEGIN blocks"),
+        (["add", "--retries", "-1"], "--retries must be"),
         ([], "no prompt given"),
     ],
 )
