@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gencli.errors import UsageError
-from gencli.writers import atomic_write_bytes
+from gencli.writers import atomic_write_bytes, not_a_file, remove_dead_scratch_of, target_kind
 
 Notify = Callable[..., None]
 
@@ -35,7 +35,11 @@ def plan_single(
         return None
     for path in paths:
         check_suffix(path, extension, strict_suffix, notify, str(path), str(path.with_suffix("." + extension)))
-        if not overwrite and path.exists():
+        check_name_length(path)
+        kind = target_kind(path)
+        if kind not in ("absent", "regular", "fifo", "null"):  # a FIFO and /dev/null are written in place
+            raise not_a_file(path, kind)
+        if kind == "regular" and not overwrite:
             raise UsageError(f"{path} already exists", "pass --overwrite, or choose another name")
         if not path.parent.is_dir():
             raise UsageError(f"the directory {path.parent} does not exist", "end -o with '/' to have it created")
@@ -56,15 +60,46 @@ def check_suffix(path: Path, extension: str, strict: bool, notify: Notify | None
         notify(f"{path.name} will hold {kind} data, whatever its extension says", "warning")
 
 
-def write_files(paths: list[Path], data: list[bytes], overwrite: bool) -> list[Path]:
-    """Write each file atomically; if one fails, those written before it are removed."""
+def check_name_length(path: Path) -> None:
+    """Refuse (exit 2) a path whose file name or whole length the file system cannot hold."""
+    limit = 255
+    try:
+        limit = os.pathconf(path.parent if path.parent.is_dir() else ".", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        pass
+    for part in path.parts:
+        size = len(os.fsencode(part))
+        if size > limit:
+            raise UsageError(
+                f"the file name {part[:40]!r}... is {size} bytes long, more than the {limit} a file name may have",
+                "choose a shorter name",
+            )
+    if len(os.fsencode(str(path))) >= 4096:
+        raise UsageError(f"the path {str(path)[:40]!r}... is longer than 4096 bytes", "choose a shorter path")
+
+
+def write_files(
+    paths: list[Path],
+    data: list[bytes],
+    overwrite: bool,
+    *,
+    in_place: bool = True,
+    replaceable: frozenset[Path] = frozenset(),
+) -> list[Path]:
+    """Write each file atomically; if one fails, those written before it are removed.
+
+    ``in_place``: a FIFO or /dev/null at a path is written to as it is (a single
+    run's ``-o``); ``replaceable``: paths replaced even without ``overwrite``.
+    """
     if len(paths) != len(data):
         raise ValueError(f"{len(paths)} paths planned for {len(data)} files")
     written: list[Path] = []
     try:
         for path, content in zip(paths, data, strict=True):
             path.parent.mkdir(parents=True, exist_ok=True)
-            written.append(atomic_write_bytes(path, content, overwrite=overwrite))
+            target = atomic_write_bytes(path, content, overwrite or path in replaceable, in_place=in_place)
+            if target_kind(target) == "regular":  # a FIFO or /dev/null written in place is not removed
+                written.append(target)
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)
@@ -119,8 +154,11 @@ class BatchFiles:
         *,
         strict_suffix: bool = True,
         notify: Callable[..., None] | None = None,
+        claim: Callable[[list[Path]], None] | None = None,
     ):
         self.out_dir = Path(out_dir or ".").expanduser()
+        self.claim = claim  # notes an item's paths before they are written (the results file's journal)
+        self.replaceable: frozenset[Path] = frozenset()  # orphans of this run, redone on resume
         self.overwrite = overwrite
         self.extension = "." + extension.lstrip(".")
         self.strict_suffix = strict_suffix  # an "output" ending in another suffix: refused, or only a warning
@@ -183,6 +221,7 @@ class BatchFiles:
                         target.with_suffix(self.extension).name,
                     )
         for path in paths:
+            check_name_length(path)
             self._check_inside(path, root)
         return paths
 
@@ -197,16 +236,33 @@ class BatchFiles:
                 "a file name or a symbolic link may not lead out of --out-dir",
             )
 
-    def check_free(self, items: list) -> None:
-        """Refuse, before anything loads, files the items would replace (unless ``overwrite``); make --out-dir."""
+    def check_free(self, items: list, claimed: frozenset[str] = frozenset()) -> None:
+        """Refuse, before anything loads, files the items would replace (unless ``overwrite``); make --out-dir.
+
+        ``claimed``: files an earlier, killed run of this results file wrote
+        before their records (its journal); such a file, still planned for an
+        item to do, is this run's own and is made again. Scratch files that
+        killed writers left under the planned names are removed.
+        """
+        orphans = set()
         for item in items:
             for path in self.planned[item.id]:
-                if path.is_dir():
+                kind = target_kind(path)
+                if kind == "a directory":
                     raise UsageError(f"line {item.line}: {path} is a directory", 'give the item another "output"')
-                if path.exists() and not self.overwrite:
+                if kind not in ("absent", "regular"):
+                    error = not_a_file(path, kind)
+                    raise UsageError(f"line {item.line}: {error.message}", 'give the item another "output"')
+                if kind == "regular" and str(path.resolve()) in claimed:
+                    orphans.add(path)
+                    if self.notify:
+                        self.notify(f"line {item.line}: {path} has no record (the run was stopped): made again")
+                elif kind == "regular" and not self.overwrite:
                     raise UsageError(
                         f"line {item.line}: {path} already exists", "pass --overwrite, or choose another --out-dir"
                     )
+        self.replaceable = frozenset(orphans)
+        remove_dead_scratch_of([path for paths in self.planned.values() for path in paths])
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -218,4 +274,6 @@ class BatchFiles:
         root = self._root()
         for path in paths:
             self._check_inside(path, root)  # again: a link made since the plan must not lead out
-        return write_files(paths, data, self.overwrite)
+        if self.claim is not None:
+            self.claim(paths)
+        return write_files(paths, data, self.overwrite, in_place=False, replaceable=self.replaceable)

@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import re
+import stat
 import sys
 import unicodedata
 import uuid
@@ -105,25 +106,40 @@ def notice(message: str, level: str = "info") -> None:
 # --- files ------------------------------------------------------------------------
 
 
-def atomic_write_bytes(path: Path, data: bytes, overwrite: bool = False) -> Path:
+def atomic_write_bytes(path: Path, data: bytes, overwrite: bool = False, in_place: bool = False) -> Path:
     """Write ``data`` to ``path`` all at once: a temporary file, fsync, then a rename.
 
     Without ``overwrite`` an existing file is never replaced, even by a race
     with another process (the final step is a hard link, which fails if the
     name exists). Readers never see a half-written file.
+
+    Only a regular file is ever replaced, and through a symbolic link it is the
+    file linked to (the link stays). Anything else that exists at ``path`` (a
+    device, a FIFO, a socket, a directory, a link to nothing) is refused with a
+    UsageError, except, with ``in_place`` (``-o`` of a single run), a FIFO or
+    ``/dev/null``, which are written to as they are: what ``-o`` meant there.
     """
     path = Path(path)
-    if not overwrite and path.exists():
+    kind = target_kind(path)
+    if kind in ("fifo", "null") and in_place:
+        return _write_in_place(path, data)
+    if kind not in ("absent", "regular"):
+        raise not_a_file(path, kind)
+    if kind == "regular" and not overwrite:
         raise UsageError(f"{path} already exists", "pass --overwrite, or choose another name")
+    if path.is_symlink():  # a link to a regular file: replace that file, keep the link
+        path = Path(os.path.realpath(path))
     if not path.parent.is_dir():
         raise UsageError(f"the directory {path.parent} does not exist", "create it, or choose another path")
-    scratch = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    scratch = path.with_name(scratch_name(path.name))
     try:
-        with open(scratch, "wb") as handle:
+        with open(scratch, "xb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         if overwrite:
+            if target_kind(path) not in ("absent", "regular"):  # taken since: never replace it by a rename
+                raise not_a_file(path, target_kind(path))
             os.replace(scratch, path)
         else:
             try:
@@ -131,14 +147,118 @@ def atomic_write_bytes(path: Path, data: bytes, overwrite: bool = False) -> Path
             except FileExistsError:
                 raise UsageError(f"{path} already exists", "pass --overwrite, or choose another name") from None
             except OSError:  # a file system without hard links
-                if path.exists():
+                if os.path.lexists(path):
                     raise UsageError(f"{path} already exists", "pass --overwrite, or choose another name") from None
                 os.replace(scratch, path)
     except OSError as exc:
         raise write_error(path, exc) from exc
     finally:
-        if scratch.exists():
+        if os.path.lexists(scratch):
             scratch.unlink()
+    return path
+
+
+# A writer's scratch file: ``.<name, at most 100 characters>.<pid>.<8 hex>.tmp``.
+_SCRATCH = re.compile(r"\.(.{1,100})\.(\d+)\.[0-9a-f]{8}\.tmp", re.S)
+
+
+def scratch_name(name: str) -> str:
+    """The hidden temporary name :func:`atomic_write_bytes` writes ``name`` under (short enough for any name)."""
+    return f".{name[:100]}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+
+
+def remove_dead_scratch(directory: Path, pattern: re.Pattern, names: set[str] | None = None) -> None:
+    """Remove scratch files in ``directory`` matching ``pattern`` whose writer (the pid, its last group) is gone.
+
+    With ``names``, only scratch files of those names (group 1, as :func:`scratch_name` cuts them).
+    """
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return
+    for entry in entries:
+        match = pattern.fullmatch(entry)
+        if match is None or (names is not None and match.group(1) not in names):
+            continue
+        if not pid_alive(int(match.group(match.lastindex or 1))):
+            try:
+                os.unlink(directory / entry)
+            except OSError:
+                pass
+
+
+def remove_dead_scratch_of(paths: list[Path]) -> None:
+    """Remove the scratch files that killed writers of ``paths`` left (see :func:`scratch_name`)."""
+    by_directory: dict[Path, set[str]] = {}
+    for path in paths:
+        by_directory.setdefault(path.parent, set()).add(path.name[:100])
+    for directory, names in by_directory.items():
+        remove_dead_scratch(directory, _SCRATCH, names)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` is running (another user's counts as running)."""
+    if pid <= 0 or pid == os.getpid():
+        return pid > 0
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def target_kind(path: Path) -> str:
+    """What is at ``path``, through symbolic links: absent, regular, fifo, null (/dev/null), a device, ..."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return "a symbolic link to nothing" if os.path.islink(path) else "absent"
+    except OSError as exc:
+        raise write_error(path, exc) from exc
+    mode = info.st_mode
+    if stat.S_ISREG(mode):
+        return "regular"
+    if stat.S_ISFIFO(mode):
+        return "fifo"
+    if stat.S_ISCHR(mode):
+        try:
+            null = os.stat(os.devnull)
+        except OSError:
+            null = None
+        return "null" if null is not None and info.st_rdev == null.st_rdev else "a device"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISBLK(mode):
+        return "a device"
+    return "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+
+
+def not_a_file(path: Path, kind: str) -> UsageError:
+    what = {"fifo": "a FIFO", "null": "a device (/dev/null)"}.get(kind, kind)
+    return UsageError(
+        f"{path} is {what}, not a regular file, and gencli does not replace it",
+        "choose a file name (or, for -o, '-' for stdout)",
+    )
+
+
+def _write_in_place(path: Path, data: bytes) -> Path:
+    """``data`` into a FIFO or /dev/null as it is: opened for writing, never created, truncated or renamed."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NOCTTY)
+    except OSError as exc:
+        raise write_error(path, exc) from exc
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except BrokenPipeError as exc:
+        raise PipeClosed() from exc
+    except OSError as exc:
+        raise write_error(path, exc) from exc
+    finally:
+        os.close(fd)
     return path
 
 
@@ -149,6 +269,8 @@ _BAD_PLACE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDI
 def write_error(path, exc: OSError) -> GencliError:
     """The one-line error for a failed write; nothing half-written is left (the caller's job)."""
     reason = exc.strerror or type(exc).__name__
+    if exc.errno == errno.ENAMETOOLONG:
+        return UsageError(f"cannot write {path}: {reason}", "choose a shorter name")
     if exc.errno in _BAD_PLACE:
         return UsageError(f"cannot write {path}: {reason}", "choose a writable place")
     return GencliError(f"cannot write {path}: {reason}", "free some space (or fix the device) and run again")

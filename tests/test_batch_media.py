@@ -669,11 +669,11 @@ def test_an_items_files_are_written_all_or_none(tmp_path, monkeypatch):
     real = gencli.outputs.atomic_write_bytes
     written = []
 
-    def full_disk_on_the_third(path, data, overwrite=False):
+    def full_disk_on_the_third(path, data, overwrite=False, in_place=False):
         if len(written) == 2:
             raise OSError(28, "No space left on device")
         written.append(path)
-        return real(path, data, overwrite)
+        return real(path, data, overwrite, in_place=in_place)
 
     monkeypatch.setattr(gencli.outputs, "atomic_write_bytes", full_disk_on_the_third)
     with pytest.raises(OSError):

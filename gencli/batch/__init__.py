@@ -14,12 +14,13 @@ API's :func:`gencli.generate_batch` both call it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from gencli.batch import results, shards
 from gencli.batch.items import read_items
+from gencli.batch.resume import seed_base
 from gencli.batch.run import BatchFailures, Summary, run
+from gencli.engine import seeded
 from gencli.errors import UsageError
 from gencli.task import Item, Notify
 
@@ -50,22 +51,36 @@ def run_batch(
     """
     if resume and not out:
         raise UsageError("--resume needs --out FILE to resume")
+    out_path = None if out is None else results.out_target(out)
+    earlier: dict[str, dict] = {}
+    claimed: frozenset[str] = frozenset()
+    if out_path is not None and resume:  # records of an earlier run: the merged file and shards of any process count
+        results.check_results_target(out_path)
+        earlier = {**results.read_records(out_path)[0], **shards.records_in_shards(out_path)}
+        claimed, noted = results.claimed_files(out_path)
+        base = seed_base(items, earlier)
+        base = noted if base is None else base
+        if params.get("seed") is None:  # the run it continues, with its seeds
+            params = params if base is None else {**params, "seed": base}
+        elif base is not None and noted is not None and params["seed"] != base:
+            raise UsageError(
+                f"{out} was made with --seed {base} (the seed base); this run has {params['seed']}",
+                "use the same options to --resume it, or another --out",
+            )
     state = shards.distributed_state()
     if state is not None:
         if out is None:
             raise UsageError("accelerate launch needs --out FILE: each process writes a shard of it")
         params = _per_process(params, state)
+    params = seeded(params)
     order = [_item_id(item) for item in items]
     mine = items
-    fresh = None  # the results file this run creates, removed if the run is refused before it writes
-    if out is None:
+    if out_path is None:
         if write_line is None:
             raise UsageError("a batch needs a results file", "pass out=...")
         sink: Any = results.InOrderStdout(order, write_line)
     else:
-        out_path = Path(out)
         if state is None:
-            fresh = None if out_path.exists() else out_path
             sink = results.ResultsFile(out_path, resume, overwrite)
         else:
             if out_path.exists() and not (resume or overwrite):
@@ -73,11 +88,12 @@ def run_batch(
             with state.split_between_processes(items) as share:
                 mine = list(share)
             shard = shards.shard_path(out_path, state.process_index, state.num_processes)
-            fresh = None if shard.exists() else shard
             sink = results.ResultsFile(shard, resume, overwrite=True)
-        if resume:  # records of an earlier run: the merged file and shards of any process count
-            earlier = {**results.read_records(out_path)[0], **shards.records_in_shards(out_path)}
+        sink.label = out_path
+        sink.seed_base = params["seed"]
+        if resume:
             sink.done = {**earlier, **sink.done}
+            sink.claimed = claimed
     try:
         summary = run(
             name,
@@ -91,23 +107,19 @@ def run_batch(
             progress=progress,
         )
         sink.finalize([item.id for item in mine])
-    except UsageError:  # e.g. files that exist, refused before anything was written: leave no empty file
-        if fresh is not None and fresh.exists() and fresh.stat().st_size == 0:
-            fresh.unlink()
-        raise
     finally:
         sink.close()
     if state is not None:
         state.wait_for_everyone()
-    if out is not None and (state is None or state.is_main_process):
-        shards.merge_shards(Path(out), order)
+    if out_path is not None and (state is None or state.is_main_process):
+        shards.merge_shards(out_path, order)
     if state is not None:
         state.wait_for_everyone()
     if summary.failed:
         retry = (
             f"their records in {out} say why; --resume tries them again"
             if out
-            else ("their records on stdout say why; run with --out FILE to be able to --resume them")
+            else "their records on stdout say why; with --out FILE, a later --resume retries only the failed items"
         )
         raise BatchFailures(f"{summary.failed} of {summary.written} items failed", retry)
     return summary

@@ -27,6 +27,9 @@ _JSON_WORDS = {
 }
 
 
+MAX_PROMPTS_FILE = 64 * 2**20  # a prompts file is read whole; an endless one is refused past this
+
+
 def overridable(task: str) -> dict[str, type]:
     """The keys an item of ``task`` may set, with the type each takes."""
     command = TASKS[task].command
@@ -40,13 +43,14 @@ def read_items(source: str, task: str) -> list[Item]:
     """Parse a prompts file (``-`` = stdin). Every problem is a UsageError naming its line."""
     name = "stdin" if source == "-" else source
     if source == "-":
-        text = sys.stdin.buffer.read() if sys.stdin else b""
+        text = _read_bounded(sys.stdin.buffer, name) if sys.stdin else b""
     else:
         path = Path(source)
         if path.is_dir():
             raise UsageError(f"{source} is a directory, not a prompts file")
         try:
-            text = path.read_bytes()
+            with open(path, "rb") as handle:
+                text = _read_bounded(handle, name)
         except FileNotFoundError:
             raise UsageError(f"no prompts file at {source}") from None
         except OSError as exc:
@@ -62,6 +66,27 @@ def read_items(source: str, task: str) -> list[Item]:
     if not items:
         raise UsageError(f"{name} holds no prompts")
     return items
+
+
+def _read_bounded(handle, name: str) -> bytes:
+    """All of a prompts file, read a chunk at a time: refused at the first NUL byte or past MAX_PROMPTS_FILE.
+
+    ``/dev/zero`` or an endless pipe as ``--batch`` ends here, in bounded memory.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := handle.read(2**20):
+        nul = chunk.find(0)
+        if nul >= 0:
+            raise UsageError(f"{name} holds NUL bytes (at byte {size + nul}): it is not a prompts file")
+        size += len(chunk)
+        if size > MAX_PROMPTS_FILE:
+            raise UsageError(
+                f"{name} is larger than {MAX_PROMPTS_FILE // 2**20} MiB, more than one batch reads",
+                "split it into several batches",
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _text_items(lines: list[str]) -> list[Item]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from gencli.batch.resume import check_same_run
 from gencli.engine import item_params, record_of, seeded, spec_of
 from gencli.errors import EXIT_PARTIAL, GencliError, UsageError
 from gencli.outputs import BatchFiles
@@ -83,7 +84,11 @@ def run(
     """Generate every item not already in ``sink.done``; write each record as its group ends."""
     task = implementation(name)
     params = seeded(params)
+    read = items
     items = settle_items(name, items, params)
+    done = getattr(sink, "done", {})
+    if done and getattr(sink, "label", None) is not None:  # --resume: the same run, or refused
+        check_same_run(name, read, items, params["seed"], done, sink.label)
     files = None
     if task.extension is not None:
         files = BatchFiles(
@@ -92,19 +97,19 @@ def run(
             task.extension,
             strict_suffix=task.strict_suffix,
             notify=notify,
+            claim=getattr(sink, "claim", None),
         )
         files.plan(items, task.file_names)
     for item in items:  # last, as for one run: it may read the model's config
         with at_line(item):
             task.check_item(item)
-    done = getattr(sink, "done", {})
     # Failed items are tried again on resume; the final rewrite keeps each id's last record.
     pending = [item for item in items if item.id not in done or "error" in done[item.id]]
     summary = Summary(total=len(items), skipped=len(items) - len(pending))
     if not pending:
         return summary
     if files is not None:
-        files.check_free(pending)
+        files.check_free(pending, getattr(sink, "claimed", frozenset()))
     loaded = task.load(spec_of(name, params), notify)
     size = batch_size or task.default_batch_size
     started = time.perf_counter()
