@@ -15,10 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fake_task import FILE_ROW, TEXT_ROW  # noqa: E402
-
-from gencli import tasks  # noqa: E402
-from gencli.cli.commands import add_command  # noqa: E402
+from fake_task import FILE_ROW, TEXT_ROW
+from gencli import tasks
+from gencli.cli.commands import add_command
 
 
 def _die(*_args, **_kwargs):
