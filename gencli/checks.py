@@ -18,6 +18,7 @@ variables (``*TOKEN*``, ``*KEY*``, ...) redacted.
 from __future__ import annotations
 
 import ast
+import bisect
 import json
 import os
 import re
@@ -121,10 +122,8 @@ _PRAGMAS = {"once", "pack", "omp", "acc", "message", "region", "endregion", "STD
 _PRAGMAS |= {"push_macro", "pop_macro", "redefine_extname", "scalar_storage_order", "GCC", "clang"}
 _VENDOR_PRAGMAS = {"diagnostic", "optimize", "push_options", "pop_options", "target", "unroll", "ivdep", "poison"}
 _VENDOR_PRAGMAS |= {"system_header", "visibility", "warning", "error", "novector", "loop", "fp", "attribute"}
-_GAP = r"(?:\s|/\*.*?\*/)*"  # whitespace and comments, which may stand between a directive's parts
-_DIRECTIVE = re.compile(rf"(?:#|%:){_GAP}([A-Za-z_]\w*|\d)", re.S)
-_HEADER = re.compile(rf"{_GAP}<([^<>\n]*)>", re.S)
-_PRAGMA_WORDS = re.compile(r"(?:[ \t]|/\*.*?\*/)*(\w*)(?:[ \t]|/\*.*?\*/)*(\w*)", re.S)
+_WORD = re.compile(r"[A-Za-z_]\w*|\d|")
+_HEADER = re.compile(r"<([^<>\n]*)>")
 _NEVER = re.compile(r"__has_include|__has_embed|_Pragma|__pragma|__include_macros")
 _ONLY_STANDARD = "only #include <standard header> is allowed, so that the compiler reads no other file"
 
@@ -137,21 +136,46 @@ def _c_refusal(code: str) -> str | None:
     never = _NEVER.search(text)
     if never:
         return f"refused to check: the code uses {never.group(0)}, which can open other files"
-    for match in _DIRECTIVE.finditer(text):
-        name = match.group(1)
+    gap = _Gaps(text)
+    for match in re.finditer(r"#|%:", text):
+        start = gap.skip(match.end())
+        name = _WORD.match(text, start).group(0)  # type: ignore[union-attr]
+        after = gap.skip(start + len(name))
         if name == "include":
-            header = _HEADER.match(text, match.end())
+            header = _HEADER.match(text, after)
             if header is None or header.group(1) not in _STD_HEADERS:
                 return f"refused to check: the code includes a file that is not a standard header; {_ONLY_STANDARD}"
         elif name == "define" and ("##" in text or "%:%:" in text):
             return "refused to check: the code pastes tokens (##), which could build a directive that opens a file"
         elif name == "pragma":
-            first, second = _PRAGMA_WORDS.match(text, match.end()).groups()  # type: ignore[union-attr]
+            first = _WORD.match(text, after).group(0)  # type: ignore[union-attr]
+            second = _WORD.match(text, gap.skip(after + len(first))).group(0)  # type: ignore[union-attr]
             if first not in _PRAGMAS or (first in ("GCC", "clang") and second not in _VENDOR_PRAGMAS):
                 return f"refused to check: #pragma {first} {second} is not one the check allows".replace("  ", " ")
         elif name.isdigit() or name == "line" or any(word in name for word in ("include", "import", "embed")):
             return f"refused to check: #{name} can make the compiler read other files"
     return None
+
+
+class _Gaps:
+    """Skips whitespace and /* comments */ in linear time overall (each comment's end found by bisection)."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.ends = [m.start() for m in re.finditer(r"(?=\*/)", text)]
+
+    def skip(self, index: int) -> int:
+        """The first index at or after ``index`` that is neither whitespace nor inside a block comment."""
+        text = self.text
+        while index < len(text):
+            if text[index].isspace():
+                index += 1
+            elif text.startswith("/*", index):
+                found = bisect.bisect_left(self.ends, index + 2)
+                index = self.ends[found] + 2 if found < len(self.ends) else len(text)
+            else:
+                break
+        return index
 
 
 def _no_shebang(code: str) -> str:
@@ -238,7 +262,10 @@ for which, value in ((resource.RLIMIT_AS, int(sys.argv[1])), (resource.RLIMIT_FS
     hard = resource.getrlimit(which)[1]
     if value is not None:
         value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-        resource.setrlimit(which, (value, value))
+        try:
+            resource.setrlimit(which, (value, value))
+        except (ValueError, OSError):  # a system that does not enforce this one (macOS: RLIMIT_AS)
+            pass
 os.execv(sys.argv[3], sys.argv[3:])
 """
 
