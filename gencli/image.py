@@ -14,7 +14,6 @@ torch, diffusers and Pillow are imported inside functions only.
 from __future__ import annotations
 
 import inspect
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -181,7 +180,7 @@ class ImageTask(Task):
         scheduler = use_scheduler(loaded, first.scheduler)
         call = _call_arguments(pipe, prepared, placement.device, notify)
 
-        pipe.set_progress_bar_config(disable=not sys.stderr.isatty(), leave=False)
+        pipe.set_progress_bar_config(disable=True)  # gencli shows its own status on a terminal, no bars
         started = time.perf_counter()
         output = pipe(**call)
         elapsed = time.perf_counter() - started

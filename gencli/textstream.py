@@ -131,3 +131,21 @@ class Shaper:
     @property
     def text(self) -> str:
         return "".join(self.parts)
+
+
+# Every C0 and C1 control character and DEL, but newline and tab, shown as its escape (``\x1b``);
+# carriage returns are dropped (a "\r\n" shows as the newline it is, a lone "\r" cannot overwrite a line).
+_TERMINAL = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if code not in (9, 10)}
+_TERMINAL[0x0D] = ""
+_TERMINAL_TABLE = str.maketrans(_TERMINAL)
+
+
+def terminal_safe(text: str) -> str:
+    """Generated text as a terminal may show it: no escape sequence can act (retitle, clear, move the cursor).
+
+    Each control character but newline and tab is written as its escape, so an
+    ``ESC [2J`` shows as the text ``\\x1b[2J``. Character by character, so it is
+    safe to apply to a stream's pieces. Only for a terminal: piped output stays
+    byte-exact.
+    """
+    return text.translate(_TERMINAL_TABLE)

@@ -65,3 +65,29 @@ def test_incremental_decoder_waits_for_whole_characters():
     assert d.add(euro[2:]) == "€"
     assert d.add(euro[:1]) == ""
     assert d.flush() == "\ufffd"  # the stream ended mid-character: shown, not lost
+
+
+# --- generated text on a terminal (issue 18.6) -------------------------------------------------
+
+
+def test_terminal_safe_neutralises_escape_sequences_and_keeps_newlines_and_tabs():
+    from gencli.textstream import terminal_safe
+
+    text = "a\x1b]0;pwned\x07b\x1b[2Jc\td\ne\x9bf\x7fg"
+    shown = terminal_safe(text)
+    assert shown == "a\\x1b]0;pwned\\x07b\\x1b[2Jc\td\ne\\x9bf\\x7fg"
+    assert all(ch in "\t\n" or (ch.isprintable()) for ch in shown)
+
+
+def test_terminal_safe_drops_carriage_returns_and_keeps_unicode():
+    from gencli.textstream import terminal_safe
+
+    assert terminal_safe("line\r\nover\rwrite") == "line\noverwrite"
+    assert terminal_safe("café 👩‍💻 ✓") == "café 👩‍💻 ✓"  # ZWJ sequences stay whole
+
+
+def test_terminal_safe_works_piece_by_piece():
+    from gencli.textstream import terminal_safe
+
+    pieces = ["x\x1b", "[2", "Jy"]
+    assert "".join(terminal_safe(p) for p in pieces) == terminal_safe("".join(pieces))

@@ -23,11 +23,13 @@ def main() -> None:
     import typer
 
     from gencli import config
-    from gencli.cli.app import on_sigterm
+    from gencli.cli.app import on_sigterm, quiet_library_bars, standard_streams
     from gencli.errors import EXIT_USAGE, UsageError
     from gencli.models import pause_gc_until_loaded
     from gencli.writers import notice
 
+    standard_streams()
+    quiet_library_bars()
     signal.signal(signal.SIGTERM, on_sigterm)
     pause_gc_until_loaded()  # start-up: about 1 s less on 2 cores (see its docstring)
     command = typer.main.get_command(app)
@@ -38,7 +40,56 @@ def main() -> None:
     except UsageError as exc:
         notice(exc.one_line(), "error")
         sys.exit(EXIT_USAGE)
-    command(prog_name="gencli", default_map=settings.default_map(params))
+    sys.exit(run_click(command, settings.default_map(params)))
+
+
+def run_click(command, default_map: dict | None = None, args: list[str] | None = None) -> int:
+    """Run the click command; its own errors as gencli's (one line when stderr is not a terminal); the exit code.
+
+    Click's usage errors are a boxed, several-line message; on a file or a pipe
+    they are one ``gencli: error:`` line (exit 2). No arguments prints the help
+    (exit 0). Output that cannot be written (``--help > /dev/full``) is one
+    line and exit 1, never a traceback.
+    """
+    import errno
+
+    from typer import Abort
+    from typer._click import exceptions as click_errors
+
+    from gencli.cli.app import usage_error_line
+    from gencli.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE, GencliError
+    from gencli.writers import notice, silence_stdout
+
+    try:
+        try:
+            code = command.main(args=args, prog_name="gencli", default_map=default_map, standalone_mode=False)
+        except click_errors.NoArgsIsHelpError:
+            return EXIT_OK  # the help was printed to stdout as the error was made
+        except click_errors.UsageError as exc:
+            usage_error_line(exc)
+            return EXIT_USAGE
+        except click_errors.ClickException as exc:
+            usage_error_line(exc)
+            return exc.exit_code
+        except Abort:
+            notice("aborted", "error")
+            return EXIT_UNEXPECTED
+        except KeyboardInterrupt:
+            return EXIT_INTERRUPTED
+        except GencliError as exc:  # a closed stdout met outside a command (help, version)
+            notice(exc.one_line(), "error")
+            silence_stdout()
+            return exc.exit_code
+        import sys
+
+        sys.stdout.flush()
+    except OSError as exc:  # help, version or completion text that stdout cannot take
+        silence_stdout()
+        if exc.errno == errno.EPIPE:
+            return EXIT_OK
+        notice(f"cannot write to stdout: {exc.strerror or exc}", "error")
+        return EXIT_UNEXPECTED
+    return code if isinstance(code, int) else EXIT_OK
 
 
 def declared_options() -> dict[str, dict[str, Option]]:

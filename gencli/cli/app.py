@@ -55,8 +55,113 @@ def root(
     """
 
 
-def _debug() -> bool:
-    return bool(os.environ.get("GENCLI_DEBUG"))
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def debug_enabled() -> bool:
+    """``GENCLI_DEBUG`` set to 1, true, yes or on (``0`` or ``false`` leave tracebacks off)."""
+    return os.environ.get("GENCLI_DEBUG", "").strip().lower() in _TRUE
+
+
+_debug = debug_enabled
+
+
+def usage_error_line(exc) -> None:
+    """Click's error: one ``gencli: error:`` line, or click's own box when stderr is a terminal."""
+    import sys
+
+    if _is_terminal(sys.stderr):
+        from typer import rich_utils
+
+        rich_utils.rich_format_error(exc)
+        return
+    ctx = getattr(exc, "ctx", None)
+    message = " ".join(exc.format_message().split())
+    hint = f"see '{ctx.command_path} --help'" if ctx is not None else "see 'gencli --help'"
+    notice(f"{message}. {hint[0].upper()}{hint[1:]}" if message else hint, "error")
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (OSError, ValueError):
+        return False
+
+
+class ClosedStdout:
+    """Stands for a stdout that was closed when gencli started (``>&-``): writing to it is an error (exit 1).
+
+    File descriptor 1 itself is held by /dev/null (see :func:`standard_streams`),
+    so that no file gencli opens can take its number.
+    """
+
+    encoding = "utf-8"
+    errors = "strict"
+    closed = False
+
+    @property
+    def buffer(self) -> ClosedStdout:
+        return self
+
+    def write(self, data) -> int:
+        from gencli.errors import GencliError
+
+        raise GencliError("cannot write to stdout: it is closed", "run the command without >&-, or redirect stdout")
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return 1
+
+    def writable(self) -> bool:
+        return True
+
+
+def standard_streams() -> None:
+    """Hold closed stdin, stdout and stderr (``<&- >&- 2>&-``) with /dev/null.
+
+    A closed descriptor would be reused by the next file opened, and what is
+    meant for stderr (or a child's output) would land in it. stderr closed:
+    messages are dropped and exit codes kept. stdout closed: results cannot be
+    written, which is exit 1 with its message (:class:`ClosedStdout`). stdin
+    closed: no stdin.
+    """
+    import sys
+
+    for fd, flags in ((0, os.O_RDONLY), (1, os.O_WRONLY), (2, os.O_WRONLY)):
+        try:
+            os.fstat(fd)
+            continue
+        except OSError:
+            pass
+        try:
+            null = os.open(os.devnull, flags)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+        except OSError:
+            continue
+        if fd == 1:
+            sys.stdout = ClosedStdout()
+        elif fd == 2:
+            sys.stderr = open(2, "w", encoding="utf-8", errors="replace", closefd=False)
+
+
+def quiet_library_bars() -> None:
+    """No progress bars of transformers, huggingface_hub, diffusers or tqdm in any mode (gencli shows its own).
+
+    Set before any of them is imported: huggingface_hub and transformers read
+    HF_HUB_DISABLE_PROGRESS_BARS then; tqdm reads TQDM_DISABLE for every bar
+    whose caller does not choose. ``GENCLI_DEBUG=1`` keeps them.
+    """
+    if debug_enabled():
+        return
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    os.environ["TQDM_DISABLE"] = "1"
 
 
 @contextmanager

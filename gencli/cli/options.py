@@ -14,11 +14,27 @@ _PYTHON_TYPES = {int: int, float: float, str: str, bool: bool, list: list[str]}
 
 
 def complete_model(incomplete: str) -> list[str]:
-    """Shell completion for --model: aliases (the config file's too) and the models in the hub cache."""
-    from gencli.models import all_aliases
-    from gencli.models.inventory import hub_models
+    """Shell completion for --model: aliases (the config file's too) and the models in the hub cache.
 
-    names = [*sorted(all_aliases()), *(repo["id"] for repo in hub_models())]
+    Completion runs inside the user's shell: a cache that cannot be read (a
+    variable naming a file, an unreadable directory) or a config file with
+    errors leaves out what it would have offered, and never prints.
+    """
+    names: list[str] = []
+    try:
+        from gencli.models import all_aliases
+
+        names += sorted(all_aliases())
+    except Exception:  # a bad config file: the built-in aliases alone
+        from gencli.tasks import ALIASES
+
+        names += sorted(ALIASES)
+    try:
+        from gencli.models.inventory import hub_models
+
+        names += [repo["id"] for repo in hub_models()]
+    except Exception:  # a cache variable naming a file, an unreadable directory ...
+        pass
     return [name for name in names if name.startswith(incomplete)]
 
 

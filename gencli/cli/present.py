@@ -12,16 +12,27 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from gencli.errors import UsageError
-from gencli.prompts import read_prompt
+from gencli.prompts import read_prompt, refuse_dash_without_stdin
 from gencli.tasks import TASKS
 
 if TYPE_CHECKING:
     from gencli.batch import Summary
 
-from gencli.writers import TextStream, notice, use_color, write_json, write_stdout, write_stdout_bytes
+from gencli.textstream import terminal_safe
+from gencli.writers import (
+    TextStream,
+    notice,
+    printable,
+    use_color,
+    write_json,
+    write_stdout,
+    write_stdout_bytes,
+)
 
 _BATCH_ONLY = (("--out", "out"), ("--resume", "resume"), ("--batch-size", "batch_size"))
 
@@ -29,6 +40,11 @@ _BATCH_ONLY = (("--out", "out"), ("--resume", "resume"), ("--batch-size", "batch
 def check_flags(name: str, argument: str | None, params: dict, flags: dict) -> None:
     """Flags that do not go together, before anything else: batch-only flags, -o against --batch, ..."""
     batch = flags.get("batch")
+    refuse_dash_without_stdin(argument, bool(flags.get("no_stdin")))
+    if flags.get("no_stdin") and batch == "-":
+        raise UsageError(
+            "--batch - reads the prompts from stdin, and --no-stdin forbids reading it", "drop one of them"
+        )
     if batch is None:
         for flag, key in _BATCH_ONLY:
             if flags.get(key):
@@ -63,22 +79,35 @@ def _presenter_module(name: str):
 
 
 def present_text(name: str, params: dict, flags: dict, argument: str | None) -> dict:
-    """Stream the text to stdout as it is made, ending with one newline (or print the record with --json)."""
+    """Stream the text to stdout as it is made, ending with one newline (or print the record with --json).
+
+    On a terminal the text is made :func:`~gencli.textstream.terminal_safe` (no escape
+    sequence from the model can act); piped, it is written byte for byte.
+    """
     from gencli.engine import run_one
 
-    prompt = read_prompt(argument, name)
-    if flags.get("json_out"):
-        record = run_one(name, prompt, params, notify=notice, argument=_own(argument))
-        write_json(record)
-    else:
-        stream = TextStream()
-        try:
-            record = run_one(name, prompt, params, notify=notice, stream=stream.write, argument=_own(argument))
-        except KeyboardInterrupt:
-            if stream.wrote:  # keep what was printed, and end its line
-                stream.close()
-            raise
-        stream.close()
+    prompt = read_prompt(argument, name, bool(flags.get("no_stdin")))
+    with LoadingStatus(name, params) as status:
+        if flags.get("json_out"):
+            record = run_one(name, prompt, params, notify=status.notify, argument=_own(argument))
+            status.clear()
+            write_json(record)
+        else:
+            stream = TextStream()
+            shown = terminal_safe if _is_terminal(sys.stdout) else str
+
+            def write(piece: str) -> None:
+                status.clear()
+                stream.write(shown(piece))
+
+            try:
+                record = run_one(name, prompt, params, notify=status.notify, stream=write, argument=_own(argument))
+            except KeyboardInterrupt:
+                if stream.wrote:  # keep what was printed, and end its line
+                    stream.close()
+                raise
+            status.clear()
+            stream.close()
     _raise_failure(name, record)
     return record
 
@@ -97,14 +126,70 @@ def present_files(name: str, params: dict, flags: dict, argument: str | None) ->
                 f"'-o -' writes {kind} bytes, and stdout is a terminal",
                 "redirect it (> FILE) or pipe it, or use -o FILE",
             )
-    prompt = read_prompt(argument, name)
-    record = run_one(name, prompt, params, notify=notice, to_stdout=write_stdout_bytes, argument=_own(argument))
+    prompt = read_prompt(argument, name, bool(flags.get("no_stdin")))
+    with LoadingStatus(name, params, "loading {model} and generating") as status:
+        record = run_one(
+            name, prompt, params, notify=status.notify, to_stdout=write_stdout_bytes, argument=_own(argument)
+        )
     if flags.get("json_out"):
         write_json(record)
     elif record.get("paths"):
-        write_stdout("".join(f"{path}\n" for path in record["paths"]))
+        write_stdout(shown_paths(record["paths"]))
     _raise_failure(name, record)
     return record
+
+
+def shown_paths(paths: list[str]) -> str:
+    """One path a line: as they are when piped (a script reads them), escaped on a terminal."""
+    show = printable if _is_terminal(sys.stdout) else str
+    return "".join(f"{show(str(path))}\n" for path in paths)
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (OSError, ValueError):
+        return False
+
+
+class LoadingStatus:
+    """One status line of gencli's own on a terminal's stderr while the model loads (and, for files, works).
+
+    It is cleared when output begins, before a notice (which then prints as
+    usual), and when the run ends, however it ends. Not shown when stderr is
+    not a terminal. The libraries' own bars are off (``cli.app.quiet_library_bars``).
+    """
+
+    def __init__(self, name: str, params: dict, text: str = "loading {model}"):
+        model = params.get("model") or TASKS[name].default_model
+        self.line = "gencli: " + text.format(model=printable(str(model))) + "…"
+        self.shown = False
+
+    def __enter__(self) -> LoadingStatus:
+        if _is_terminal(sys.stderr):
+            self._write(f"\033[2m{self.line}\033[0m" if use_color(sys.stderr) else self.line)
+            self.shown = True
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        if self.shown:
+            self.shown = False
+            self._write("\r\033[K")
+
+    def notify(self, message: str, level: str = "info") -> None:
+        self.clear()
+        notice(message, level)
+
+    @staticmethod
+    def _write(text: str) -> None:
+        try:
+            sys.stderr.write(text)
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
 
 
 def _own(argument: str | None) -> str | None:
@@ -124,24 +209,28 @@ def run_batch_command(name: str, params: dict, flags: dict) -> None:
     from gencli.batch import read_items, run_batch
 
     items = read_items(flags["batch"], name)
-    run_batch(
-        name,
-        items,
-        params,
-        out=flags.get("out"),
-        resume=bool(flags.get("resume")),
-        overwrite=bool(params.get("overwrite") or flags.get("overwrite")),
-        batch_size=flags.get("batch_size"),
-        out_dir=flags.get("out_dir"),
-        notify=notice,
-        write_line=write_stdout,
-        progress=_progress(bool(flags.get("progress"))),
-    )
+    with _progress(bool(flags.get("progress"))) as progress:
+        run_batch(
+            name,
+            items,
+            params,
+            out=flags.get("out"),
+            resume=bool(flags.get("resume")),
+            overwrite=bool(params.get("overwrite") or flags.get("overwrite")),
+            batch_size=flags.get("batch_size"),
+            out_dir=flags.get("out_dir"),
+            notify=notice,
+            write_line=write_stdout,
+            progress=progress,
+        )
 
 
-def _progress(forced: bool):
-    """A progress callback: a rich bar on a terminal, plain lines with --progress, else None."""
-    if sys.stderr.isatty() and use_color(sys.stderr):
+@contextmanager
+def _progress(forced: bool) -> Iterator[Callable[[Summary], None] | None]:
+    """A progress callback: a rich bar on a terminal (plain, without colour, under NO_COLOR),
+    lines with --progress elsewhere, else None. The bar is stopped however the batch ends
+    (Ctrl-C included), so the cursor it hid comes back."""
+    if _is_terminal(sys.stderr):
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -151,11 +240,10 @@ def _progress(forced: bool):
             MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"),
             TimeRemainingColumn(),
-            console=Console(stderr=True),
+            console=Console(stderr=True, no_color=not use_color(sys.stderr)),
             transient=True,
         )
         task_id = bar.add_task("batch", total=None, rate="")
-        bar.start()
 
         def update(summary: Summary) -> None:
             rate = _rate(summary) if summary.seconds and summary.written else ""
@@ -163,16 +251,22 @@ def _progress(forced: bool):
             if summary.written + summary.skipped >= summary.total:
                 bar.stop()
 
-        return update
+        bar.start()
+        try:
+            yield update
+        finally:
+            bar.stop()
+        return
     if not forced:
-        return None
+        yield None
+        return
 
     def line(summary: Summary) -> None:
         done, total = summary.written, summary.total - summary.skipped
         eta = (summary.seconds / done) * (total - done) if done else 0
         notice(f"{done}/{total} items, {summary.failed} failed, {_rate(summary)}, eta {eta:.0f} s")
 
-    return line
+    yield line
 
 
 def _rate(summary: Summary) -> str:

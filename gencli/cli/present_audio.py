@@ -43,26 +43,26 @@ def check_flags(params: Mapping[str, Any], flags: Mapping[str, Any], batch: bool
 
 def present(name: str, params: dict, flags: dict, argument: str | None) -> dict:
     """Make one run's audio and show it as the flags ask; the record."""
-    from gencli.cli.present import _own, present_files
+    from gencli.cli.present import LoadingStatus, _own, present_files
     from gencli.engine import run_one
     from gencli.prompts import read_prompt
-    from gencli.writers import notice
 
     check_flags(params, flags, batch=False)  # the CLI checked them already; a direct call is checked too
     if not flags.get("raw"):
         return present_files(name, params, flags, argument)
-    prompt = read_prompt(argument, name)
-    raw = RawStream(params.get("sample_format") or "pcm16", notice)
-    # The WAV that run_one makes of the whole is dropped: the pieces went out as they were made.
-    return run_one(
-        name,
-        prompt,
-        {**params, "output": "-"},
-        notify=notice,
-        stream=raw.write,
-        to_stdout=lambda data: None,
-        argument=_own(argument),
-    )
+    prompt = read_prompt(argument, name, bool(flags.get("no_stdin")))
+    with LoadingStatus(name, params) as status:
+        raw = RawStream(params.get("sample_format") or "pcm16", status.notify)
+        # The WAV that run_one makes of the whole is dropped: the pieces went out as they were made.
+        return run_one(
+            name,
+            prompt,
+            {**params, "output": "-"},
+            notify=status.notify,
+            stream=raw.write,
+            to_stdout=lambda data: None,
+            argument=_own(argument),
+        )
 
 
 class RawStream:

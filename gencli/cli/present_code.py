@@ -7,21 +7,23 @@ from __future__ import annotations
 
 import sys
 
+from gencli.textstream import terminal_safe
 from gencli.writers import TextStream, notice, write_json
 
 
 def present(name: str, params: dict, flags: dict, argument: str | None) -> dict:
-    from gencli.cli.present import _own, _raise_failure
+    from gencli.cli.present import LoadingStatus, _is_terminal, _own, _raise_failure
     from gencli.code import language_of
     from gencli.engine import run_one
     from gencli.extract import CodeStream
     from gencli.prompts import read_prompt
     from gencli.task import Item
 
-    prompt = read_prompt(argument, name)
+    prompt = read_prompt(argument, name, bool(flags.get("no_stdin")))
     own = _own(argument)
     if flags.get("json_out"):
-        record = run_one(name, prompt, params, notify=notice, argument=own)
+        with LoadingStatus(name, params) as status:
+            record = run_one(name, prompt, params, notify=status.notify, argument=own)
         write_json(record)
         _raise_failure(name, record)
         return record
@@ -32,21 +34,26 @@ def present(name: str, params: dict, flags: dict, argument: str | None) -> dict:
         _raise_failure(name, record)
         return record
     stream = TextStream()
+    shown = terminal_safe if _is_terminal(sys.stdout) else str  # piped: byte for byte
     # The extractor looks for the language the task frames the answer in.
     extractor = None if raw else CodeStream(language_of(Item(prompt, params, argument=own)))
 
     def on_answer(piece: str) -> None:
-        shown = extractor.feed(piece) if extractor is not None else piece
-        if shown:
-            stream.write(shown)
+        text = extractor.feed(piece) if extractor is not None else piece
+        status.clear()
+        if text:
+            stream.write(shown(text))
 
     try:
         # With --check, retries make streaming impossible: the final attempt is printed at the end.
-        record = run_one(name, prompt, params, notify=notice, stream=None if check else on_answer, argument=own)
+        with LoadingStatus(name, params) as status:
+            record = run_one(
+                name, prompt, params, notify=status.notify, stream=None if check else on_answer, argument=own
+            )
         if check:
-            stream.write(record["answer"] if raw else record["code"])
+            stream.write(shown(record["answer"] if raw else record["code"]))
         elif extractor is not None:
-            stream.write(extractor.finish())
+            stream.write(shown(extractor.finish()))
     except KeyboardInterrupt:
         if stream.wrote:
             stream.close()
@@ -67,8 +74,10 @@ def _show_on_terminal(name: str, prompt: str, params: dict, argument: str | None
     err = Console(stderr=True)
     with err.status("generating code…"):
         record = run_one(name, prompt, params, notify=notice, argument=argument)
-    prose = prose_of(record["answer"])
-    Console().print(Syntax(record["code"], record["language"] or "text", theme="ansi_dark", background_color="default"))
+    # What the model wrote cannot act on the terminal: its control characters are shown escaped.
+    prose = terminal_safe(prose_of(record["answer"]))
+    code = terminal_safe(record["code"])
+    Console().print(Syntax(code, record["language"] or "text", theme="ansi_dark", background_color="default"))
     if prose:
         err.print(prose, style="dim", markup=False, highlight=False)
     return record
