@@ -308,7 +308,8 @@ LEAKS = {
 
 
 @pytest.mark.parametrize("leak", sorted(LEAKS))
-def test_hf_token_reaches_neither_stderr_nor_the_json_record(scripted_c, tmp_path, leak):
+@pytest.mark.parametrize("mode", ["single", "batch"])
+def test_hf_token_reaches_neither_stderr_nor_the_record(scripted_c, tmp_path, leak, mode):
     if leak == "gencli's environment" and not Path("/proc/self/environ").exists():
         pytest.skip("no /proc here")
     bin_dir = tmp_path / "bin"
@@ -316,12 +317,50 @@ def test_hf_token_reaches_neither_stderr_nor_the_json_record(scripted_c, tmp_pat
     (bin_dir / "gcc").write_text(f"#!{sys.executable}\nimport os, sys\n{LEAKS[leak]}\n")
     (bin_dir / "gcc").chmod(0o755)
     env = {"HF_TOKEN": SECRET, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    args = ["code", "main", "-m", str(scripted_c), "-l", "c", "--check", "--retries", "1", "--json"]
-    result = run_cli(*args, env=env, timeout=300)
-    assert result.returncode == 6, result.stderr
-    assert SECRET.encode() not in result.stdout and SECRET.encode() not in result.stderr
-    check = json.loads(result.stdout)["check"]
-    assert check["passed"] is False and check["message"].startswith("error: ")
-    assert "\n" not in check["message"] and len(check["message"]) <= checks.MESSAGE_CHARS
+    args = ["code", "-m", str(scripted_c), "-l", "c", "--check", "--retries", "1"]
+    if mode == "batch":
+        (tmp_path / "prompts.txt").write_text("main\nmain again\n")
+        out = tmp_path / "results.jsonl"
+        result = run_cli(*args, "--batch", str(tmp_path / "prompts.txt"), "--out", str(out), env=env, timeout=300)
+        written = out.read_bytes()  # a failed check is part of the record: the batch's exit does not depend on it
+        records = [json.loads(line) for line in written.splitlines()]
+        assert len(records) == 2, result.stderr
+    else:
+        result = run_cli(*args, "main", "--json", env=env, timeout=300)
+        assert result.returncode == 6, result.stderr
+        written = result.stdout
+        records = [json.loads(written)]
+    assert SECRET.encode() not in written and SECRET.encode() not in result.stderr
     expected = {"its own environment": "error: token=unset", "gencli's environment": "error: HF_TOKEN=<redacted>"}
-    assert check["message"] == expected[leak]
+    assert [r["check"]["message"] for r in records] == [expected[leak]] * len(records)
+    assert all(r["check"]["passed"] is False for r in records)
+
+
+@pytest.fixture(scope="module")
+def planted_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("planted")
+
+
+@pytest.fixture(scope="module")
+def hostile_c(tmp_path_factory, planted_dir):
+    """A model whose C answer includes a planted file (the FIFO the test watches)."""
+    from tiny_models import build_scripted_llama
+
+    pieces = [f'#include "{planted_dir}/planted"\n', "int main(void) { return 0; }\n", "```"]
+    return build_scripted_llama(tmp_path_factory.mktemp("hostile-c"), "```c\n", pieces)
+
+
+@needs("gcc")
+def test_the_cli_refuses_to_compile_an_answer_that_includes_a_file(hostile_c, planted_dir):
+    planted = Fifo(planted_dir / "planted")
+    try:
+        args = ["code", "main", "-m", str(hostile_c), "-l", "c", "--check", "--retries", "0", "--json"]
+        result = run_cli(*args, timeout=300)
+    finally:
+        planted.close()
+    assert not planted.opened, "gcc opened the planted file"
+    assert result.returncode == 6, result.stderr
+    record = json.loads(result.stdout)
+    assert record["code"].startswith("#include") and record["check"]["message"].startswith("refused to check")
+    assert SECRET.encode() not in result.stdout + result.stderr
+    assert result.stderr.decode().startswith("gencli: error: no attempt passed gcc -fsyntax-only (1 tried)")
