@@ -121,6 +121,7 @@ def plan_outputs(output: str | None, names: list[str]) -> list[Path] | None:
             )
         return None
     target = Path(output or ".").expanduser()
+    check_name_length(target)
     if (output or ".").endswith(("/", os.sep)) or target.is_dir():
         try:
             target.mkdir(parents=True, exist_ok=True)

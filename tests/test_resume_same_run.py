@@ -60,7 +60,7 @@ def test_a_changed_per_item_override_names_its_line(cli, tiny_llama, tmp_path):
     prompts.write_text('{"prompt": "a"}\n{"prompt": "b", "max_new_tokens": 2}\n')
     result = cli(*args, "--resume")
     assert result.exit_code == 2
-    assert 'line 2: ' in result.stderr and '"max_new_tokens" 3; this run has 2' in result.stderr
+    assert "line 2: " in result.stderr and '"max_new_tokens" 3; this run has 2' in result.stderr
 
 
 def test_resume_without_seed_continues_with_the_runs_seed_base(cli, half_done):
@@ -96,4 +96,3 @@ def test_failures_with_out_advise_resume(cli, fake_task, tmp_path):
     prompts.write_text("fine\nboom\n")
     result = cli("fake", "--batch", str(prompts), "--out", str(tmp_path / "r.jsonl"))
     assert result.exit_code == 5 and "--resume tries them again" in result.stderr
-

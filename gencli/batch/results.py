@@ -178,7 +178,15 @@ class ResultsFile:
 def out_target(out: str) -> Path:
     """The results file ``--out`` names: through a symbolic link, the file it points to (kept a link)."""
     path = Path(out).expanduser()
-    return Path(os.path.realpath(path)) if path.is_symlink() else path
+    _check_name(path)
+    if os.path.islink(path):
+        try:
+            regular = stat.S_ISREG(os.stat(path).st_mode)
+        except OSError:
+            regular = True  # a link to nothing yet: the file is made where it points
+        if regular:
+            return Path(os.path.realpath(path))
+    return path  # anything else is refused by check_results_target, as it is
 
 
 def journal_of(path: Path) -> Path:
@@ -215,12 +223,7 @@ def check_results_target(path: Path) -> None:
 
     Its name leaves room for ``.NAME.PID.tmp`` and ``NAME.lock`` beside it (200 bytes at most).
     """
-    size = len(os.fsencode(path.name))
-    if size > MAX_NAME:
-        raise UsageError(
-            f"--out {path.name[:40]!r}... is a {size}-byte file name; gencli takes at most {MAX_NAME}",
-            "choose a shorter name",
-        )
+    _check_name(path)
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
@@ -236,6 +239,15 @@ def check_results_target(path: Path) -> None:
         else "--out takes a regular file (records are rewritten in order); leave --out out to stream them to stdout"
     )
     raise UsageError(f"--out {path} is {what}", hint)
+
+
+def _check_name(path: Path) -> None:
+    size = len(os.fsencode(path.name))
+    if size > MAX_NAME:
+        raise UsageError(
+            f"--out {path.name[:40]!r}... is a {size}-byte file name; gencli takes at most {MAX_NAME}",
+            "choose a shorter name",
+        )
 
 
 @dataclass
