@@ -11,7 +11,6 @@ loops or floods is cut. The secret test runs the real CLI with a scripted model.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
@@ -50,8 +49,7 @@ class Fifo:
         while not self._stop.is_set():
             try:
                 fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)  # succeeds only while a reader has it open
-            except OSError as exc:
-                assert exc.errno == errno.ENXIO
+            except OSError:  # ENXIO: no reader has it open
                 time.sleep(0.005)
                 continue
             self.opened = True
