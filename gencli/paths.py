@@ -86,8 +86,10 @@ def home_dir() -> Path:
         home = "" if os.name == "posix" else os.path.expanduser("~")
     if os.path.isabs(home):
         return Path(home)
+    value = os.environ.get("HOME")
+    why = "HOME is not set" if value is None else f"HOME is {value!r}, not an absolute path,"
     raise UsageError(
-        "no home directory for gencli's cache: HOME is not set and the user has none in the password database",
+        f"no home directory for gencli's cache: {why} and the user has none in the password database",
         "set GENCLI_CACHE (or XDG_CACHE_HOME, or HOME) to a writable directory",
     )
 
