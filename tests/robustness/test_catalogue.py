@@ -194,7 +194,8 @@ CASES = [
         "unknown alias",
         ["text", "hi", "-m", "nosuchalias"],
         3,
-        r"nosuchalias is not in the Hugging Face cache .* \(aliases: .*smollm2",
+        r"'nosuchalias' is not a known alias, a directory or a \.gguf file, and no hub model of that name is cached\. "
+        r"Aliases: .*smollm2; a hub model is org/name",
     ),
     Case(
         "hub model not cached, offline",
