@@ -37,6 +37,10 @@ class Command:
         return {option.name for option in self.options}
 
 
+# Pixels a side: 8192x8192 is 64 megapixels, past what any pipeline here is made for. The lower
+# bound and the multiple of 8 are the image task's check (gencli/image.py), which suggests a size.
+MAX_SIZE = 8192
+
 # The declarations are tables: one option per entry, kept compact for reading side by side.
 # fmt: off
 _FILE_OPTIONS = (o.OUTPUT, o.OVERWRITE)
@@ -57,7 +61,7 @@ TEXT = Command(
       cat notes.md | gencli text "Summarise this" > summary.txt
       gencli text --batch prompts.jsonl --out results.jsonl --resume
     """,
-    options=(o.MODEL, o.DEVICE, o.DTYPE, o.QUANTIZE, *o.SAMPLING_OPTIONS,
+    options=(o.model_option("text", shared=True), o.DEVICE, o.DTYPE, o.QUANTIZE, *o.SAMPLING_OPTIONS,
              Option("raw", ("--raw",), bool, False, panel=o.SAMPLING_PANEL,
                     help="Send the prompt as plain completion, without the chat template."),
              o.SEED, o.NO_STDIN, *_TEXT_OUT, *o.TRUST_OPTIONS, *_TEXT_BATCH),
@@ -82,9 +86,10 @@ CODE = Command(
                help="The code must pass a syntax check for its language (python: ast.parse, bash: bash -n, "
                     "json: json.loads, others by a compiler on PATH); failures are retried with new seeds. "
                     "Exit 6 if no attempt passes (the last one is still printed)."),
-        Option("retries", ("--retries",), int, 2, minimum=0, rule="0 or more",
-               help="With --check: further attempts after a failed one."),
-        o.MODEL, o.DEVICE, o.DTYPE, o.QUANTIZE, *o.SAMPLING_OPTIONS, o.SEED, o.NO_STDIN,
+        Option("retries", ("--retries",), int, 2, minimum=0, maximum=100, cap=True, rule="0 or more",
+               help="With --check: further attempts after a failed one (at most 100)."),
+        o.model_option("code", shared=True), o.DEVICE, o.DTYPE, o.QUANTIZE, *o.SAMPLING_OPTIONS, o.SEED,
+        o.NO_STDIN,
         Option("extract", ("--extract",), bool, False, panel=OUTPUT_PANEL, api=False,
                help="Print only the code, as when piped, even on a terminal."),
         Option("raw", ("--raw",), bool, False, panel=OUTPUT_PANEL, api=False,
@@ -110,20 +115,23 @@ IMAGE = Command(
       gencli image --batch prompts.jsonl --out-dir images/ --out results.jsonl --resume
     """,
     options=(
-        o.MODEL,
+        o.model_option("image"),
         Option("negative", ("--negative", "--negative-prompt"), str, None, per_item=True, show_default=False,
                help="What the image should not show (needs guidance above 1)."),
-        Option("steps", ("--steps", "--num-inference-steps"), int, None, per_item=True, minimum=1,
-               show_default=False, help="Denoising steps. Default: the model's (sd-turbo: 1)."),
-        Option("guidance", ("--guidance", "--guidance-scale"), float, None, per_item=True, minimum=0,
-               rule="0 or more", show_default=False,
-               help="Classifier-free guidance scale. Default: the model's (sd-turbo: 0)."),
-        Option("width", ("--width",), int, None, per_item=True, show_default=False,
-               help="Width in pixels, a multiple of 8. Default: the model's."),
-        Option("height", ("--height",), int, None, per_item=True, show_default=False,
-               help="Height in pixels, a multiple of 8. Default: the model's."),
-        Option("num_images", ("--num-images", "-n"), int, 1, per_item=True, minimum=1,
-               help="How many images to make, in one batch."),
+        Option("steps", ("--steps", "--num-inference-steps"), int, None, per_item=True, minimum=1, maximum=1000,
+               cap=True, show_default=False, help="Denoising steps, at most 1000. Default: the model's (sd-turbo: 1)."),
+        Option("guidance", ("--guidance", "--guidance-scale"), float, None, per_item=True, minimum=0, maximum=100,
+               cap=True, rule="0 or more", show_default=False,
+               help="Classifier-free guidance scale, 0 to 100. Default: the model's (sd-turbo: 0)."),
+        Option("width", ("--width",), int, None, per_item=True, show_default=False, maximum=MAX_SIZE, cap=True,
+               rule="a positive multiple of 8",
+               help=f"Width in pixels, a multiple of 8 up to {MAX_SIZE}. Default: the model's."),
+        Option("height", ("--height",), int, None, per_item=True, show_default=False, maximum=MAX_SIZE, cap=True,
+               rule="a positive multiple of 8",
+               help=f"Height in pixels, a multiple of 8 up to {MAX_SIZE}. Default: the model's."),
+        Option("num_images", ("--num-images", "-n"), int, 1, per_item=True, minimum=1, maximum=1000,
+               cap=True,
+               help="How many images to make (at most 1000), in one batch."),
         variant(o.SEED, help="Make the run repeatable (same device and dtype). Image i (from 0) uses seed+i, so "
                              "any one can be made again alone. Default: random, shown in the file names."),
         Option("scheduler", ("--scheduler",), str, None, per_item=True, show_default=False, completion="scheduler",
@@ -168,10 +176,10 @@ AUDIO = Command(
     argument_help="What to say (or, for MusicGen, the music to make). Piped stdin comes first, then this; "
                   "'-' means stdin alone.",
     options=(
-        o.MODEL, *_FILE_OPTIONS,
-        Option("duration", ("--duration", "-d"), float, None, per_item=True, minimum=0, above=True,
-               rule="a positive number of seconds", show_default=False,
-               help="Seconds of music to make (MusicGen models only). Default: 5."),
+        o.model_option("audio"), *_FILE_OPTIONS,
+        Option("duration", ("--duration", "-d"), float, None, per_item=True, minimum=0, above=True, maximum=600,
+               cap=True, rule="a positive number of seconds", show_default=False,
+               help="Seconds of music to make (MusicGen models only; at most 600). Default: 5."),
         Option("voice", ("--voice",), str, None, per_item=True, show_default=False,
                help="Speaker preset such as v2/en_speaker_6, or a .npz voice file (Bark models only)."),
         Option("pause", ("--pause",), float, 0.3, per_item=True, minimum=0, maximum=10,

@@ -7,6 +7,12 @@
 ``max_new_tokens``). A value becomes the option's default, so the order of
 precedence is: flag > ``GENCLI_*`` variable > config file > built-in.
 
+Prompts are never configurable, nor are the per-run decisions
+(``--trust-remote-code``, ``--allow-pickle``, ``--overwrite``) and the
+presentation and batch flags: the file holding one is exit 2, naming the line.
+The file is read only when it is a regular file of at most 1 MiB (``/dev/null``
+reads as empty); nothing else is opened for long or read whole.
+
 Only the standard library is used: this runs on every start-up.
 """
 
@@ -14,18 +20,22 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gencli.errors import UsageError
+from gencli.options import shown_value
 
 if TYPE_CHECKING:
     from gencli.options import Option
 
 SPECIAL = ("defaults", "aliases")
+MAX_BYTES = 1 << 20  # a config file is a few lines; more is a mistake (or /dev/zero)
 
 
 def config_path() -> Path:
@@ -70,21 +80,38 @@ class Config:
         return f"{self.path}:{line}" if line else str(self.path)
 
     def default_map(self, commands: dict[str, dict[str, Option]]) -> dict[str, dict]:
-        """Click's ``default_map``: for each command, [defaults] then its own section."""
+        """Click's ``default_map``: for each command, [defaults] then its own section.
+
+        Only configurable options are taken, whatever the file holds: a prompt
+        (``[audio] text = ...``) or a per-run flag never becomes a standing default.
+        """
         result: dict[str, dict] = {}
         for command, params in commands.items():
-            values = {k: v for k, v in self.sections.get("defaults", {}).items() if k in params}
-            values.update(self.sections.get(command, {}))
+            values = {
+                key: value
+                for section in ("defaults", command)
+                for key, value in self.sections.get(section, {}).items()
+                if key in params and params[key].configurable
+            }
             if values:
                 result[command] = values
         return result
 
-    def validate(self, commands: dict[str, dict[str, Option]]) -> None:
+    def source_of(self, command: str, key: str) -> str | None:
+        """Where ``key``'s value for ``command`` is set in the file (``path:line``), or None."""
+        for section in (command, "defaults"):
+            if key in self.sections.get(section, {}):
+                return self.where(section, key)
+        return None
+
+    def validate(self, commands: dict[str, dict[str, Option]], arguments: Mapping[str, str] | None = None) -> None:
         """Unknown sections or keys, options that are not configurable, and bad values name their line.
 
         ``commands`` maps each command to its declared options (:class:`gencli.options.Option`);
-        a value is checked by the option itself, as a flag's value would be.
+        a value is checked by the option itself, as a flag's value would be. ``arguments``
+        maps each command to its prompt argument's name (``prompt``, ``text``), for the message.
         """
+        prompts = {"prompt", *(arguments or {}).values()}
         for section, values in self.sections.items():
             if section == "aliases":
                 for name, target in values.items():
@@ -98,17 +125,32 @@ class Config:
                 )
             targets = [c for c in commands if section == "defaults" or c == section]
             for key, value in values.items():
-                owners = [c for c in targets if key in commands[c] and commands[c][key].configurable]
-                if not owners:
+                where, spelled = self.where(section, key), key.replace("_", "-")
+                declared = [commands[c][key] for c in targets if key in commands[c]]
+                if not declared and key in prompts:
                     raise UsageError(
-                        f"{self.where(section, key)}: [{section}] has no option {key!r}",
+                        f"{where}: {spelled} is the prompt, which cannot be set in the config file",
+                        "give it on the command line (or on stdin) each run",
+                    )
+                if declared and not any(option.configurable for option in declared):
+                    raise UsageError(
+                        f"{where}: {spelled} is decided per run and cannot be set in the config file",
+                        f"remove it, and pass {declared[0].flag} in each run that needs it",
+                    )
+                if not declared:
+                    raise UsageError(
+                        f"{where}: [{section}] has no option {spelled!r}",
                         f"see gencli {section if section != 'defaults' else 'COMMAND'} --help",
                     )
-                for command in owners:
+                for option in declared:
                     try:
-                        commands[command][key].check(value, key)
+                        option.check(value, spelled, spelled)
                     except UsageError as exc:
-                        raise UsageError(f"{self.where(section, key)}: {key} = {value!r}: {exc.message}") from None
+                        if exc.message.startswith(spelled):
+                            raise UsageError(f"{where}: {exc.message}", exc.hint) from None
+                        raise UsageError(
+                            f"{where}: {spelled} = {shown_value(value)}: {exc.message}", exc.hint
+                        ) from None
 
 
 def load(path: Path | None = None) -> Config:
@@ -119,24 +161,62 @@ def load(path: Path | None = None) -> Config:
 
 def _stamp(path: Path) -> tuple:
     try:
-        stat = path.stat()
-        return stat.st_mtime_ns, stat.st_size
+        found = path.stat()
+        return found.st_mtime_ns, found.st_size, found.st_mode, found.st_ino
     except OSError:
-        return 0, -1
+        return 0, -1, 0, 0
+
+
+def _read(path: str) -> bytes:
+    """The file's bytes: a regular file of at most MAX_BYTES; never blocks (a FIFO) or reads without end."""
+    hint = "point GENCLI_CONFIG at a TOML file"
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise UsageError(f"cannot read the config file {path}: {exc.strerror}", hint) from None
+    try:
+        found = os.fstat(fd)
+        if stat.S_ISDIR(found.st_mode):
+            raise UsageError(f"the config file {path} is a directory", hint)
+        if not stat.S_ISREG(found.st_mode):
+            if stat.S_ISCHR(found.st_mode) and _is_devnull(found):
+                return b""
+            kind = "a FIFO" if stat.S_ISFIFO(found.st_mode) else "not a regular file"
+            raise UsageError(f"the config file {path} is {kind}", hint)
+        chunks, size = [], 0
+        while size <= MAX_BYTES:
+            chunk = os.read(fd, MAX_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise UsageError(f"cannot read the config file {path}: {exc.strerror}", hint) from None
+    finally:
+        os.close(fd)
+    if size > MAX_BYTES:
+        raise UsageError(f"the config file {path} is larger than {MAX_BYTES >> 20} MiB", hint)
+    return b"".join(chunks)
+
+
+def _is_devnull(found: os.stat_result) -> bool:
+    try:
+        null = os.stat(os.devnull)
+    except OSError:
+        return False
+    return (found.st_rdev, found.st_mode) == (null.st_rdev, null.st_mode)
 
 
 @lru_cache(maxsize=4)
-def _load(path: str, mtime: int, size: int) -> Config:
+def _load(path: str, mtime: int, size: int, mode: int = 0, inode: int = 0) -> Config:
     config = Config(Path(path))
     if size < 0:
         return config
     try:
-        config.text = Path(path).read_text(encoding="utf-8")
+        config.text = _read(path).decode("utf-8")
         data = tomllib.loads(config.text)
     except UnicodeDecodeError:
         raise UsageError(f"{path}: the config file is not UTF-8 text") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read the config file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         line = re.search(r"line (\d+)", str(exc))
         where = f"{path}:{line.group(1)}" if line else path
@@ -144,6 +224,12 @@ def _load(path: str, mtime: int, size: int) -> Config:
             f"{where}: the config file is not valid TOML ({str(exc).split(' (at')[0]})",
             "fix it, or point GENCLI_CONFIG elsewhere",
         ) from None
+    except RecursionError:
+        raise UsageError(f"{path}: the config file nests too deeply", "a config file holds flat [sections]") from None
+    except ValueError:  # an integer past Python's limit (4300 digits) for converting text
+        long = re.search(r"\d{4000,}", config.text)
+        at = f":{config.text.count(chr(10), 0, long.start()) + 1}" if long else ""
+        raise UsageError(f"{path}{at}: the config file holds a number too long to read (thousands of digits)") from None
     for section, values in data.items():
         if not isinstance(values, dict):
             raise UsageError(f"{config.where(section)}: {section!r} must be a [section] of options")

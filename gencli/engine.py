@@ -12,17 +12,42 @@ through the task registry (:mod:`gencli.tasks`).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from gencli.errors import UsageError
+from gencli.errors import GencliError, ModelNotFound, UsageError
 from gencli.options import check_all, defaults
 from gencli.task import RECORD_SCHEMA, Item, LoadSpec, Notify, Stream
 from gencli.tasks import TASKS, implementation
 from gencli.version import __version__
 
 _SPEC_FIELDS = ("model", "device", "dtype", "quantize", "trust_remote_code", "allow_pickle")
+_MODEL_ORIGIN: ContextVar[str | None] = ContextVar("model_origin", default=None)
+
+
+@contextmanager
+def model_origin(origin: str | None) -> Iterator[None]:
+    """While it lasts, errors the model causes name where its name came from.
+
+    ``origin`` is said as it reads after "came from": ``GENCLI_IMAGE_MODEL``, a
+    config file's ``path:line``. None (a flag, the built-in default) adds nothing.
+    """
+    token = _MODEL_ORIGIN.set(origin)
+    try:
+        yield
+    finally:
+        _MODEL_ORIGIN.reset(token)
+
+
+def with_origin(error: GencliError, model: str | None) -> GencliError:
+    """``error`` (about ``model``) saying where the model's name came from, when that was not a flag."""
+    origin = _MODEL_ORIGIN.get()
+    if origin and model and origin not in error.message:
+        error.message = f"{error.message.rstrip('.')} (the model {model!r} came from {origin})"
+    return error
 
 
 def api_options(name: str) -> tuple:
@@ -113,8 +138,12 @@ def run_one(
             notify,
             strict_suffix=task.strict_suffix,
         )
-    task.check_item(item)
-    loaded = task.load(spec_of(name, params), notify)
+    try:  # what the model is, and whether this item suits it
+        task.check_item(item)
+        loaded = task.load(spec_of(name, params), notify)
+    except (ModelNotFound, UsageError) as exc:
+        with_origin(exc, params.get("model"))
+        raise
     prepared = task.prepare(loaded, item, notify)
     (result,) = task.generate(loaded, [prepared], stream=stream, notify=notify)
     if task.extension is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gencli.errors import UsageError
@@ -49,12 +49,15 @@ class Option:
     maximum: float | None = None
     above: bool = False  # the minimum itself is not allowed
     rule: str | None = None  # what a value must be, for messages, where the bounds do not say it well
+    cap: bool = False  # the maximum is a sanity bound no real use reaches, said on its own: "at most N"
     choices: tuple[str, ...] = ()  # offered to shell completion (and, with ``normalize``, checked)
     normalize: Callable[[Any], Any] | None = None  # checks a word and returns its one spelling
     configurable: bool = True  # may be a standing default in the config file
     per_item: bool = False
     load: bool = False
-    envvar: str | None = None
+    # The GENCLI_* variables that set it, the first one set winning (a list, as click takes it;
+    # left out of the hash so that an Option stays hashable).
+    envvar: str | list[str] | None = field(default=None, hash=False)
     show_default: bool = True
     metavar: str | None = None
     completion: str | None = None  # "model": complete with aliases and cached models
@@ -64,25 +67,33 @@ class Option:
     def flag(self) -> str:
         return self.flags[0].split("/")[0]
 
-    def describe(self) -> str:
-        """What a value must be, as messages say it after "must be"."""
-        if self.rule:
-            return self.rule
-        low, high = self.minimum, self.maximum
-        if low is not None and high is not None:
-            return f"between {low:g} and {high:g}"
-        if low is not None:
-            return f"above {low:g}" if self.above else f"at least {low:g}"
-        if high is not None:
-            return f"at most {high:g}"
-        return _KIND_WORDS[self.kind]
+    @property
+    def envvars(self) -> tuple[str, ...]:
+        """The variables that set this option, in the order they are tried."""
+        if self.envvar is None:
+            return ()
+        return (self.envvar,) if isinstance(self.envvar, str) else tuple(self.envvar)
 
-    def check(self, value: Any, label: str | None = None) -> Any:
+    def describe(self, value: float | None = None) -> str:
+        """What a value must be, as messages say it after "must be" (for ``value``, where given).
+
+        A ``cap`` is said on its own, for a value above it; the ``rule`` and the
+        other bounds say the rest. Without ``value``, all of it (for help texts).
+        """
+        high = None if self.cap else self.maximum
+        capped = f"at most {_number(self.maximum)}" if self.cap and self.maximum is not None else None
+        if capped and value is not None and value > (self.maximum or 0):
+            return capped
+        words = self.rule or _bounds(self.minimum, high, self.above) or _KIND_WORDS[self.kind]
+        return f"{words}, {capped}" if capped and value is None else words
+
+    def check(self, value: Any, label: str | None = None, name: str | None = None) -> Any:
         """``value`` converted and checked, or a UsageError.
 
         ``label`` names the value's source in a type error (the API's keyword,
-        a batch item's key); range errors always name the flag, as the user
-        would type it on the command line.
+        a batch item's key); range errors name ``name``, by default the flag, as
+        the user would type it on the command line. Numbers must be finite and
+        within the bounds wherever they come from.
         """
         if value is None and self.default is None:
             return None
@@ -90,17 +101,14 @@ class Option:
         if self.normalize is not None:
             return self.normalize(value)
         if self.kind in (int, float):
-            if not math.isfinite(value):
-                raise UsageError(f"{self.flag} must be a finite number, not {value}")
+            name = name or self.flag
+            if isinstance(value, float) and not math.isfinite(value):  # (an int is finite; isfinite overflows)
+                raise UsageError(f"{name} must be a finite number, not {value}")
             low, high = self.minimum, self.maximum
             if (low is not None and (value < low or (self.above and value == low))) or (
                 high is not None and value > high
             ):
-                raise UsageError(
-                    f"{self.flag} must be {self.describe()}, not {value:g}"
-                    if self.kind is float
-                    else f"{self.flag} must be {self.describe()}, not {value}"
-                )
+                raise UsageError(f"{name} must be {self.describe(value)}, not {_number(value)}")
         return value
 
     def typed(self, value: Any, label: str) -> Any:
@@ -115,11 +123,46 @@ class Option:
         if isinstance(value, bool) and kind is not bool:
             pass
         elif kind is float and isinstance(value, (int, float)):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # an integer past float's range
+                raise UsageError(f"{label} must be a finite number, not {_number(value)}") from None
         elif isinstance(value, kind):
             return value
         optional = " or None" if self.default is None else ""
-        raise UsageError(f"{label} must be {_KIND_WORDS[kind]}{optional}, not {value!r}")
+        raise UsageError(f"{label} must be {_KIND_WORDS[kind]}{optional}, not {shown_value(value)}")
+
+
+def _bounds(low: float | None, high: float | None, above: bool) -> str | None:
+    if low is not None and high is not None:
+        return f"between {_number(low)} and {_number(high)}"
+    if low is not None:
+        return f"above {_number(low)}" if above else f"at least {_number(low)}"
+    if high is not None:
+        return f"at most {_number(high)}"
+    return None
+
+
+def _number(value: float) -> str:
+    """A number for a message: integers in full up to 30 digits (2**63-1 stays exact), else in short."""
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) < 1e30):
+        whole = int(value)
+        if abs(whole) < 10**30:
+            return str(whole)
+        sign = "-" if whole < 0 else ""
+        return f"{sign}an integer of about {int(abs(whole).bit_length() * 0.30103) + 1} digits"
+    return f"{value:g}"
+
+
+def shown_value(value: Any) -> str:
+    """``repr(value)`` for a message, short: huge integers (``repr`` refuses 4300+ digits) and long text cut."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _number(value)
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):  # nested past the interpreter's limit, or holding a huge integer
+        return f"a nested {type(value).__name__}"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def check_all(options: tuple[Option, ...], values: dict[str, Any], label: Callable[[str], str] = str) -> dict:
@@ -160,7 +203,7 @@ def _quantize(value: str) -> str:
 
 # The declarations are tables: one option per entry, kept compact for reading side by side.
 # fmt: off
-MODEL = Option("model", ("--model", "-m"), str, None, panel=MODEL_PANEL, load=True, envvar="GENCLI_MODEL",
+MODEL = Option("model", ("--model", "-m"), str, None, panel=MODEL_PANEL, load=True,
                show_default=False, completion="model",
                help="Hub id (org/name or org/name@revision), local directory, .gguf file or alias. "
                     "Default: the task's default model.")
@@ -175,8 +218,10 @@ QUANTIZE = Option("quantize", ("--quantize",), str, "none", panel=MODEL_PANEL, l
                   help="Pack the weights for faster CPU decoding: none, int8 or int4. int4 keeps a Q4_1 GGUF's own "
                        "4-bit weights. Runs in bf16 on the CPU; output differs a little from fp32's.")
 TRUST_REMOTE_CODE = Option("trust_remote_code", ("--trust-remote-code",), bool, False, panel=SAFETY_PANEL, load=True,
+                           configurable=False,
                            help="Allow the model's own Python code to run. Only for sources you trust.")
 ALLOW_PICKLE = Option("allow_pickle", ("--allow-pickle",), bool, False, panel=SAFETY_PANEL, load=True,
+                      configurable=False,
                       help="Allow pickle (.bin) weights, which can run code when loaded. Only for sources you trust.")
 SEED = Option("seed", ("--seed",), int, None, per_item=True, show_default=False, minimum=0, maximum=2**63 - 1,
               rule="between 0 and 2**63-1",
@@ -189,7 +234,7 @@ OUTPUT = Option("output", ("--output", "-o"), str, None, panel=OUTPUT_PANEL, con
 NO_STDIN = Option("no_stdin", ("--no-stdin",), bool, False, panel=SAMPLING_PANEL, envvar="GENCLI_NO_STDIN", api=False,
                   help="Never read stdin: the argument is the whole prompt. For loops that read lines from stdin, "
                        "ssh and CI steps (also GENCLI_NO_STDIN=1, or no-stdin = true in the config file).")
-OVERWRITE = Option("overwrite", ("--overwrite",), bool, False, panel=OUTPUT_PANEL,
+OVERWRITE = Option("overwrite", ("--overwrite",), bool, False, panel=OUTPUT_PANEL, configurable=False,
                    help="Replace files that already exist (never done otherwise).")
 
 # Batch mode, shared by every generating command (the API takes these as generate_batch's arguments).
@@ -200,9 +245,9 @@ OUT = Option("out", ("--out",), str, None, panel=BATCH_PANEL, configurable=False
              help="With --batch: the JSONL results file. Default: stdout.")
 RESUME = Option("resume", ("--resume",), bool, False, panel=BATCH_PANEL, configurable=False, api=False,
                 help="With --batch: keep the records already in --out and do the rest (failed ones again).")
-BATCH_SIZE = Option("batch_size", ("--batch-size",), int, None, panel=BATCH_PANEL, minimum=1, show_default=False,
-                    api=False,
-                    help="With --batch: prompts generated together (fewer use less memory). Default: 64.")
+BATCH_SIZE = Option("batch_size", ("--batch-size",), int, None, panel=BATCH_PANEL, minimum=1, maximum=4096, cap=True,
+                    show_default=False, api=False,
+                    help="With --batch: prompts generated together, at most 4096 (fewer use less memory). Default: 64.")
 PROGRESS = Option("progress", ("--progress",), bool, False, panel=BATCH_PANEL, api=False,
                   help="With --batch: progress lines on stderr even when it is not a terminal.")
 OUT_DIR = Option("out_dir", ("--out-dir",), str, None, panel=BATCH_PANEL, configurable=False, show_default=False,
@@ -219,20 +264,35 @@ TRUST_OPTIONS = (TRUST_REMOTE_CODE, ALLOW_PICKLE)
 SYSTEM = Option("system", ("--system", "-s"), str, None, per_item=True, show_default=False,
                 help="System prompt for chat models.")
 MAX_NEW_TOKENS = Option("max_new_tokens", ("--max-new-tokens", "-t"), int, 512, per_item=True, minimum=1,
-                        help="Most tokens to generate.")
-TEMPERATURE = Option("temperature", ("--temperature",), float, 0.2, per_item=True, minimum=0,
-                     rule="0 (greedy) or more", help="Sampling temperature; 0 is greedy (deterministic).")
+                        maximum=1_000_000, cap=True, help="Most tokens to generate (at most 1000000).")
+TEMPERATURE = Option("temperature", ("--temperature",), float, 0.2, per_item=True, minimum=0, maximum=100, cap=True,
+                     rule="0 (greedy) or more",
+                     help="Sampling temperature, 0 to 100; 0 is greedy (deterministic).")
 TOP_P = Option("top_p", ("--top-p",), float, 0.9, per_item=True, minimum=0, maximum=1, above=True, rule="in (0, 1]",
                help="Nucleus sampling: keep the likeliest tokens holding this much probability.")
-TOP_K = Option("top_k", ("--top-k",), int, 50, per_item=True, minimum=0, rule="0 (off) or more",
-               help="Sample among the k likeliest tokens; 0 turns it off.")
+TOP_K = Option("top_k", ("--top-k",), int, 50, per_item=True, minimum=0, maximum=1_000_000, cap=True,
+               rule="0 (off) or more",
+               help="Sample among the k likeliest tokens (at most 1000000); 0 turns it off.")
 REPETITION_PENALTY = Option("repetition_penalty", ("--repetition-penalty",), float, 1.1, per_item=True, minimum=0,
-                            above=True, help="Above 1 discourages repeating tokens.")
+                            above=True, maximum=100, cap=True,
+                            help="Above 1 discourages repeating tokens (at most 100).")
 STOP = Option("stop", ("--stop",), list, None, per_item=True, show_default=False,
               help="Stop before this string (repeatable); it is not printed.")
 
 SAMPLING_OPTIONS = (SYSTEM, MAX_NEW_TOKENS, TEMPERATURE, TOP_P, TOP_K, REPETITION_PENALTY, STOP)
 # fmt: on
+
+
+def model_option(command: str, shared: bool = False) -> Option:
+    """``--model`` for one command, set by ``GENCLI_<COMMAND>_MODEL``; ``shared`` also by ``GENCLI_MODEL``.
+
+    One variable for every command would hand a text model to ``gencli image``:
+    the commands take different kinds of model. ``GENCLI_MODEL`` is kept for text
+    and code, which take the same kind (a causal language model; code falls back
+    to the text model), and the command's own variable wins over it.
+    """
+    own = f"GENCLI_{command.upper()}_MODEL"
+    return replace(MODEL, envvar=[own, "GENCLI_MODEL"] if shared else own)
 
 
 def variant(option: Option, **changes: Any) -> Option:

@@ -12,6 +12,7 @@ Nothing here imports a model library.
 from __future__ import annotations
 
 import inspect
+import os
 from typing import Annotated, Any
 
 import typer
@@ -55,20 +56,67 @@ def add_command(name: str) -> None:
 def run_command(name: str, values: dict[str, Any]) -> None:
     """One command line: a batch, or one run handed to the command's presenter."""
     from gencli.cli.present import check_flags, presenter_for, run_batch_command
-    from gencli.engine import api_options, settle
+    from gencli.engine import api_options, model_origin, settle, with_origin
+    from gencli.errors import ModelNotFound
 
     command = TASKS[name].command
     argument = values.pop(command.argument)
+    sources = value_sources(name)
     params = {option.name: values[option.name] for option in api_options(name)}
     flags = {key: value for key, value in values.items() if key not in params}
     check_flags(name, argument, params, flags)
-    # Every value checked by its declaration before stdin is read or anything loads.
+    # Every value checked by its declaration before stdin is read or anything loads;
+    # one from a variable or the config file names it.
+    check_sourced(name, values, sources)
     params = settle(name, params)
     flags = {key: command.option(key).check(value) for key, value in flags.items()}
-    if flags.get("batch") is not None:
-        run_batch_command(name, params, flags)
-        return
-    presenter_for(name)(name, params, flags, argument)
+    with model_origin(sources.get("model")):
+        try:
+            if flags.get("batch") is not None:
+                run_batch_command(name, params, flags)
+                return
+            presenter_for(name)(name, params, flags, argument)
+        except ModelNotFound as exc:  # a batch's too (a single run's wrong-kind errors are named in run_one)
+            with_origin(exc, params.get("model"))
+            raise
+
+
+def value_sources(name: str) -> dict[str, str]:
+    """Where each option's value came from when not from a flag or the built-in default:
+    ``GENCLI_X`` (a variable) or ``the config file PATH:LINE`` (click's ``get_parameter_source``)."""
+    from typer._click.core import ParameterSource
+    from typer._click.globals import get_current_context
+
+    ctx = get_current_context(silent=True)
+    if ctx is None:
+        return {}
+    sources: dict[str, str] = {}
+    for option in TASKS[name].command.options:
+        source = ctx.get_parameter_source(option.name)
+        if source is ParameterSource.ENVIRONMENT:
+            # click takes the first variable that is set and not empty
+            sources[option.name] = next((var for var in option.envvars if os.environ.get(var)), option.envvars[0])
+        elif source is ParameterSource.DEFAULT_MAP:
+            from gencli import config
+
+            where = config.load().source_of(name, option.name)
+            sources[option.name] = f"the config file {where}" if where else "the config file"
+    return sources
+
+
+def check_sourced(name: str, values: dict[str, Any], sources: dict[str, str]) -> None:
+    """Each value that came from a variable or the config file, checked; a bad one names its source."""
+    from gencli.errors import UsageError
+    from gencli.writers import printable
+
+    command = TASKS[name].command
+    for key, source in sources.items():
+        try:
+            command.option(key).check(values[key])
+        except UsageError as exc:
+            shown = f"{source}={printable(str(values[key]))}" if source.startswith("GENCLI_") else source
+            exc.message = f"{shown}: {exc.message}"
+            raise
 
 
 for _name in TASKS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Annotated, Any
 
@@ -30,9 +31,10 @@ def show(
     command: Annotated[str | None, typer.Argument(show_default=False, help="Only this command's options.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Print each option's effective default and where it comes from: env, config file, or built-in.
+    """Print each option's effective default and where it comes from: default, config file (and line), or env.
 
-    Precedence: a flag on the command line > a GENCLI_* variable > the config file > built-in.
+    Precedence: a flag on the command line > a GENCLI_* variable > the config file > default.
+    Options are spelled as in the config file (max-new-tokens).
     """
     with error_boundary():
         from gencli import config
@@ -48,25 +50,51 @@ def show(
         for name in [command] if command else sorted(params):
             values[name] = {}
             for key, param in params[name].items():
-                if not param.configurable:
-                    continue
-                values[name][key] = effective(settings, name, key, param)
+                if param.configurable:
+                    values[name][key.replace("_", "-")] = effective(settings, name, key, param)
         if json_out:
             write_json({"config": str(settings.path), "exists": settings.exists, "values": values})
             return
-        lines = [f"# {settings.path}" + ("" if settings.exists else " (not there: built-in defaults)")]
-        for name, options in values.items():
-            for key, row in options.items():
-                lines.append(f"{name}.{key:<20} {row['value']!r:<24} {row['source']}")
-        write_stdout("\n".join(lines) + "\n")
+        write_stdout(table(settings, values))
+
+
+def table(settings, values: dict[str, dict[str, Any]]) -> str:
+    """The values as aligned columns: command, option, value (as the config file would spell it), source."""
+    from gencli.writers import printable
+
+    state = "" if settings.exists else " (not there: defaults only)"
+    rows = [("command", "option", "value", "source")]
+    rows += [
+        (name, key, printable(spelled(row["value"])), printable(row["source"]))
+        for name, options in values.items()
+        for key, row in options.items()
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    lines = [f"# config file: {printable(str(settings.path))}{state}"]
+    lines += [
+        "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[3]]) for row in rows
+    ]
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def spelled(value: Any) -> str:
+    """A value as a person writes it: no Python reprs (``(not set)`` for no value, ``true``, plain strings,
+    a list as TOML writes it)."""
+    if value is None:
+        return "(not set)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return json.dumps(list(value), ensure_ascii=False)
+    return str(value)
 
 
 def effective(settings, command: str, key: str, param) -> dict:
     """Where an option's default comes from now: its variable, the config file, or the declaration."""
-    for var in [param.envvar] if param.envvar else []:
-        if os.environ.get(var) is not None:
+    for var in param.envvars:
+        if os.environ.get(var):  # as click reads them: the first one set and not empty
             return {"value": os.environ[var], "source": f"env {var}"}
     for section in (command, "defaults"):
         if key in settings.sections.get(section, {}):
-            return {"value": settings.sections[section][key], "source": f"config {settings.where(section, key)}"}
-    return {"value": param.default, "source": "built-in"}
+            return {"value": settings.sections[section][key], "source": f"config file {settings.where(section, key)}"}
+    return {"value": param.default, "source": "default"}
