@@ -96,3 +96,14 @@ def test_failures_with_out_advise_resume(cli, fake_task, tmp_path):
     prompts.write_text("fine\nboom\n")
     result = cli("fake", "--batch", str(prompts), "--out", str(tmp_path / "r.jsonl"))
     assert result.exit_code == 5 and "--resume tries them again" in result.stderr
+
+
+def test_resume_by_another_task_is_refused(cli, fake_task, tmp_path):
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("one\ntwo\n")
+    out = tmp_path / "r.jsonl"
+    assert cli("fake", "--batch", str(prompts), "--out", str(out)).exit_code == 0
+    before = out.read_bytes()
+    result = cli("fakefile", "--batch", str(prompts), "--out", str(out), "--out-dir", str(tmp_path), "--resume")
+    assert result.exit_code == 2 and "was made with gencli fake; this run has fakefile" in result.stderr
+    assert out.read_bytes() == before

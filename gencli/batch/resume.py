@@ -52,6 +52,8 @@ def check_same_run(
     for as_read, item in zip(read, settled, strict=True):
         overrides = as_read.params
         record = earlier.get(str(item.id))
+        if isinstance(record, dict) and record.get("task") not in (None, name):
+            _differs(out, None, "gencli", record["task"], name)
         if not _made(record):
             continue
         assert record is not None

@@ -104,3 +104,12 @@ def test_an_audio_batch_killed_before_its_first_record_resumes(tiny_vits, tmp_pa
     got = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
     assert [Path(r["paths"][0]).name for r in got] == files(tmp_path / "o")
     assert set(orphans) <= set(files(tmp_path / "o")) and len(got) == 2
+
+
+def test_resume_with_another_seed_than_the_killed_runs_is_refused(batch, tmp_path):
+    assert fake_cli(*batch, "--seed", "40", kill="record").returncode == -signal.SIGKILL
+    orphans = files(tmp_path / "o")
+    resumed = fake_cli(*batch, "--seed", "41", "--resume")
+    assert resumed.returncode == 2, resumed.stderr
+    assert b"was made with --seed 40 (the seed base); this run has 41" in resumed.stderr
+    assert files(tmp_path / "o") == orphans
