@@ -185,3 +185,13 @@ def test_model_completion_with_a_cache_variable_naming_a_file_prints_no_tracebac
     assert result.returncode == 0
     assert result.stderr == b""
     assert b"smollm2" in result.stdout  # the aliases are still offered
+
+
+@pytest.mark.parametrize("args", [("--help",), ("text", "--help")])
+def test_help_to_a_closed_pipe_exits_0_quietly(args):
+    """`gencli --help | head -1`: the reader went away, which is exit 0 with nothing on stderr."""
+    with subprocess.Popen([*GENCLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        proc.stdout.close()  # before gencli writes: its write meets EPIPE
+        err = proc.stderr.read()
+        assert proc.wait(timeout=120) == 0
+    assert err == b""

@@ -76,6 +76,12 @@ def run_click(command, default_map: dict | None = None, args: list[str] | None =
             return EXIT_UNEXPECTED
         except KeyboardInterrupt:
             return EXIT_INTERRUPTED
+        except SystemExit as exc:  # click's own exit 1 for a closed pipe (`gencli --help | head -1`)
+            context = exc.__context__
+            if isinstance(context, OSError) and context.errno == errno.EPIPE:
+                silence_stdout()
+                return EXIT_OK
+            raise
         except GencliError as exc:  # a closed stdout met outside a command (help, version)
             notice(exc.one_line(), "error")
             silence_stdout()
