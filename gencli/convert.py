@@ -5,29 +5,34 @@ the embedded 135M model; reading safetensors takes well under one. So the first
 load of a GGUF file converts it into ``<cache>/gguf/<name>-<key>/`` and every
 later load reads that directory. The directory is built under a temporary
 name and renamed into place, and a marker file written last lists every file
-with its size: a half-written or damaged entry is detected and rebuilt,
-never used.
+with its size and checksum: a half-written or damaged entry is rebuilt, never used.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import importlib.util
 import io
 import json
+import math
 import os
+import re
 import shutil
+import struct
 import sys
 import uuid
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gencli.errors import ModelNotFound
+from gencli.errors import GencliError, ModelNotFound, UsageError
 from gencli.paths import cache_dir
 from gencli.tasks import Embedded
 from gencli.version import __version__
+from gencli.writers import printable
 
 MARKER = "gencli-converted.json"
 
@@ -78,26 +83,94 @@ def entry_dir(gguf: Path) -> Path:
 
 
 def read_valid_entry(directory: Path) -> dict | None:
-    """The entry's marker if the entry is complete and intact, else None."""
+    """The entry's marker if the entry is complete and intact, else None.
+
+    Every file's size and content digest must match what the marker recorded
+    when the entry was written: a file truncated, grown or changed in place
+    (a same-size corruption) makes the entry invalid.
+    """
     try:
         marker = json.loads((directory / MARKER).read_text())
         files = marker["files"]
-        if not files:
+        if not files or not isinstance(marker["sha256"], str):
             return None
-        for name, size in files.items():
-            if (directory / name).stat().st_size != size:
+        for name, recorded in files.items():
+            path = directory / name
+            if path.stat().st_size != recorded["size"] or content_digest(path) != recorded["digest"]:
                 return None
         return marker
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
+def content_digest(path: Path) -> str:
+    """A checksum of a file's content: CRC-32, read in blocks (a few times faster than sha256 here)."""
+    value = 0
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            value = zlib.crc32(block, value)
+    return f"crc32:{value:08x}"
+
+
+def write_marker(scratch: Path, source: Path, sha256: str) -> None:
+    """Record every file of a finished entry with its size and digest, then the marker itself, all synced."""
+    files = {}
+    for path in sorted(scratch.iterdir()):
+        if path.is_file():
+            _fsync(path)
+            files[path.name] = {"size": path.stat().st_size, "digest": content_digest(path)}
+    marker = {"source": str(source.resolve()), "sha256": sha256, "files": files, "gencli": __version__}
+    marker_path = scratch / MARKER
+    marker_path.write_text(json.dumps(marker, indent=2))
+    _fsync(marker_path)
+    _fsync(scratch)
+
+
 def remove_entry(directory: Path) -> None:
     shutil.rmtree(directory, ignore_errors=True)
 
 
-def ensure_converted(gguf: Path, notify: Callable[[str], None] | None = None) -> Converted:
-    """Return the converted entry for ``gguf``, converting it first if needed."""
+class _CacheWriteFailed(Exception):
+    """Writing the converted entry failed: the machine's problem, not the GGUF's."""
+
+
+def cache_error(exc: BaseException, place: Path) -> GencliError:
+    """What a failure to write gencli's cache at ``place`` is to the user: the GGUF is not to blame.
+
+    No room (ENOSPC, a quota, a file-size limit) is exit 1 with "free some
+    space"; a place that cannot be written at all (read-only, no permission,
+    a file where a directory should be) is exit 2, to set GENCLI_CACHE.
+    """
+    code = getattr(exc, "errno", None)
+    if code is None:  # safetensors' writer reports an OS error in its own words
+        found = re.search(r"os error (\d+)", str(exc))
+        code = int(found.group(1)) if found else None
+    where = printable(str(place))
+    if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return GencliError(
+            f"cannot write the converted model under {where}: {os.strerror(code)} (the GGUF file is fine)",
+            "free some space there, or set GENCLI_CACHE to a directory with room, and run again",
+        )
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST):
+        return UsageError(
+            f"gencli's cache at {where} cannot be written: {os.strerror(code)}",
+            "set GENCLI_CACHE to a writable directory",
+        )
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return GencliError(
+        f"cannot write the converted model under {where}: {printable(first)} (the GGUF file is fine)",
+        "check that directory, or set GENCLI_CACHE to another one",
+    )
+
+
+def ensure_converted(
+    gguf: Path, notify: Callable[[str], None] | None = None, check: Callable[[Path], None] | None = None
+) -> Converted:
+    """Return the converted entry for ``gguf``, converting it first if needed.
+
+    ``check`` is called with the file before anything is built from it, and
+    may refuse it (a GencliError): the loader's own test of what it declares.
+    """
     target = entry_dir(gguf)
     marker = read_valid_entry(target)
     if marker is not None:
@@ -105,29 +178,37 @@ def ensure_converted(gguf: Path, notify: Callable[[str], None] | None = None) ->
 
     if notify:
         notify(f"converting {gguf.name} to safetensors once (about 15 s); later runs load the cache")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise cache_error(exc, target.parent) from exc
     _remove_orphans(target.parent)
     scratch = target.parent / f".tmp-{target.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
         try:
+            if check is not None:
+                check(gguf)
             sha256 = _convert_into(gguf, scratch)
-        except (KeyboardInterrupt, MemoryError):
+        except (KeyboardInterrupt, MemoryError, GencliError):
             raise
+        except _CacheWriteFailed as exc:
+            raise cache_error(exc.__cause__ or exc, target.parent) from exc.__cause__
         except Exception as exc:  # a truncated or foreign file: the GGUF reader fails in many ways
             if type(exc).__name__ == "OutOfMemoryError":
                 raise
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ModelNotFound(
-                f"cannot read the GGUF file {gguf}: {first}", "check that the file is complete, or download it again"
+                f"cannot read the GGUF file {printable(str(gguf))}: {printable(first)}",
+                "check that the file is complete, or download it again",
             ) from exc
         if target.exists() and read_valid_entry(target) is None:
             remove_entry(target)  # a damaged entry: replace it
         try:
             os.rename(scratch, target)
-        except OSError:
+        except OSError as exc:
             # Another process finished first; use its entry if it is sound.
             if read_valid_entry(target) is None:
-                raise
+                raise cache_error(exc, target.parent) from exc
     finally:
         if scratch.exists():
             remove_entry(scratch)
@@ -135,9 +216,15 @@ def ensure_converted(gguf: Path, notify: Callable[[str], None] | None = None) ->
 
 
 def _convert_into(gguf: Path, scratch: Path) -> str:
-    """Dequantise ``gguf`` with transformers and save it as safetensors in ``scratch``."""
+    """Dequantise ``gguf`` with transformers and save it as safetensors in ``scratch``.
+
+    The header is read first (:func:`read_gguf_header`), so a file that claims
+    more than it holds is refused before anything is built from it. A failure
+    while writing raises :class:`_CacheWriteFailed`: the GGUF was read.
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    read_gguf_header(gguf)
     folder, name = str(gguf.parent), gguf.name
     # The dequantiser draws its own tqdm bar on sys.stderr: worth seeing on a
     # terminal during the wait, noise in a log.
@@ -146,18 +233,16 @@ def _convert_into(gguf: Path, scratch: Path) -> str:
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
         model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
     _drop_gguf_marker(model)
-    scratch.mkdir(parents=True)
-    model.save_pretrained(scratch)
-    tokenizer.save_pretrained(scratch)
     sha256 = file_sha256(gguf)
-    files = {p.name: p.stat().st_size for p in sorted(scratch.iterdir()) if p.is_file()}
-    for name_ in files:
-        _fsync(scratch / name_)
-    marker = {"source": str(gguf.resolve()), "sha256": sha256, "files": files, "gencli": __version__}
-    marker_path = scratch / MARKER
-    marker_path.write_text(json.dumps(marker, indent=2))
-    _fsync(marker_path)
-    _fsync(scratch)
+    try:
+        scratch.mkdir(parents=True)
+        model.save_pretrained(scratch)
+        tokenizer.save_pretrained(scratch)
+        write_marker(scratch, gguf, sha256)
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as exc:
+        raise _CacheWriteFailed(str(exc)) from exc
     return sha256
 
 
@@ -200,3 +285,107 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# --- reading a GGUF header with every count and size bounded by the file --------------------
+
+_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+_STRING, _ARRAY = 8, 9
+MAX_DIMS = 4  # ggml's GGML_MAX_DIMS
+MAX_KEPT_STRING = 1 << 16  # longer metadata strings (a chat template is a few KB) are skipped, not kept
+
+
+class BadGGUF(ValueError):
+    """The file is not a GGUF file, or its header claims more than the file holds."""
+
+
+@dataclass
+class GGUFHeader:
+    metadata: dict  # scalars and short strings as they are; arrays by their length
+    tensors: int
+    data_bytes: int  # the bytes the tensors take, each checked to lie inside the file
+
+
+class _Reader:
+    def __init__(self, handle, size: int):
+        self.handle, self.size = handle, size
+
+    def take(self, count: int, what: str, skip: bool = False) -> bytes:
+        if count > self.size - self.handle.tell():
+            raise BadGGUF(f"{what} claims {count:,} bytes, more than the file has left")
+        if skip:
+            self.handle.seek(count, os.SEEK_CUR)
+        return b"" if skip else self.handle.read(count)
+
+    def scalar(self, kind: int, what: str):
+        return struct.unpack(_SCALARS[kind], self.take(struct.calcsize(_SCALARS[kind]), what))[0]
+
+    def string(self, what: str, keep: bool = True) -> str | None:
+        length = self.scalar(10, what)
+        if not keep or length > MAX_KEPT_STRING:
+            self.take(length, what, skip=True)
+            return None
+        return self.take(length, what).decode("utf-8", "replace")
+
+    def value(self, kind: int, key: str):
+        if kind in _SCALARS:
+            return self.scalar(kind, key)
+        if kind == _STRING:
+            return self.string(key)
+        if kind != _ARRAY:
+            raise BadGGUF(f"{key} has an unknown value type {kind}")
+        inner, count = self.scalar(4, key), self.scalar(10, key)
+        if inner in _SCALARS:
+            self.take(count * struct.calcsize(_SCALARS[inner]), key, skip=True)
+        elif inner == _STRING:
+            self.take(count * 8, f"{key}'s {count:,} strings")  # each has its 8-byte length at least
+            self.handle.seek(-count * 8, os.SEEK_CUR)
+            for _ in range(count):
+                self.string(key, keep=False)
+        else:
+            raise BadGGUF(f"{key} is an array of an unsupported type {inner}")
+        return count
+
+
+def read_gguf_header(path: Path) -> GGUFHeader:
+    """The metadata and tensor table of a GGUF file, refusing any count or size the file cannot hold."""
+    from gguf.constants import GGML_QUANT_SIZES
+
+    sizes = {int(kind): value for kind, value in GGML_QUANT_SIZES.items()}
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        reader = _Reader(handle, size)
+        if reader.take(4, "the magic") != b"GGUF":
+            raise BadGGUF("it does not start with GGUF")
+        if (version := reader.scalar(4, "the version")) not in (2, 3):
+            raise BadGGUF(f"GGUF version {version} is not one this reader knows")
+        tensors, keys = reader.scalar(10, "tensors"), reader.scalar(10, "keys")
+        if max(keys * 13, tensors * 24) > size - handle.tell():  # the smallest a key or a tensor entry can be
+            raise BadGGUF(f"the header claims {keys:,} keys and {tensors:,} tensors, more than the file holds")
+        metadata = {}
+        for _ in range(keys):
+            key = reader.string("a key") or ""
+            metadata[key] = reader.value(reader.scalar(4, key), key)
+        extents = []
+        for _ in range(tensors):
+            name = reader.string("a tensor name") or "?"
+            dims = reader.scalar(4, name)
+            if not 1 <= dims <= MAX_DIMS:
+                raise BadGGUF(f"tensor {name} has {dims} dimensions (at most {MAX_DIMS})")
+            shape = [reader.scalar(10, name) for _ in range(dims)]
+            kind, offset = reader.scalar(4, name), reader.scalar(10, name)
+            if kind not in sizes:
+                raise BadGGUF(f"tensor {name} has an unknown type {kind}")
+            block, block_bytes = sizes[kind]
+            elements = math.prod(shape)
+            if shape[0] % block:
+                raise BadGGUF(f"tensor {name}'s rows of {shape[0]} are not whole blocks of {block}")
+            extents.append((name, offset, elements // block * block_bytes))
+        alignment = metadata.get("general.alignment", 32)
+        if not isinstance(alignment, int) or not 1 <= alignment <= 1 << 20:
+            raise BadGGUF(f"general.alignment {alignment} is not a sensible alignment")
+        start = -(-handle.tell() // alignment) * alignment
+    for name, offset, nbytes in extents:
+        if start + offset + nbytes > size:
+            raise BadGGUF(f"tensor {name} claims {nbytes:,} bytes at {offset:,}, past the end of the file")
+    return GGUFHeader(metadata, tensors, sum(nbytes for _, _, nbytes in extents))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 
 import pytest
 
 from gencli import convert
-from gencli.errors import ModelNotFound
+from gencli.errors import GencliError, ModelNotFound
 
 
 @pytest.fixture
@@ -29,8 +30,7 @@ def fake_conversion(monkeypatch):
         scratch.mkdir(parents=True)
         (scratch / "model.safetensors").write_bytes(b"x" * 100)
         (scratch / "config.json").write_text("{}")
-        files = {p.name: p.stat().st_size for p in scratch.iterdir()}
-        (scratch / convert.MARKER).write_text(json.dumps({"sha256": "abc", "files": files}))
+        convert.write_marker(scratch, gguf, "abc")
         return "abc"
 
     monkeypatch.setattr(convert, "_convert_into", convert_into)
@@ -45,11 +45,19 @@ def test_first_use_converts_and_later_uses_read_the_cache(gguf, fake_conversion)
     assert not list(first.path.parent.glob(".tmp-*"))  # the scratch directory was renamed into place
 
 
-@pytest.mark.parametrize("damage", ["truncate", "delete_marker", "garble_marker", "delete_file"])
+@pytest.mark.parametrize(
+    "damage", ["truncate", "same_size", "delete_marker", "garble_marker", "delete_file", "old_marker"]
+)
 def test_a_damaged_entry_is_rebuilt(gguf, fake_conversion, damage):
     entry = convert.ensure_converted(gguf).path
     if damage == "truncate":
         (entry / "model.safetensors").write_bytes(b"x" * 10)
+    elif damage == "same_size":  # one byte changed in place: sizes alone would pass it
+        (entry / "model.safetensors").write_bytes(b"x" * 50 + b"y" + b"x" * 49)
+    elif damage == "old_marker":  # sizes only, as gencli wrote before checksums: no proof of content
+        marker = json.loads((entry / convert.MARKER).read_text())
+        marker["files"] = {name: value["size"] for name, value in marker["files"].items()}
+        (entry / convert.MARKER).write_text(json.dumps(marker))
     elif damage == "delete_marker":
         (entry / convert.MARKER).unlink()
     elif damage == "garble_marker":
@@ -58,7 +66,7 @@ def test_a_damaged_entry_is_rebuilt(gguf, fake_conversion, damage):
         (entry / "config.json").unlink()
     again = convert.ensure_converted(gguf)
     assert again.converted_now and len(fake_conversion) == 2
-    assert (again.path / "model.safetensors").stat().st_size == 100
+    assert (again.path / "model.safetensors").read_bytes() == b"x" * 100
 
 
 def test_a_changed_gguf_file_gets_a_new_entry(gguf, fake_conversion):
@@ -91,3 +99,27 @@ def test_a_failed_conversion_leaves_nothing_behind(gguf, monkeypatch):
     assert "cannot read the GGUF file" in caught.value.message and "killed halfway" in caught.value.message
     root = convert.entry_dir(gguf).parent
     assert list(root.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("error", "exit_code", "words"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), 1, "No space left on device (the GGUF file is fine)"),
+        (OSError(errno.EDQUOT, "Disk quota exceeded"), 1, "the GGUF file is fine"),
+        # safetensors' Rust writer reports the OS error in its own words, as no OSError
+        (RuntimeError("Error while serializing: I/O error: No space left on device (os error 28)"), 1, "No space left"),
+        (OSError(errno.EROFS, "Read-only file system"), 2, "cannot be written: Read-only file system"),
+    ],
+)
+def test_a_failed_cache_write_blames_the_cache_not_the_gguf(gguf, monkeypatch, error, exit_code, words):
+    def full(gguf, scratch):
+        scratch.mkdir(parents=True)
+        (scratch / "model.safetensors").write_bytes(b"half")
+        raise convert._CacheWriteFailed(str(error)) from error
+
+    monkeypatch.setattr(convert, "_convert_into", full)
+    with pytest.raises(GencliError) as caught:
+        convert.ensure_converted(gguf)
+    assert caught.value.exit_code == exit_code and words in caught.value.message
+    assert "cannot read the GGUF" not in caught.value.message
+    assert list(convert.entry_dir(gguf).parent.iterdir()) == []  # nothing half-written stays

@@ -12,7 +12,7 @@ from typing import Any
 
 from gencli.devices import Placement, torch_dtype
 from gencli.models.hub import locate, snapshot_commit
-from gencli.models.loading import cached_load, load_errors, quiet_diffusers, quiet_libraries
+from gencli.models.loading import cached_load, check_location_fits, load_errors, quiet_diffusers, quiet_libraries
 from gencli.models.protocols import TextToImagePipeline
 from gencli.models.resolve import ModelRef
 
@@ -81,6 +81,7 @@ def _load_text_to_image(
     from diffusers import AutoPipelineForText2Image
 
     with load_errors(location):
+        check_location_fits(location, allow_pickle)
         pipe = AutoPipelineForText2Image.from_pretrained(
             location.target,
             **{_diffusers_dtype_keyword(): torch_dtype(placement.dtype)},

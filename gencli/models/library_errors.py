@@ -11,6 +11,7 @@ imported, so nothing heavy is imported here, at start-up or after a failure.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,13 +60,47 @@ def first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def out_of_memory_error() -> DeviceError:
-    """What running out of memory is to the user, wherever it happens (exit 4)."""
+# What torch and its backends say when an allocation fails, where the type alone does not tell:
+# the CPU allocator raises a plain RuntimeError, cuDNN and cuBLAS report their own status.
+_GPU_WORDS = re.compile(
+    r"\b(CUDA|HIP|MPS|XPU)\b[^\n]*out of memory|CUDNN_STATUS_(ALLOC_FAILED|NOT_ENOUGH_MEMORY)|"
+    r"CUBLAS_STATUS_ALLOC_FAILED",
+    re.IGNORECASE,
+)
+_CPU_WORDS = re.compile(r"DefaultCPUAllocator|can't allocate memory|Cannot allocate memory|not enough memory")
+
+
+def out_of_memory_error(exc: BaseException | None = None) -> DeviceError:
+    """What running out of memory is to the user, wherever it happens (exit 4), with advice for where it did.
+
+    Without ``exc``, the exception being handled (``sys.exc_info``) says where.
+    """
+    exc = exc if exc is not None else sys.exc_info()[1]
+    text = str(exc) if exc is not None else ""
+    gpu = _GPU_WORDS.search(text)
+    if gpu or (exc is not None and type(exc).__name__ == "OutOfMemoryError" and not _CPU_WORDS.search(text)):
+        device = gpu.group(1).upper() if gpu and gpu.group(1) else "GPU"
+        return DeviceError(
+            f"the {device} device ran out of memory",
+            "try --dtype bf16 or fp16, a smaller --batch-size, a smaller model, --offload (images), or --device cpu",
+        )
+    if exc is not None:
+        return DeviceError(
+            "the machine ran out of memory (RAM, or the process's memory limit)",
+            "close other programs, raise the limit, or use a smaller model or --quantize int8/int4 (text, code)",
+        )
     return DeviceError("the device ran out of memory", "try a smaller model, --dtype bf16/fp16, or --device cpu")
 
 
 def _out_of_memory(exc: BaseException, failure: Failure) -> GencliError:
-    return out_of_memory_error()
+    return out_of_memory_error(exc)
+
+
+def _says_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    text = str(exc)[:2000]
+    return bool(_GPU_WORDS.search(text) or _CPU_WORDS.search(text))
 
 
 def _needs_remote_code(exc: BaseException, failure: Failure) -> GencliError:
@@ -92,8 +127,9 @@ def _could_not_load(hub_hint: Callable[[Failure], str] | None = None) -> Build:
 
 
 _HUB = "huggingface_hub.errors:"
-# torch.cuda.OutOfMemoryError is torch.OutOfMemoryError.
-_OUT_OF_MEMORY = Row(("torch:OutOfMemoryError", MemoryError), _out_of_memory)
+# torch.cuda.OutOfMemoryError is torch.OutOfMemoryError; a failed CPU allocation, cuDNN's and
+# cuBLAS's are RuntimeErrors that only their words tell apart.
+_OUT_OF_MEMORY = Row(("torch:OutOfMemoryError", MemoryError, RuntimeError), _out_of_memory, when=_says_out_of_memory)
 
 # First match wins, so a subclass comes before its base (GatedRepoError is a
 # RepositoryNotFoundError; LocalEntryNotFoundError and OfflineModeIsEnabled are OSErrors).
@@ -144,5 +180,5 @@ def to_gencli_error(exc: Exception, target: str, *, hub: bool, revision: str | N
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
-    """torch's OutOfMemoryError or Python's MemoryError: the device (or the machine) is full."""
+    """torch's OutOfMemoryError, Python's MemoryError, or an allocator's words: the device (or the machine) is full."""
     return _OUT_OF_MEMORY.matches(exc)

@@ -8,12 +8,15 @@ gencli error through :mod:`gencli.models.library_errors`.
 from __future__ import annotations
 
 import gc
+import json
 from collections.abc import Callable
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeGuard
 
-from gencli.errors import GencliError
+from gencli.errors import GencliError, ModelNotFound
 from gencli.models.library_errors import to_gencli_error
+from gencli.writers import printable
 
 if TYPE_CHECKING:
     from gencli.models.hub import Location
@@ -112,3 +115,167 @@ def quiet_diffusers() -> None:
     warnings.filterwarnings("ignore", module="diffusers")
     # diffusers passes the hub library arguments it has deprecated (a UserWarning per file).
     warnings.filterwarnings("ignore", module="huggingface_hub")
+
+
+# --- does the model a config declares fit the weights on disk? ------------------------------
+
+# Fewer bytes than this per parameter no format stores (1-bit); a config that declares more
+# parameters than its weights can hold at that rate was edited, and building it would fill memory.
+MIN_BYTES_PER_PARAMETER = 1 / 8
+MAX_CONFIG_BYTES = 16 << 20
+MAX_HEADER_BYTES = 100 << 20  # safetensors' own limit on a header
+_LAYERS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers", "block_count")
+_HIDDEN = ("hidden_size", "n_embd", "d_model", "embedding_length")
+_INTERMEDIATE = ("intermediate_size", "n_inner", "ffn_dim", "d_ff", "feed_forward_length")
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
+
+
+def declared_size(config: dict) -> tuple[int, int]:
+    """A lower bound on the parameters ``config`` declares, and its layer count (the largest of its parts).
+
+    A dense layer of width ``hidden`` holds at least one ``hidden x hidden``
+    matrix (plus ``hidden x intermediate`` where it has a feed-forward), an
+    embedding ``vocab x hidden``, a UNet block ``layers_per_block`` convolutions
+    of its width squared. Nested configs (a text encoder, a decoder) count alone.
+    """
+    params = layers = 0
+    for section in _sections(config):
+        count = _first(section, _LAYERS)
+        hidden = _first(section, _HIDDEN) or _first(section, ("num_attention_heads",)) * _first(
+            section, ("attention_head_dim",)
+        )
+        estimate = _first(section, ("vocab_size",)) * hidden + count * hidden * (
+            hidden + _first(section, _INTERMEDIATE)
+        )
+        channels = section.get("block_out_channels")
+        per_block = _first(section, ("layers_per_block",))
+        if isinstance(channels, list) and all(_whole(c) for c in channels):
+            estimate = max(estimate, per_block * sum(c * c for c in channels))
+            count = max(count, per_block * len(channels))
+        params, layers = max(params, estimate), max(layers, count)
+    return params, layers
+
+
+def _sections(config: dict, depth: int = 0):
+    yield config
+    if depth < 4:
+        for value in config.values():
+            if isinstance(value, dict):
+                yield from _sections(value, depth + 1)
+
+
+def _whole(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _first(section: dict, names: tuple[str, ...]) -> int:
+    for name in names:
+        value = section.get(name)
+        if _whole(value):
+            return value
+        if isinstance(value, list) and value and all(_whole(v) for v in value):
+            return min(value)  # one width per layer: the narrowest keeps the bound a lower one
+    return 0
+
+
+def check_fits(config: dict, source: str, weights_bytes: int, tensors: int | None, weights: str) -> None:
+    """Refuse (ModelNotFound, exit 3) a config that declares more model than its weights hold.
+
+    ``source`` names the config, ``weights`` the weights (both for the message);
+    ``tensors`` is how many tensors they hold, where known: each layer has one at least.
+    """
+    params, layers = declared_size(config)
+    if params * MIN_BYTES_PER_PARAMETER > weights_bytes or (tensors is not None and layers > tensors):
+        raise ModelNotFound(
+            f"{printable(source)} declares a model of {layers:,} layers and at least {params:,} parameters,"
+            f" which {printable(weights)} ({weights_bytes:,} bytes, {tensors if tensors is not None else '?'}"
+            " tensors) cannot hold",
+            "the config does not match its weights: download or convert the model again",
+        )
+
+
+def check_directory_fits(directory: Path, allow_pickle: bool = False) -> None:
+    """:func:`check_fits` for a saved model: ``config.json`` against the weights beside it.
+
+    A diffusers pipeline's components are checked one by one. Nothing is
+    checked where the weights are not there yet (a hub model being downloaded).
+    """
+    folders = [directory, *(p for p in sorted(directory.iterdir()) if p.is_dir())] if directory.is_dir() else []
+    for folder in folders:
+        config_path = folder / "config.json"
+        if not config_path.is_file():
+            continue
+        files = [
+            p
+            for p in sorted(folder.iterdir())
+            if p.suffix == ".safetensors" or (allow_pickle and p.suffix in _WEIGHT_SUFFIXES)
+        ]
+        if not files:
+            continue
+        config = _read_config(config_path)
+        if config is None:
+            continue  # the library says what is wrong with it
+        counts = [_safetensors_count(p) if p.suffix == ".safetensors" else None for p in files]
+        tensors = None if any(c is None for c in counts) else sum(c for c in counts if c is not None)
+        size = sum(p.stat().st_size for p in files)
+        check_fits(config, str(config_path), size, tensors, files[0].name if len(files) == 1 else str(folder))
+
+
+def check_location_fits(location: Location, allow_pickle: bool = False) -> None:
+    """:func:`check_directory_fits` for a located model: a local directory, or a hub model's cached snapshot."""
+    if Path(location.target).is_dir():
+        check_directory_fits(Path(location.target), allow_pickle)
+        return
+    if location.provenance.get("source") != "hub":
+        return
+    from huggingface_hub import try_to_load_from_cache
+
+    for marker in ("config.json", "model_index.json"):
+        found = try_to_load_from_cache(location.target, marker, revision=location.kwargs.get("revision"))
+        if isinstance(found, str):
+            check_directory_fits(Path(found).parent, allow_pickle)
+            return
+
+
+def check_gguf_fits(path: Path) -> None:
+    """Refuse a GGUF whose header is unsound, or whose metadata declares more model than its tensors hold."""
+    from gencli.convert import BadGGUF, read_gguf_header
+
+    try:
+        header = read_gguf_header(path)
+    except BadGGUF as exc:
+        raise ModelNotFound(
+            f"cannot read the GGUF file {printable(str(path))}: {printable(str(exc))}",
+            "check that the file is complete, or download it again",
+        ) from exc
+    arch = header.metadata.get("general.architecture")
+    prefix = f"{arch}." if isinstance(arch, str) else "\0"
+    config = {key[len(prefix) :]: value for key, value in header.metadata.items() if key.startswith(prefix)}
+    if not _whole(config.get("vocab_size")) and _whole(header.metadata.get("tokenizer.ggml.tokens")):
+        config["vocab_size"] = header.metadata["tokenizer.ggml.tokens"]
+    check_fits(config, f"the metadata of {path.name}", header.data_bytes, header.tensors, "its tensors")
+
+
+def _read_config(path: Path) -> dict | None:
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ModelNotFound(f"{printable(str(path))} is over {MAX_CONFIG_BYTES >> 20} MB: no config is that long")
+    try:
+        config = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
+def _safetensors_count(path: Path) -> int | None:
+    """How many tensors a safetensors file's header lists (None if the header is unreadable)."""
+    try:
+        with open(path, "rb") as handle:
+            length = int.from_bytes(handle.read(8), "little")
+            if length > min(MAX_HEADER_BYTES, path.stat().st_size - 8):
+                return None
+            header = json.loads(handle.read(length))
+    except (OSError, ValueError, RecursionError):
+        return None
+    return sum(1 for name in header if name != "__metadata__") if isinstance(header, dict) else None

@@ -16,7 +16,8 @@ from gencli import convert
 from gencli.devices import Placement, torch_dtype
 from gencli.errors import ModelNotFound
 from gencli.models.hub import Location, locate, snapshot_commit
-from gencli.models.loading import cached_load, load_errors, quiet_libraries
+from gencli.models.library_errors import is_out_of_memory, out_of_memory_error
+from gencli.models.loading import cached_load, check_gguf_fits, check_location_fits, load_errors, quiet_libraries
 from gencli.models.protocols import CausalLM, TextToAudioPipeline, Tokenizer
 from gencli.models.resolve import ModelRef
 
@@ -56,7 +57,7 @@ def _load_causal_lm(ref, placement, trust_remote_code, allow_pickle, notify) -> 
     # Quantised codes are taken from fp32 weights, so a Q4_1 GGUF's own codes come back exactly.
     load_as = replace(placement, dtype="fp32") if placement.quantize != "none" else placement
     if ref.source == "gguf":
-        entry = convert.ensure_converted(ref.path, notify)
+        entry = _converted(ref.path, notify)
         provenance = {
             "id": ref.id,
             "revision": None,
@@ -73,7 +74,7 @@ def _load_causal_lm(ref, placement, trust_remote_code, allow_pickle, notify) -> 
         except ModelNotFound:
             # The entry looked whole but would not load: rebuild it once.
             convert.remove_entry(entry.path)
-            entry = convert.ensure_converted(ref.path, notify)
+            entry = _converted(ref.path, notify)
             provenance["converted"] = True
             model, tokenizer = _from_pretrained(
                 Location(str(entry.path), {}, provenance), load_as, trust_remote_code, False
@@ -96,10 +97,21 @@ def _load_causal_lm(ref, placement, trust_remote_code, allow_pickle, notify) -> 
     return LoadedModel(model, tokenizer, ref, placement, provenance, time.perf_counter() - started)
 
 
+def _converted(path, notify) -> convert.Converted:
+    """The GGUF's converted entry; its metadata checked against its tensors before anything is built."""
+    try:
+        return convert.ensure_converted(path, notify, check=check_gguf_fits)
+    except ModelNotFound as error:
+        if error.__cause__ is not None and is_out_of_memory(error.__cause__):
+            raise out_of_memory_error(error.__cause__) from error.__cause__
+        raise
+
+
 def _from_pretrained(location: Location, placement: Placement, trust_remote_code: bool, allow_pickle: bool):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     with load_errors(location):
+        check_location_fits(location, allow_pickle)
         tokenizer = AutoTokenizer.from_pretrained(
             location.target, trust_remote_code=trust_remote_code, **location.kwargs
         )
@@ -151,6 +163,7 @@ def _load_text_to_audio(ref, placement, allow_pickle, trust_remote_code) -> Load
             super().__init__(*args, **kwargs)
 
     with load_errors(location):
+        check_location_fits(location, allow_pickle)
         pipe = pipeline(
             "text-to-audio",
             pipeline_class=Pipeline,

