@@ -19,6 +19,7 @@ from typing import Any
 from gencli.devices import choose
 from gencli.errors import UsageError
 from gencli.models import LoadedModel, load_causal_lm, resolve
+from gencli.models.chat_template import render_chat
 from gencli.sampling import SeededSampler
 from gencli.task import Item, LoadSpec, Notify, Task
 from gencli.tasks import TASKS
@@ -173,7 +174,7 @@ def tokenize(
     if not params.get("raw") and getattr(tokenizer, "chat_template", None):
         messages = [{"role": "system", "content": system}] if system else []
         messages.append({"role": "user", "content": item.prompt})
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        text = render_chat(tokenizer, messages, lm.ref.id)
         ids = tokenizer(text + prefill, add_special_tokens=False)["input_ids"]
     else:
         if not params.get("raw") and notify and "no-template" not in loaded.told:
