@@ -99,7 +99,7 @@ def notice(message: str, level: str = "info") -> None:
     try:
         sys.stderr.write(line + "\n")
         sys.stderr.flush()
-    except (BrokenPipeError, ValueError):
+    except (OSError, ValueError):  # stderr closed, its pipe gone or its terminal hung up: the exit code still says it
         pass
 
 

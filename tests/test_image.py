@@ -405,8 +405,8 @@ def test_negative_prompt_without_guidance_warns(tiny_sd, cli):
     assert result.exit_code == 0 and "--negative has no effect" in result.stderr
 
 
-def test_progress_bar_on_a_terminal_only(tiny_sd, monkeypatch, tmp_path):
-    """A per-step bar when stderr is a TTY (a pipe gets none: see the two-process test)."""
+def test_no_library_progress_bar_even_on_a_terminal(tiny_sd, monkeypatch, tmp_path):
+    """diffusers' per-step bar is off in every mode: gencli shows its own status line instead."""
     import sys
 
     class Terminal(io.StringIO):
@@ -416,7 +416,7 @@ def test_progress_bar_on_a_terminal_only(tiny_sd, monkeypatch, tmp_path):
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     run("x", model=str(tiny_sd), steps=3, width=32, height=32, seed=1, output=f"{tmp_path}/")
-    assert "0/3 [" in terminal.getvalue()  # a bar over the 3 steps (cleared when done)
+    assert "0/3 [" not in terminal.getvalue() and "3/3 [" not in terminal.getvalue()
 
 
 # --- the task through the engine (what the CLI, the API and a batch call) ---------------------------
