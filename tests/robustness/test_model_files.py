@@ -12,6 +12,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -205,3 +206,55 @@ def test_a_pipeline_component_that_claims_too_much_is_refused(tiny_sd, tmp_path,
     config_path.write_text(json.dumps(config))
     with pytest.raises(ModelNotFound, match=f"{folder}/config.json declares"):
         check_directory_fits(pipeline)
+
+
+# --- the conversion cache: a full disk is the machine's fault; a damaged entry is never used --------
+
+
+def _no_room(limit: int):
+    """A child whose files may not grow past ``limit`` bytes: writes fail as on a full disk (EFBIG)."""
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an ignored signal stays ignored across exec
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+    return apply
+
+
+def test_a_cache_that_cannot_take_the_conversion_blames_the_cache_and_leaves_nothing(tmp_path):
+    gguf = write_gguf(tmp_path / "sound.gguf", declared_layers=2)
+    before = gguf.read_bytes()
+    cache = tmp_path / "cache"
+    result = subprocess.run(
+        [sys.executable, "-m", "gencli", "text", "-m", str(gguf), "hi", "--max-new-tokens", "2"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        preexec_fn=_no_room(100_000),  # the converted weights are ~480 KB
+        env={**os.environ, "GENCLI_CACHE": str(cache)},
+        timeout=300,
+    )
+    assert result.returncode == 1, result.stderr
+    line = one_line(result.stderr)
+    assert "cannot write the converted model under" in line and "File too large (the GGUF file is fine)" in line
+    assert "Free some space" in line and "cannot read the GGUF" not in line
+    assert list((cache / "gguf").iterdir()) == []  # no entry, no scratch
+    assert gguf.read_bytes() == before
+
+
+def test_a_same_size_corruption_of_the_cache_is_caught_and_rebuilt(tmp_path):
+    gguf = write_gguf(tmp_path / "sound.gguf", declared_layers=2)
+    env = {"GENCLI_CACHE": str(tmp_path / "cache")}
+    args = ("text", "-m", str(gguf), "hi", "--max-new-tokens", "4", "--seed", "1", "--raw")
+    first = limited(*args, env=env)
+    assert first.returncode == 0 and b"converting sound.gguf" in first.stderr, first.stderr
+    (entry,) = (tmp_path / "cache" / "gguf").iterdir()
+    weights = entry / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-100] ^= 0xFF  # one byte of a tensor, in place: same size, same mtime order
+    weights.write_bytes(bytes(data))
+    second = limited(*args, env=env)
+    assert second.returncode == 0, second.stderr
+    assert b"converting sound.gguf" in second.stderr  # rebuilt, not used
+    assert second.stdout == first.stdout
+    assert convert.read_valid_entry(entry) is not None and weights.read_bytes()[-100] != data[-100]
