@@ -63,23 +63,42 @@ def locate_embedded(embedded: Embedded) -> Path | None:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def entry_dir(gguf: Path) -> Path:
-    """The cache directory for one GGUF file, keyed by its path, size and mtime.
+    """The cache directory for one GGUF file, named by its content's sha256: equal files share one entry.
 
-    Keying by stat instead of content keeps a warm start from hashing 100 MB;
-    the content's sha256 is recorded in the marker when the entry is made.
+    The sha256 is remembered per path, size and mtime in ``index.json``
+    beside the entries, so a warm start hashes nothing; two environments
+    holding the same wheel's file convert it once between them.
     """
-    gguf = gguf.resolve()
-    stat = gguf.stat()
-    key = hashlib.sha256(f"{gguf}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-    return cache_dir() / "gguf" / f"{gguf.stem}-{key}"
+    root = cache_dir() / "gguf"
+    return root / f"{gguf.stem}-{known_sha256(gguf, root)[:16]}"
+
+
+def known_sha256(gguf: Path, root: Path) -> str:
+    """``gguf``'s sha256, from the index when its path, size and mtime are known there, else hashed and noted."""
+    stat = (gguf := gguf.resolve()).stat()
+    seen, index = f"{gguf}|{stat.st_size}|{stat.st_mtime_ns}", root / "index.json"
+    try:
+        known = json.loads(index.read_text())
+        if isinstance(known.get(seen), str) and re.fullmatch(r"[0-9a-f]{64}", known[seen]):
+            return known[seen]
+    except (OSError, ValueError, AttributeError):
+        known = {}
+    sha256 = file_sha256(gguf)
+    known = dict(list(known.items())[-255:]) | {seen: sha256}  # the last 256 files seen
+    scratch = root / f".tmp-index-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:  # written whole and renamed; where the cache cannot be written, hashing each time still works
+        root.mkdir(parents=True, exist_ok=True)
+        scratch.write_text(json.dumps(known))
+        os.replace(scratch, index)
+    except OSError:
+        with contextlib.suppress(OSError):
+            scratch.unlink()
+    return sha256
 
 
 def read_valid_entry(directory: Path) -> dict | None:
@@ -135,12 +154,8 @@ class _CacheWriteFailed(Exception):
 
 
 def cache_error(exc: BaseException, place: Path) -> GencliError:
-    """What a failure to write gencli's cache at ``place`` is to the user: the GGUF is not to blame.
-
-    No room (ENOSPC, a quota, a file-size limit) is exit 1 with "free some
-    space"; a place that cannot be written at all (read-only, no permission,
-    a file where a directory should be) is exit 2, to set GENCLI_CACHE.
-    """
+    """A failure to write the cache at ``place``, never the GGUF's fault: no room (ENOSPC, a quota, a size
+    limit) is exit 1, "free some space"; a place that cannot be written (read-only, a file) is exit 2."""
     code = getattr(exc, "errno", None)
     if code is None:  # safetensors' writer reports an OS error in its own words
         found = re.search(r"os error (\d+)", str(exc))
@@ -166,11 +181,9 @@ def cache_error(exc: BaseException, place: Path) -> GencliError:
 def ensure_converted(
     gguf: Path, notify: Callable[[str], None] | None = None, check: Callable[[Path], None] | None = None
 ) -> Converted:
-    """Return the converted entry for ``gguf``, converting it first if needed.
+    """The converted entry for ``gguf``, converting it first if needed.
 
-    ``check`` is called with the file before anything is built from it, and
-    may refuse it (a GencliError): the loader's own test of what it declares.
-    """
+    ``check(gguf)`` runs before anything is built from the file, and may refuse it (a GencliError)."""
     target = entry_dir(gguf)
     marker = read_valid_entry(target)
     if marker is not None:
@@ -205,8 +218,7 @@ def ensure_converted(
             remove_entry(target)  # a damaged entry: replace it
         try:
             os.rename(scratch, target)
-        except OSError as exc:
-            # Another process finished first; use its entry if it is sound.
+        except OSError as exc:  # another process finished first: use its entry if it is sound
             if read_valid_entry(target) is None:
                 raise cache_error(exc, target.parent) from exc
     finally:
@@ -216,24 +228,20 @@ def ensure_converted(
 
 
 def _convert_into(gguf: Path, scratch: Path) -> str:
-    """Dequantise ``gguf`` with transformers and save it as safetensors in ``scratch``.
+    """Dequantise ``gguf`` with transformers into ``scratch`` as safetensors, its header checked first.
 
-    The header is read first (:func:`read_gguf_header`), so a file that claims
-    more than it holds is refused before anything is built from it. A failure
-    while writing raises :class:`_CacheWriteFailed`: the GGUF was read.
-    """
+    A failure while writing raises :class:`_CacheWriteFailed`: the GGUF was read, the cache is at fault."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     read_gguf_header(gguf)
     folder, name = str(gguf.parent), gguf.name
-    # The dequantiser draws its own tqdm bar on sys.stderr: worth seeing on a
-    # terminal during the wait, noise in a log.
+    # The dequantiser's own tqdm bar: worth seeing on a terminal during the wait, noise in a log.
     quiet = contextlib.nullcontext() if sys.stderr.isatty() else contextlib.redirect_stderr(io.StringIO())
     with quiet:
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
         model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
     _drop_gguf_marker(model)
-    sha256 = file_sha256(gguf)
+    sha256 = known_sha256(gguf, scratch.parent)
     try:
         scratch.mkdir(parents=True)
         model.save_pretrained(scratch)
@@ -266,7 +274,7 @@ def _remove_orphans(root: Path) -> None:
         except ValueError:
             continue
         if not _alive(pid):
-            remove_entry(path)
+            path.unlink() if path.is_file() else remove_entry(path)
 
 
 def _alive(pid: int) -> bool:
@@ -274,8 +282,8 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # another user's process, alive
+        pass
     return True
 
 

@@ -20,6 +20,11 @@ def gguf(tmp_path, monkeypatch):
     return path
 
 
+def entries(root):
+    """What the cache holds besides its index of known files."""
+    return [p.name for p in root.iterdir() if p.name != "index.json"]
+
+
 @pytest.fixture
 def fake_conversion(monkeypatch):
     """Stand in for transformers' dequantiser (the real one runs in test_embedded.py)."""
@@ -77,7 +82,7 @@ def test_a_changed_gguf_file_gets_a_new_entry(gguf, fake_conversion):
 
 def test_scratch_left_by_a_killed_conversion_is_removed(gguf, fake_conversion):
     root = convert.entry_dir(gguf).parent
-    root.mkdir(parents=True)
+    root.mkdir(parents=True, exist_ok=True)
     dead = root / ".tmp-model-abc-999999999-deadbeef"  # no such pid
     dead.mkdir()
     (dead / "model.safetensors").write_bytes(b"half")
@@ -98,7 +103,7 @@ def test_a_failed_conversion_leaves_nothing_behind(gguf, monkeypatch):
         convert.ensure_converted(gguf)
     assert "cannot read the GGUF file" in caught.value.message and "killed halfway" in caught.value.message
     root = convert.entry_dir(gguf).parent
-    assert list(root.iterdir()) == []
+    assert entries(root) == []
 
 
 @pytest.mark.parametrize(
@@ -122,4 +127,27 @@ def test_a_failed_cache_write_blames_the_cache_not_the_gguf(gguf, monkeypatch, e
         convert.ensure_converted(gguf)
     assert caught.value.exit_code == exit_code and words in caught.value.message
     assert "cannot read the GGUF" not in caught.value.message
-    assert list(convert.entry_dir(gguf).parent.iterdir()) == []  # nothing half-written stays
+    assert entries(convert.entry_dir(gguf).parent) == []  # nothing half-written stays
+
+
+def test_equal_files_share_one_entry_and_a_warm_start_hashes_nothing(gguf, fake_conversion, tmp_path, monkeypatch):
+    copy = tmp_path / "elsewhere" / "model.gguf"  # another environment's copy of the same wheel file
+    copy.parent.mkdir()
+    copy.write_bytes(gguf.read_bytes())
+    first = convert.ensure_converted(gguf)
+    second = convert.ensure_converted(copy)
+    assert second.path == first.path and not second.converted_now and len(fake_conversion) == 1
+    hashed = []
+    real = convert.file_sha256
+    monkeypatch.setattr(convert, "file_sha256", lambda path: hashed.append(path) or real(path))
+    assert convert.ensure_converted(gguf).path == first.path and hashed == []  # known by path, size and mtime
+
+
+def test_an_unwritable_index_still_finds_the_entry_by_hashing(gguf, fake_conversion, tmp_path):
+    first = convert.ensure_converted(gguf).path
+    index = first.parent / "index.json"
+    index.write_text("[not, an index")
+    assert convert.entry_dir(gguf) == first
+    index.unlink()
+    index.mkdir()  # cannot be replaced by a file: the entry is still found, by hashing
+    assert convert.entry_dir(gguf) == first

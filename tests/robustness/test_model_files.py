@@ -119,7 +119,7 @@ def test_a_gguf_claiming_30000_layers_is_refused_and_nothing_is_cached(tmp_path)
     assert result.returncode == 3, result.stderr
     line = one_line(result.stderr)
     assert "claims.gguf declares a model of 30,000 layers" in line
-    assert list((cache / "gguf").iterdir()) == []  # no entry, no scratch directory
+    assert [p.name for p in (cache / "gguf").iterdir()] == ["index.json"]  # no entry, no scratch directory
 
 
 def test_a_sound_small_gguf_still_converts_and_runs(tmp_path):
@@ -127,7 +127,7 @@ def test_a_sound_small_gguf_still_converts_and_runs(tmp_path):
     cache = tmp_path / "cache"
     result = limited("text", "-m", str(gguf), "hi", "--max-new-tokens", "2", env={"GENCLI_CACHE": str(cache)})
     assert result.returncode == 0, result.stderr
-    (entry,) = (cache / "gguf").iterdir()
+    (entry,) = (cache / "gguf").glob("sound-*")
     assert convert.read_valid_entry(entry) is not None
 
 
@@ -238,7 +238,7 @@ def test_a_cache_that_cannot_take_the_conversion_blames_the_cache_and_leaves_not
     line = one_line(result.stderr)
     assert "cannot write the converted model under" in line and "File too large (the GGUF file is fine)" in line
     assert "Free some space" in line and "cannot read the GGUF" not in line
-    assert list((cache / "gguf").iterdir()) == []  # no entry, no scratch
+    assert [p.name for p in (cache / "gguf").iterdir()] == ["index.json"]  # no entry, no scratch
     assert gguf.read_bytes() == before
 
 
@@ -248,7 +248,7 @@ def test_a_same_size_corruption_of_the_cache_is_caught_and_rebuilt(tmp_path):
     args = ("text", "-m", str(gguf), "hi", "--max-new-tokens", "4", "--seed", "1", "--raw")
     first = limited(*args, env=env)
     assert first.returncode == 0 and b"converting sound.gguf" in first.stderr, first.stderr
-    (entry,) = (tmp_path / "cache" / "gguf").iterdir()
+    (entry,) = (tmp_path / "cache" / "gguf").glob("sound-*")
     weights = entry / "model.safetensors"
     data = bytearray(weights.read_bytes())
     data[-100] ^= 0xFF  # one byte of a tensor, in place: same size, same mtime order
