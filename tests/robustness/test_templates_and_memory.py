@@ -203,3 +203,16 @@ def test_a_model_larger_than_the_memory_limit_is_exit_4_with_cpu_advice(tiny_lla
     assert result.returncode == 4, result.stderr
     (line,) = [line for line in result.stderr.decode().splitlines() if line.startswith("gencli: error:")]
     assert "the machine ran out of memory" in line and "--quantize" in line and "--dtype" not in line
+
+
+def test_a_cpu_allocation_failure_outside_loading_is_exit_4_not_unexpected(capsys):
+    """Generation, not loading, failing to allocate: once 'unexpected RuntimeError', exit 1."""
+    import typer
+
+    from gencli.cli.app import error_boundary
+
+    with pytest.raises(typer.Exit) as caught, error_boundary():
+        raise RuntimeError(CPU_FAILURE)
+    assert caught.value.exit_code == 4
+    err = capsys.readouterr().err
+    assert "the machine ran out of memory" in err and "unexpected" not in err
