@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from gencli.errors import UsageError
 from gencli.options import shown_value
+from gencli.paths import home_dir
 
 if TYPE_CHECKING:
     from gencli.options import Option
@@ -39,10 +40,20 @@ MAX_BYTES = 1 << 20  # a config file is a few lines; more is a mistake (or /dev/
 
 
 def config_path() -> Path:
+    """``$GENCLI_CONFIG``, else under ``$XDG_CONFIG_HOME`` (when absolute), else under the home directory."""
     if os.environ.get("GENCLI_CONFIG"):
         return Path(os.environ["GENCLI_CONFIG"]).expanduser()
-    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
-    return Path(base).expanduser() / "gencli" / "config.toml"
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    if os.path.isabs(xdg):  # the XDG spec: a relative path is invalid and ignored
+        return Path(xdg) / "gencli" / "config.toml"
+    try:
+        home = home_dir()
+    except UsageError:  # no HOME and no entry in the password database (a container's bare uid)
+        raise UsageError(
+            "no home directory to look for the config file in: HOME is not set and the user has none",
+            "set GENCLI_CONFIG (GENCLI_CONFIG=/dev/null for none), XDG_CONFIG_HOME or HOME",
+        ) from None
+    return home / ".config" / "gencli" / "config.toml"
 
 
 @dataclass

@@ -352,3 +352,20 @@ def test_a_bad_value_from_a_variable_names_the_variable(cli, monkeypatch, variab
     monkeypatch.delenv(variable)
     flagged = cli("text", "hi", "-m", "/no/model", "--device", "tpu")
     assert flagged.exit_code == 2 and "unknown device 'tpu'" in flagged.stderr and "GENCLI_" not in flagged.stderr
+
+
+def test_config_path_without_a_home_directory_is_a_usage_error(monkeypatch, tmp_path):
+    from gencli import config
+    from gencli.errors import UsageError
+
+    monkeypatch.delenv("GENCLI_CONFIG")
+    monkeypatch.setenv("XDG_CONFIG_HOME", "relative/dir")  # ignored, as the XDG spec says
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert config.config_path() == tmp_path / ".config" / "gencli" / "config.toml"
+
+    def no_home():
+        raise UsageError("no home directory for gencli's cache")
+
+    monkeypatch.setattr(config, "home_dir", no_home)
+    with pytest.raises(UsageError, match="no home directory to look for the config file in"):
+        config.config_path()  # was Path.home()'s RuntimeError: a traceback, exit 1
