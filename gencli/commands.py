@@ -147,8 +147,8 @@ IMAGE = Command(
                help="Decode the image in tiles: less memory for large sizes."),
         *o.TRUST_OPTIONS,
         *_BATCH_FILE_OPTIONS[:3],
-        variant(o.BATCH_SIZE, help="With --batch: images made in one pipeline call, from items with the same "
-                                   "settings (fewer use less memory). Default: 4."),
+        variant(o.BATCH_SIZE, help="With --batch: images made in one pipeline call (at most 4096), from items with "
+                                   "the same settings (fewer use less memory). Default: 4."),
         o.PROGRESS, o.OUT_DIR),
     writes_files=True,
 )
