@@ -369,3 +369,10 @@ def test_config_path_without_a_home_directory_is_a_usage_error(monkeypatch, tmp_
     monkeypatch.setattr(config, "home_dir", no_home)
     with pytest.raises(UsageError, match="no home directory to look for the config file in"):
         config.config_path()  # was Path.home()'s RuntimeError: a traceback, exit 1
+
+
+def test_a_batch_names_where_its_missing_model_came_from(cli, monkeypatch, tmp_path):
+    (tmp_path / "p.txt").write_text("a\nb\n")
+    monkeypatch.setenv("GENCLI_TEXT_MODEL", "/no/batch/model")
+    result = cli("text", "--batch", str(tmp_path / "p.txt"))
+    assert result.exit_code == 3 and "(the model '/no/batch/model' came from GENCLI_TEXT_MODEL)" in result.stderr
