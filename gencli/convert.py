@@ -195,7 +195,7 @@ def ensure_converted(
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise cache_error(exc, target.parent) from exc
-    _remove_orphans(target.parent)
+    _remove_leftovers(target, gguf)
     scratch = target.parent / f".tmp-{target.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
         try:
@@ -266,15 +266,16 @@ def _drop_gguf_marker(model) -> None:
         del model.config.quantization_config
 
 
-def _remove_orphans(root: Path) -> None:
-    """Delete scratch directories left by conversions that were killed."""
-    for path in root.glob(".tmp-*"):
-        try:
-            pid = int(path.name.rsplit("-", 2)[-2])
-        except ValueError:
-            continue
-        if not _alive(pid):
+def _remove_leftovers(target: Path, gguf: Path) -> None:
+    """Delete scratch left by killed conversions, and entries made from this path before (older content)."""
+    for path in target.parent.iterdir():
+        pid = path.name.rsplit("-", 2)[-2] if path.name.startswith(".tmp-") else ""
+        if pid.isdigit() and not _alive(int(pid)):
             path.unlink() if path.is_file() else remove_entry(path)
+        elif path != target and not path.name.startswith(".") and path.is_dir():
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                if json.loads((path / MARKER).read_text()).get("source") == str(gguf.resolve()):
+                    remove_entry(path)
 
 
 def _alive(pid: int) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 
 import pytest
 
@@ -74,10 +75,14 @@ def test_a_damaged_entry_is_rebuilt(gguf, fake_conversion, damage):
     assert (again.path / "model.safetensors").read_bytes() == b"x" * 100
 
 
-def test_a_changed_gguf_file_gets_a_new_entry(gguf, fake_conversion):
+def test_a_changed_gguf_file_gets_a_new_entry_and_the_old_one_goes(gguf, fake_conversion):
     first = convert.ensure_converted(gguf).path
+    stale = first.parent / "model-0123456789abcdef"  # what an older gencli keyed by path, size and mtime
+    shutil.copytree(first, stale)
     gguf.write_bytes(b"GGUF other weights, longer")
-    assert convert.ensure_converted(gguf).path != first
+    second = convert.ensure_converted(gguf).path
+    assert second != first and not first.exists() and not stale.exists()
+    assert convert.read_valid_entry(second) is not None
 
 
 def test_scratch_left_by_a_killed_conversion_is_removed(gguf, fake_conversion):
