@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from gencli.errors import UsageError
+from gencli.options import BATCH_SIZE
 
 __all__ = ["generate", "generate_batch", "generate_text", "generate_code", "generate_image", "generate_audio"]
 
@@ -98,6 +99,7 @@ def generate_batch(
     from gencli.engine import api_options, settle
 
     _known(task)
+    batch_size = BATCH_SIZE.check(batch_size, "batch_size")
     overwrite = bool(options.get("overwrite"))
     if "overwrite" not in {option.name for option in api_options(task)}:
         options.pop("overwrite", None)  # a text task's overwrite is the results file's, not a parameter

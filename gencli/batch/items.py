@@ -109,6 +109,10 @@ def _jsonl_items(lines: list[str], name: str, task: str) -> list[Item]:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise UsageError(f"{where}: not JSON ({exc.msg})") from None
+        except RecursionError:
+            raise UsageError(f"{where}: JSON nested too deeply") from None
+        except ValueError:  # Python's int-string limit: a number of thousands of digits
+            raise UsageError(f"{where}: holds a number too long to read") from None
         if not isinstance(record, dict):
             raise UsageError(f'{where}: expected a JSON object with a "prompt"')
         prompt = record.pop("prompt", None)

@@ -26,6 +26,7 @@ def main() -> None:
     from gencli.cli.app import on_sigterm, quiet_library_bars, standard_streams
     from gencli.errors import EXIT_USAGE, UsageError
     from gencli.models import pause_gc_until_loaded
+    from gencli.tasks import TASKS
     from gencli.writers import notice
 
     standard_streams()
@@ -36,7 +37,7 @@ def main() -> None:
     params = declared_options()
     try:
         settings = config.load()
-        settings.validate(params)
+        settings.validate(params, {name: row.command.argument for name, row in TASKS.items()})
     except UsageError as exc:
         notice(exc.one_line(), "error")
         sys.exit(EXIT_USAGE)

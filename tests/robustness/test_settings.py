@@ -138,8 +138,25 @@ def test_the_api_bounds_numbers_too():
         (lambda: gencli.generate_text("x", seed=10**5000), "not an integer of about 5001 digits"),
         (lambda: gencli.generate_text("x", temperature=10**400), "temperature must be a finite number"),
         (lambda: gencli.generate_text("x", top_k=[1] * 10_000), "top_k must be an integer, not [1, 1,"),
+        (lambda: gencli.generate_batch("text", ["x"], batch_size=0), "--batch-size must be at least 1"),
+        (lambda: gencli.generate_batch("text", ["x"], batch_size=10**9), "--batch-size must be at most"),
     ]
     for call, message in cases:
         with pytest.raises(UsageError) as raised:
             call()
         assert message in raised.value.one_line() and len(raised.value.one_line()) < 300
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ('{"prompt": "x", "seed": ' + HUGE + "}", "in.jsonl:1: holds a number too long to read"),
+        ('{"prompt": "x", "a": ' + "[" * 100_000 + "]" * 100_000 + "}", "in.jsonl:1: JSON nested too deeply"),
+    ],
+    ids=["5000 digits", "deep nesting"],
+)
+def test_a_prompts_file_line_json_cannot_parse_is_exit_2_naming_it(tmp_path, line, message):
+    (tmp_path / "in.jsonl").write_text(line + "\n")
+    result = run_cli("text", "--batch", str(tmp_path / "in.jsonl"), *NO_MODEL, timeout=120)
+    stderr = result.stderr.decode()
+    assert result.returncode == 2 and message in stderr and "Traceback" not in stderr
