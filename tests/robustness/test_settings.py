@@ -97,6 +97,8 @@ CONFIG_CASES = [
     ("[defaults]\ntrust-remote-code = true\n", r"config.toml:2: trust-remote-code is decided per run.*--trust-remote"),
     ("[defaults]\nallow-pickle = true\n", r"config.toml:2: allow-pickle is decided per run.*--allow-pickle"),
     ("[image]\noverwrite = true\n", r"config.toml:2: overwrite is decided per run.*--overwrite"),
+    ('[audio]\ntext = "hello"\n', r"config.toml:2: text is the prompt, which cannot be set in the config file"),
+    ('[text]\nprompt = "hello"\n', r"config.toml:2: prompt is the prompt, which cannot be set in the config file"),
     ("# " + "x" * (2 << 20) + "\n", r"config.toml is larger than 1 MiB"),
 ]
 
