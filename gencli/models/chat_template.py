@@ -46,6 +46,8 @@ def render_chat(tokenizer: Any, messages: list[dict], model: str) -> str:
 def _bounded_render(tokenizer: Any, messages: list[dict], limit: int) -> None:
     """Render the template once under the bounds; only a bound broken is an error here."""
     template = tokenizer.chat_template
+    if isinstance(template, dict):  # named templates: apply_chat_template renders "default"
+        template = template.get("default")
     if not isinstance(template, str):
         return
     environment = _environment(limit)

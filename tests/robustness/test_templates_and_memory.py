@@ -50,6 +50,7 @@ BOMBS = {
     "replace_filter": "{% set s = 'x' * 100000 %}{{ s|replace('x', s) }}",
     "join_filter": "{% set s = 'x' * 100000 %}{% set l = [s] * 100000 %}{{ l|join }}",
     "indent_filter": "{{ 'a\nb'|indent(10**10) }}",
+    "named_default": {"default": "{{ 'x' * 10**10 }}"},  # one of several named templates
 }
 
 _PROBE = textwrap.dedent(
