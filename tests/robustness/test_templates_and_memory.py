@@ -217,3 +217,20 @@ def test_a_cpu_allocation_failure_outside_loading_is_exit_4_not_unexpected(capsy
     assert caught.value.exit_code == 4
     err = capsys.readouterr().err
     assert "the machine ran out of memory" in err and "unexpected" not in err
+
+
+def test_running_out_of_memory_while_converting_a_gguf_is_exit_4_not_a_bad_file(tmp_path, monkeypatch):
+    from gencli import convert
+    from gencli.models import transformers_loader
+
+    monkeypatch.setenv("GENCLI_CACHE", str(tmp_path / "cache"))
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF fake weights")
+
+    def dequantise(gguf, scratch):
+        raise RuntimeError(CPU_FAILURE)
+
+    monkeypatch.setattr(convert, "_convert_into", dequantise)
+    monkeypatch.setattr(transformers_loader, "check_gguf_fits", lambda path: None)  # a fake file: no header
+    with pytest.raises(DeviceError, match="machine ran out of memory"):
+        transformers_loader._converted(gguf, None)
