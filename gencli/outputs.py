@@ -41,7 +41,7 @@ def plan_single(
             raise not_a_file(path, kind)
         if kind == "regular" and not overwrite:
             raise UsageError(f"{path} already exists", "pass --overwrite, or choose another name")
-        if not path.parent.is_dir():
+        if not path.parent.is_dir() and not names_directory(output):
             raise UsageError(f"the directory {path.parent} does not exist", "end -o with '/' to have it created")
     return paths
 
@@ -107,12 +107,32 @@ def write_files(
     return paths
 
 
+def names_directory(output: str | None) -> bool:
+    """``-o`` names a directory: one that exists, or a path ending in '/' (made when the files are written)."""
+    return (output or ".").endswith(("/", os.sep)) or Path(output or ".").expanduser().is_dir()
+
+
+def _check_creatable(directory: Path) -> None:
+    """A directory that exists, or can be made: its nearest existing ancestor is a writable directory."""
+    if directory.is_dir():
+        return
+    ancestor = directory
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UsageError(f"cannot create the directory {directory}: {ancestor} is not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot create the directory {directory}: {ancestor} is not writable")
+
+
 def plan_outputs(output: str | None, names: list[str]) -> list[Path] | None:
     """Where each of ``len(names)`` outputs goes, from ``-o FILE | DIR | -``.
 
     ``-`` means stdout (one output only; None is returned). A directory (one
-    that exists, or a path ending in '/', created here) receives ``names``.
-    A file path takes a single output. Nothing is written here.
+    that exists, or a path ending in '/') receives ``names``; a missing one is
+    created only when the files are written, after the model has loaded, so a
+    failed run leaves no empty directory. A file path takes a single output.
+    Nothing is written here.
     """
     if output == "-":
         if len(names) != 1:
@@ -122,11 +142,8 @@ def plan_outputs(output: str | None, names: list[str]) -> list[Path] | None:
         return None
     target = Path(output or ".").expanduser()
     check_name_length(target)
-    if (output or ".").endswith(("/", os.sep)) or target.is_dir():
-        try:
-            target.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"cannot create the directory {target}: {exc.strerror}") from exc
+    if names_directory(output):
+        _check_creatable(target)
         return [target / name for name in names]
     if len(names) != 1:
         raise UsageError(

@@ -55,10 +55,14 @@ def test_plan_outputs(tmp_path):
     names = ["0001-1-a.png", "0002-2-a.png"]
     assert plan_outputs(str(tmp_path), names) == [tmp_path / n for n in names]
     new_dir = tmp_path / "new"
-    assert plan_outputs(str(new_dir) + "/", names) == [new_dir / n for n in names] and new_dir.is_dir()
+    assert plan_outputs(str(new_dir) + "/", names) == [new_dir / n for n in names]
+    assert not new_dir.exists()  # made when the files are written, after the model loaded
     assert plan_outputs(str(tmp_path / "one.png"), names[:1]) == [tmp_path / "one.png"]
     assert plan_outputs("-", names[:1]) is None
     with pytest.raises(UsageError):
         plan_outputs("-", names)
     with pytest.raises(UsageError):
         plan_outputs(str(tmp_path / "one.png"), names)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UsageError, match="is not a directory"):
+        plan_outputs(str(tmp_path / "file" / "sub") + "/", names)

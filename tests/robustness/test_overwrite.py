@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import run_cli
+
 FAKE_CLI = [sys.executable, str(Path(__file__).with_name("fake_cli.py"))]
 
 
@@ -152,3 +154,11 @@ def test_out_through_a_link_to_a_regular_file_keeps_the_link(tmp_path):
     assert result.returncode == 0, result.stderr
     assert out.is_symlink() and len(real.read_text().splitlines()) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.txt", "r.jsonl", "real.jsonl"]
+
+
+@pytest.mark.parametrize("command", ["image", "audio"])
+def test_a_missing_model_leaves_no_output_directory_behind(tmp_path, command):
+    """-o DIR/ is made when the files are written: a typo in -m creates nothing (decide before you make)."""
+    result = run_cli(command, "x", "-m", str(tmp_path / "no-such-model"), "-o", f"{tmp_path}/out/new/", timeout=120)
+    assert result.returncode == 3, result.stderr
+    assert not (tmp_path / "out").exists()
