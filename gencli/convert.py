@@ -21,7 +21,6 @@ import os
 import re
 import shutil
 import struct
-import sys
 import uuid
 import zlib
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gencli.errors import GencliError, ModelNotFound, UsageError
-from gencli.paths import cache_dir
+from gencli.paths import cache_dir, writable_cache_dir
 from gencli.tasks import Embedded
 from gencli.version import __version__
 from gencli.writers import printable
@@ -192,8 +191,8 @@ def ensure_converted(
     if notify:
         notify(f"converting {gguf.name} to safetensors once (about 15 s); later runs load the cache")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
+        writable_cache_dir("gguf")  # exit 2 naming the path and the variable that chose it
+    except OSError as exc:  # no room, or an I/O error
         raise cache_error(exc, target.parent) from exc
     _remove_leftovers(target, gguf)
     scratch = target.parent / f".tmp-{target.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -235,8 +234,8 @@ def _convert_into(gguf: Path, scratch: Path) -> str:
 
     read_gguf_header(gguf)
     folder, name = str(gguf.parent), gguf.name
-    # The dequantiser's own tqdm bar: worth seeing on a terminal during the wait, noise in a log.
-    quiet = contextlib.nullcontext() if sys.stderr.isatty() else contextlib.redirect_stderr(io.StringIO())
+    # The dequantiser's own output: noise beside gencli's status line on a terminal, and in a log.
+    quiet = contextlib.redirect_stderr(io.StringIO())
     with quiet:
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
         model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)

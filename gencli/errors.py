@@ -7,6 +7,8 @@ The exit codes are the table in the README and docs/architecture.md.
 
 from __future__ import annotations
 
+import os
+
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
 EXIT_USAGE = 2
@@ -16,6 +18,11 @@ EXIT_PARTIAL = 5
 EXIT_CHECK = 6
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process it ended
+
+
+def debug_enabled() -> bool:
+    """``GENCLI_DEBUG`` set to 1, true, yes or on: tracebacks and the libraries' own logs (``0`` leaves them off)."""
+    return os.environ.get("GENCLI_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 class GencliError(Exception):

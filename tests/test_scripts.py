@@ -195,3 +195,22 @@ def test_help_to_a_closed_pipe_exits_0_quietly(args):
         err = proc.stderr.read()
         assert proc.wait(timeout=120) == 0
     assert err == b""
+
+
+@pytest.mark.parametrize("value, quiet", [("0", True), ("false", True), ("1", False)])
+def test_gencli_debug_0_keeps_the_libraries_quiet_too(monkeypatch, value, quiet):
+    """The loaders read GENCLI_DEBUG as the error boundary does: "0" is off, not "set"."""
+    from transformers.utils import logging as hf_logging
+
+    from gencli.models.loading import quiet_libraries
+
+    monkeypatch.setenv("GENCLI_DEBUG", value)
+    hf_logging.set_verbosity_info()
+    hf_logging.enable_progress_bar()
+    try:
+        quiet_libraries()
+        assert (hf_logging.get_verbosity() == hf_logging.ERROR) is quiet
+        assert hf_logging.is_progress_bar_enabled() is not quiet
+    finally:
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()

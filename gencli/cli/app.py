@@ -21,6 +21,7 @@ from gencli.errors import (
     GencliError,
     PipeClosed,
     Terminated,
+    debug_enabled,
 )
 from gencli.version import __version__
 from gencli.writers import notice, silence_stdout
@@ -53,17 +54,6 @@ def root(
     memory problem, 5 some batch items failed, 6 code failed --check,
     130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
     """
-
-
-_TRUE = {"1", "true", "yes", "on"}
-
-
-def debug_enabled() -> bool:
-    """``GENCLI_DEBUG`` set to 1, true, yes or on (``0`` or ``false`` leave tracebacks off)."""
-    return os.environ.get("GENCLI_DEBUG", "").strip().lower() in _TRUE
-
-
-_debug = debug_enabled
 
 
 def usage_error_line(exc) -> None:
@@ -177,14 +167,14 @@ def error_boundary():
     except KeyboardInterrupt:
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except GencliError as exc:
-        if _debug():
+        if debug_enabled():
             traceback.print_exc()
         notice(exc.one_line(), "error")
         raise typer.Exit(exc.exit_code) from None
     except typer.Exit:
         raise
     except Exception as exc:  # the last net: one line, unless debugging
-        if _debug():
+        if debug_enabled():
             traceback.print_exc()
         from gencli.models.library_errors import is_out_of_memory, out_of_memory_error
 

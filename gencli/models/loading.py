@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeGuard
 
-from gencli.errors import GencliError, ModelNotFound
+from gencli.errors import GencliError, ModelNotFound, debug_enabled
 from gencli.models.library_errors import to_gencli_error
 from gencli.writers import printable
 
@@ -79,12 +79,10 @@ def load_errors(location: Location):
 
 
 def quiet_libraries() -> None:
-    """Keep the libraries' info logs and progress bars off a non-interactive stderr."""
-    import os
-    import sys
+    """Keep the libraries' info logs and progress bars off stderr, on a terminal too (gencli shows its own status)."""
     import warnings
 
-    if os.environ.get("GENCLI_DEBUG"):
+    if debug_enabled():
         return
     from huggingface_hub.utils import disable_progress_bars
     from huggingface_hub.utils import logging as hub_logging
@@ -92,26 +90,22 @@ def quiet_libraries() -> None:
 
     hf_logging.set_verbosity_error()
     hub_logging.set_verbosity_error()
-    if not sys.stderr.isatty():
-        hf_logging.disable_progress_bar()
-        disable_progress_bars()
+    hf_logging.disable_progress_bar()
+    disable_progress_bars()
     warnings.filterwarnings("ignore", module="transformers")
     warnings.filterwarnings("ignore", module="torch")
 
 
 def quiet_diffusers() -> None:
-    """diffusers' share of :func:`quiet_libraries`: no info logs; no loading bars on a pipe."""
-    import os
-    import sys
+    """diffusers' share of :func:`quiet_libraries`: no info logs, no loading bars."""
     import warnings
 
-    if os.environ.get("GENCLI_DEBUG"):
+    if debug_enabled():
         return
     from diffusers.utils import logging as diffusers_logging
 
     diffusers_logging.set_verbosity_error()
-    if not sys.stderr.isatty():
-        diffusers_logging.disable_progress_bar()
+    diffusers_logging.disable_progress_bar()
     warnings.filterwarnings("ignore", module="diffusers")
     # diffusers passes the hub library arguments it has deprecated (a UserWarning per file).
     warnings.filterwarnings("ignore", module="huggingface_hub")
