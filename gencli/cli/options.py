@@ -3,6 +3,7 @@ declared option into a Typer parameter, for the generated commands and the other
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import typer
@@ -47,6 +48,18 @@ def complete_scheduler(incomplete: str) -> list[str]:
 
 _COMPLETIONS = {"model": complete_model, "scheduler": complete_scheduler}
 
+# What Rich's markup would read as a tag (``[bold]``, ``[@revision]``, ``[/x]``), as rich.markup.escape finds it.
+_MARKUP_TAG = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
+
+
+def literal(text: str) -> str:
+    """``text`` as Rich shows it literally: Typer renders help as Rich markup, which would drop ``[@revision]``.
+
+    The escaping ``rich.markup.escape`` does (not imported: this runs on every start-up), less its doubling
+    of a last backslash, which is for markup that follows: nothing follows a help text.
+    """
+    return _MARKUP_TAG.sub(lambda match: f"{match.group(1)}{match.group(1)}\\{match.group(2)}", text)
+
 
 def typer_annotation(option: Option) -> Any:
     """The ``Annotated[type, typer.Option(...)]`` an option declares."""
@@ -62,7 +75,7 @@ def typer_annotation(option: Option) -> Any:
         kind,
         typer.Option(
             *option.flags,
-            help=option.help,
+            help=literal(option.help),
             rich_help_panel=option.panel,
             envvar=option.envvar,
             show_default=option.show_default,
