@@ -243,7 +243,6 @@ def run(
     """Generate for the prepared prompts together, left-padded; shape each row's text."""
     import torch
     from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
-    from transformers.generation.streamers import BaseStreamer
 
     tokenizer, model = loaded.tokenizer, loaded.model
     params = prepared[0].item.params  # sampling options are shared by the group
@@ -253,7 +252,7 @@ def run(
     shapers = [Shaper(tuple(p.item.params.get("stop") or ())) for p in prepared]
     decoders = [IncrementalDecoder(tokenizer) for _ in prepared]
     counts = [0] * rows
-    ended = [False] * rows  # by an end-of-sequence token or a stop string
+    by_eos = [False] * rows  # ended by an end-of-sequence token
     eos_ids = _eos_ids(model, tokenizer)
     timing: dict[str, Any] = {"first": None}
     started = time.perf_counter()
@@ -262,33 +261,26 @@ def run(
         if text and on_text:
             on_text(text)
 
-    class Stream(BaseStreamer):
-        """Receives each step's new tokens from ``generate``; the first call is the prompt."""
+    class EachToken(StoppingCriteria):
+        """Reads each step's new tokens as they are made, and ends a row at its stop string.
 
-        prompt_seen = False
+        A stopping criterion runs every step, right after the token is chosen and
+        before generate decides whether to go on; its streamer may be told later
+        (transformers 5 streams after the check, and a step behind on CUDA), which
+        would cost a forward pass per step of delay after a stop string.
+        """
 
-        def put(self, value):
-            if not self.prompt_seen:
-                self.prompt_seen = True
-                return
+        def __call__(self, input_ids, scores, **kwargs):
             if timing["first"] is None:
                 timing["first"] = time.perf_counter() - started
-            for row, token in enumerate(value.reshape(rows, -1)[:, -1].tolist()):
-                if ended[row]:
+            for row, token in enumerate(input_ids[:, -1].tolist()):
+                if by_eos[row] or shapers[row].stopped:
                     continue
                 counts[row] += 1
                 if token in eos_ids:
-                    ended[row] = True
+                    by_eos[row] = True
                     continue
                 show(row, shapers[row].feed(decoders[row].add([token])))
-                ended[row] = shapers[row].stopped
-
-        def end(self):
-            for row in range(rows):
-                show(row, shapers[row].feed(decoders[row].flush()) + shapers[row].finish())
-
-    class StopOnString(StoppingCriteria):
-        def __call__(self, input_ids, scores, **kwargs):
             return torch.tensor([s.stopped for s in shapers], dtype=torch.bool, device=input_ids.device)
 
     for row, value in enumerate(prepared):
@@ -315,18 +307,14 @@ def run(
             **inputs,
             generation_config=config,
             logits_processor=processors,
-            streamer=Stream(),
-            stopping_criteria=StoppingCriteriaList([StopOnString()]),
+            stopping_criteria=StoppingCriteriaList([EachToken()]),
         )
+    for row in range(rows):
+        show(row, shapers[row].feed(decoders[row].flush()) + shapers[row].finish())
     elapsed = time.perf_counter() - started
     results = []
     for row, value in enumerate(prepared):
-        if shapers[row].stopped:
-            finish = "stop"
-        elif counts[row] >= new_tokens:
-            finish = "length"
-        else:
-            finish = "eos"
+        finish = "stop" if shapers[row].stopped else "eos" if by_eos[row] else "length"
         results.append(
             TextResult(
                 text=shapers[row].text,
