@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -50,9 +51,7 @@ def test_models_lists_converted_gguf_entries(tmp_path):
     entry = tmp_path / "gguf" / "thing-0123456789abcdef"
     entry.mkdir(parents=True)
     (entry / "model.safetensors").write_bytes(b"x" * 10)
-    (entry / convert.MARKER).write_text(
-        json.dumps({"source": "/models/thing.gguf", "sha256": "ab", "files": {"model.safetensors": 10}})
-    )
+    convert.write_marker(entry, Path("/models/thing.gguf"), "ab")
     facts = json.loads(run_cli("models", "--json", env={"GENCLI_CACHE": str(tmp_path)}).stdout)
     assert facts["converted"] == [{"path": str(entry), "source": "/models/thing.gguf", "sha256": "ab", "size": 10}]
 
@@ -112,7 +111,7 @@ def test_config_aliases_name_any_model(tiny_llama, config):
         ('[image]\nsteps = "many"\n', r"config.toml:2: steps must be an integer.*, not 'many'"),
         ("[defaults]\nseed = 1.5\n", r"config.toml:2: seed must be an integer.*, not 1.5"),
         ('[text]\nprompt = "always this"\n', r"config.toml:2: prompt is the prompt, which cannot be set in the config"),
-        ('[audio]\n\ntext = "hello"\n', r"config.toml:3: \[audio\] has no option 'text'"),
+        ('[audio]\n\ntext = "hello"\n', r"config.toml:3: text is the prompt, which cannot be set in the config file"),
         ("[text]\ntemperature = nan\n", r"config.toml:2: temperature must be a finite number, not nan"),
         ("[text]\nmax-new-tokens = 100000000000\n", r"config.toml:2: max-new-tokens must be at most 1000000"),
         ("[image]\nnum-images = 1000000000\n", r"config.toml:2: num-images must be at most 1000, not 1000000000"),

@@ -482,7 +482,8 @@ def test_kill_9_during_the_gguf_conversion_is_rebuilt_next_time(tmp_path):
     proc.kill()
     proc.wait()
     entries = tmp_path / "cache" / "gguf"
-    assert not [p for p in entries.iterdir() if not p.name.startswith(".tmp-")]  # no usable entry was left
+    # no usable entry was left (index.json, the GGUF's remembered sha256, is not an entry)
+    assert not [p for p in entries.iterdir() if p.is_dir() and not p.name.startswith(".tmp-")]
     again = run_cli("text", "What is the capital of France?", "--temperature", "0", "-t", "10", env=cache)
     assert again.returncode == 0 and b"converting" in again.stderr and b"Paris" in again.stdout
     assert not list((tmp_path / "cache").glob("gguf/.tmp-*"))  # the killed run's scratch was cleared
