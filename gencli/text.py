@@ -265,9 +265,9 @@ def run(
         """Reads each step's new tokens as they are made, and ends a row at its stop string.
 
         A stopping criterion runs every step, right after the token is chosen and
-        before generate decides whether to go on; its streamer may be told later
-        (transformers 5 streams after the check, and a step behind on CUDA), which
-        would cost a forward pass per step of delay after a stop string.
+        before generate decides whether to go on. Its streamer is told after that
+        decision (transformers 5; a step later still on MPS), so a stop string
+        seen there would cost one more forward pass for each step of delay.
         """
 
         def __call__(self, input_ids, scores, **kwargs):

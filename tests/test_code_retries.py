@@ -54,7 +54,7 @@ def plain(forking):
     def record(seed: int, temperature: float) -> dict:
         if (seed, temperature) not in runs:
             runs[seed, temperature] = generate_code(
-                "add two numbers", model=str(forking), lang="python", seed=seed, temperature=temperature
+                "add two numbers", model=str(forking), device="cpu", lang="python", seed=seed, temperature=temperature
             )
         return runs[seed, temperature]
 
@@ -71,7 +71,9 @@ def first_seed(plain, temperature: float, pattern: str) -> int:
 
 
 def checked(cli, model, *args: str) -> tuple[int, dict]:
-    result = cli("code", "add two numbers", "-m", str(model), "--lang", "python", "--check", *args, "--json")
+    result = cli(
+        "code", "add two numbers", "-m", str(model), "--device", "cpu", "--lang", "python", "--check", *args, "--json"
+    )
     return result.exit_code, json.loads(result.stdout)
 
 

@@ -74,7 +74,7 @@ def on_terminal(*args: str, timeout: float = 120) -> tuple[int, bytes, bytes]:
 
 
 def args_for(model, *extra: str) -> list[str]:
-    return ["code", "add two numbers", "-m", str(model), "--lang", "python", *extra]
+    return ["code", "add two numbers", "-m", str(model), "--device", "cpu", "--lang", "python", *extra]
 
 
 def test_extract_prints_only_the_code_on_a_terminal(scripted):

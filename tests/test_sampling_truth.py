@@ -21,6 +21,7 @@ from scripted_models import EOS, build_graph_llama, chain
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 PROMPT = "hello"
+ON_CPU = ("--device", "cpu")  # where the library's own generate runs: the same floats
 TOKENS = 30
 NEUTRAL = {"temperature": 1.0, "top_k": 0, "top_p": 1.0, "repetition_penalty": 1.0}
 # Each case sets one option away from neutral (and one sets them all), at a value that changes the text;
@@ -76,9 +77,8 @@ def test_sampled_text_equals_the_librarys_own_sampling(tiny_llama, cli, library,
     for name, neutral in NEUTRAL.items():  # the option set here matters to the library's text
         if settings[name] != neutral and case != "all":
             assert library(seed, **{**settings, name: neutral}) != expected, f"{name} does not change this text"
-    record = record_of(
-        cli("text", PROMPT, "-m", str(tiny_llama), "--seed", str(seed), "-t", str(TOKENS), *flags(settings), "--json")
-    )
+    args = ("-m", str(tiny_llama), "--seed", str(seed), "-t", str(TOKENS), *flags(settings), "--json")
+    record = record_of(cli("text", PROMPT, *ON_CPU, *args))
     assert record["text"] == expected
     assert {name: record["options"][name] for name in settings} == settings
 
@@ -86,7 +86,7 @@ def test_sampled_text_equals_the_librarys_own_sampling(tiny_llama, cli, library,
 def test_top_k_1_is_greedy(tiny_llama, cli, library):
     greedy = library(repetition_penalty=1.0)
     assert library(5, **{**NEUTRAL, "temperature": 1.5}) != greedy  # sampling at 1.5 does not happen to be greedy
-    common = ("-m", str(tiny_llama), "-t", str(TOKENS), "--repetition-penalty", "1", "--json")
+    common = (*ON_CPU, "-m", str(tiny_llama), "-t", str(TOKENS), "--repetition-penalty", "1", "--json")
     top1 = record_of(cli("text", PROMPT, "--temperature", "1.5", "--top-k", "1", "--seed", "5", *common))
     zero = record_of(cli("text", PROMPT, "--temperature", "0", *common))
     assert top1["text"] == zero["text"] == greedy
@@ -98,7 +98,7 @@ def test_greedy_repetition_penalty_equals_a_direct_generate_call(tiny_llama, cli
     assert expected != library(repetition_penalty=1.0)
     record = record_of(
         cli(
-            "text", PROMPT, "-m", str(tiny_llama), "--temperature", "0", "--repetition-penalty", str(penalty),
+            "text", PROMPT, *ON_CPU, "-m", str(tiny_llama), "--temperature", "0", "--repetition-penalty", str(penalty),
             "-t", str(TOKENS), "--json",
         )
     )  # fmt: skip
@@ -125,7 +125,7 @@ def looping(tmp_path_factory):
 
 def scripted(cli, model, *args: str) -> dict:
     """The record for the raw prompt "<go>" (one token) on a scripted model."""
-    return record_of(cli("text", "<go>", "-m", str(model), "--raw", "--seed", "1", *args, "--json"))
+    return record_of(cli("text", "<go>", *ON_CPU, "-m", str(model), "--raw", "--seed", "1", *args, "--json"))
 
 
 @pytest.mark.parametrize(
