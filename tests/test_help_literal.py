@@ -98,3 +98,10 @@ def test_literal_is_shown_by_rich_as_the_text_itself(text):
     assert render(literal(text)).plain == text
     if not text.endswith("\\"):  # rich's escape doubles a last backslash, for markup that follows it
         assert literal(text) == escape(text)
+
+
+@pytest.mark.parametrize("path", [p for p, _ in _commands(typer.main.get_command(app)) if p], ids=" ".join)
+def test_every_commands_own_help_is_shown_as_written(path):
+    command = dict(_commands(typer.main.get_command(app)))[path]
+    written = (command.help or "").partition("\f")[0]
+    assert _flat(written) in _flat(_render(app, *path)), path
