@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from gencli.cli.app import app, error_boundary
-from gencli.cli.options import typer_annotation
+from gencli.cli.options import literal, typer_annotation
 from gencli.commands import Command
 from gencli.tasks import TASKS
 
@@ -28,7 +28,7 @@ def signature(command: Command) -> inspect.Signature:
         command.argument,
         inspect.Parameter.POSITIONAL_OR_KEYWORD,
         default=None,
-        annotation=Annotated[str | None, typer.Argument(show_default=False, help=command.argument_help)],
+        annotation=Annotated[str | None, typer.Argument(show_default=False, help=literal(command.argument_help))],
     )
     options = [
         inspect.Parameter(
@@ -48,7 +48,7 @@ def add_command(name: str) -> None:
             run_command(name, values)
 
     body.__name__ = name
-    body.__doc__ = command.help
+    body.__doc__ = literal(command.help)
     body.__signature__ = signature(command)  # type: ignore[attr-defined]
     app.command(name=name)(body)
 
