@@ -1,0 +1,155 @@
+"""Mutation testing of gencli's core modules with mutmut (`make mutation`).
+
+Each module runs on its own, in a copy of the working tree under build/mutation/<name>/, so that
+mutmut's mutants/ folder and its per-module configuration never touch the checkout (other work
+can go on in it meanwhile) and a partial run still leaves the finished modules' results. Only the
+fast tests that exercise the module are run against its mutants (mutmut then narrows each mutant
+to the tests that reached the mutated function).
+
+    python scripts/mutation.py                 # every module in MODULES
+    python scripts/mutation.py extract writers # some of them
+    python scripts/mutation.py --list          # the module names and their tests
+
+Prints killed/total per module and overall, and each surviving mutant's name (`mutmut show NAME`
+in that module's folder gives its diff). Exit 0 when the overall score reaches TARGET, else 1.
+Survivors judged equivalent are listed with the reason in docs/mutation.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "build" / "mutation"
+TARGET = 0.85
+
+# module name -> (file to mutate, fast test files that cover it)
+MODULES: dict[str, tuple[str, list[str]]] = {
+    "textstream": ("gencli/textstream.py", ["tests/test_textstream.py"]),
+    "extract": ("gencli/extract.py", ["tests/test_extract.py", "tests/test_mutants_extract.py"]),
+    "checks": ("gencli/checks.py", ["tests/robustness/test_checkers.py", "tests/test_code.py"]),
+    "writers": ("gencli/writers.py", ["tests/test_writers.py", "tests/test_write_race.py"]),
+    "batch_results": ("gencli/batch/results.py", ["tests/test_batch.py", "tests/robustness/test_results_files.py"]),
+    "devices": ("gencli/devices.py", ["tests/test_devices.py"]),
+    "quantize": ("gencli/quantize.py", ["tests/test_quantize.py", "tests/test_int4_error.py"]),
+    "config": ("gencli/config.py", ["tests/test_models_config.py", "tests/test_defaults_truth.py"]),
+}
+
+# What a test run may read besides gencli/ and tests/ (the README, scripts it imports, the config).
+COPIED = ["gencli", "tests", "scripts", "README.md", "pyproject.toml", "docs", "benchmarks"]
+
+
+def _toml_list(items: list[str]) -> str:
+    return "[" + ", ".join(json.dumps(i) for i in items) + "]"
+
+
+def prepare(name: str) -> Path:
+    """A fresh copy of the tree for one module, with its [tool.mutmut] section."""
+    target, tests = MODULES[name]
+    work = WORK / name
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".hypothesis")
+    for item in COPIED:
+        src = ROOT / item
+        if src.is_dir():
+            shutil.copytree(src, work / item, ignore=ignore)
+        elif src.exists():
+            shutil.copy2(src, work / item)
+    tests = [t for t in tests if (ROOT / t).exists()]
+    pyproject = work / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8")
+    if "[tool.mutmut]" in text:
+        raise SystemExit("pyproject.toml has its own [tool.mutmut]; scripts/mutation.py writes that section itself")
+    text += (
+        "\n[tool.mutmut]\n"
+        'source_paths = ["gencli"]\n'
+        f"only_mutate = {_toml_list([target])}\n"
+        f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n"
+        'pytest_add_cli_args = ["-q", "-m", "not slow", "-p", "no:cacheprovider", "-x"]\n'
+        "use_git_change_detection = false\n"
+    )
+    pyproject.write_text(text, encoding="utf-8")
+    return work
+
+
+def mutmut() -> list[str]:
+    exe = Path(sys.executable).with_name("mutmut")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "mutmut"]
+
+
+def run_module(name: str) -> dict:
+    work = prepare(name)
+    started = time.monotonic()
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    log = work / "mutmut-run.log"
+    with log.open("w") as out:
+        subprocess.run([*mutmut(), "run", "--max-children", "1"], cwd=work, env=env, stdout=out, stderr=out)
+    seconds = time.monotonic() - started
+    listed = subprocess.run([*mutmut(), "results", "--all", "true"], cwd=work, env=env, capture_output=True, text=True)
+    status: dict[str, str] = {}
+    for line in listed.stdout.splitlines():
+        mutant, sep, state = line.strip().rpartition(": ")
+        if sep and mutant:
+            status[mutant] = state.strip()
+    counted = {k: v for k, v in status.items() if v not in ("skipped", "not checked")}
+    killed = sum(1 for v in counted.values() if v in ("killed", "timeout", "segfault", "suspicious"))
+    survivors = sorted(k for k, v in counted.items() if v == "survived")
+    no_tests = sorted(k for k, v in counted.items() if v == "no tests")
+    other = sorted(f"{k} ({v})" for k, v in counted.items() if v not in ("killed", "survived", "no tests"))
+    return {
+        "module": name,
+        "file": MODULES[name][0],
+        "killed": killed,
+        "total": len(counted),
+        "survived": survivors,
+        "no_tests": no_tests,
+        "other": other,
+        "seconds": round(seconds),
+        "log": str(log.relative_to(ROOT)),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("modules", nargs="*", help="module names (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the module names and their tests")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, (target, tests) in MODULES.items():
+            print(f"{name:14} {target:26} {' '.join(tests)}")
+        return 0
+    unknown = [m for m in args.modules if m not in MODULES]
+    if unknown:
+        parser.error(f"unknown module {', '.join(unknown)}; choose from {', '.join(MODULES)}")
+    results = []
+    for name in args.modules or list(MODULES):
+        print(f"mutating {MODULES[name][0]} ...", flush=True)
+        result = run_module(name)
+        results.append(result)
+        (WORK / name / "result.json").write_text(json.dumps(result, indent=1))
+        score = result["killed"] / result["total"] if result["total"] else 0.0
+        print(f"  {name}: {result['killed']}/{result['total']} killed ({score:.1%}) in {result['seconds']} s")
+        for mutant in result["survived"]:
+            print(f"    survived: {mutant}")
+        for mutant in result["no_tests"]:
+            print(f"    no tests: {mutant}")
+        for mutant in result["other"]:
+            print(f"    {mutant}")
+    killed = sum(r["killed"] for r in results)
+    total = sum(r["total"] for r in results)
+    score = killed / total if total else 0.0
+    print(f"mutation score: {killed}/{total} killed ({score:.1%}); target {TARGET:.0%}")
+    return 0 if score >= TARGET else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
