@@ -32,7 +32,7 @@ TARGET = 0.85
 
 # module name -> (file to mutate, fast test files that cover it)
 MODULES: dict[str, tuple[str, list[str]]] = {
-    "textstream": ("gencli/textstream.py", ["tests/test_textstream.py"]),
+    "textstream": ("gencli/textstream.py", ["tests/test_textstream.py", "tests/test_mutants_textstream.py"]),
     "extract": ("gencli/extract.py", ["tests/test_extract.py", "tests/test_mutants_extract.py"]),
     "checks": ("gencli/checks.py", ["tests/robustness/test_checkers.py", "tests/test_code.py"]),
     "writers": ("gencli/writers.py", ["tests/test_writers.py", "tests/test_write_race.py"]),
