@@ -267,3 +267,15 @@ def fake_task():
     for row in (TEXT_ROW, FILE_ROW):
         tasks.unregister(row.name)
     app.registered_commands[:] = before
+
+
+def interruptible() -> None:
+    """A ``preexec_fn`` for a process a test sends SIGINT: start it as a foreground job would.
+
+    A shell's background job (CI run with ``&``) starts with SIGINT ignored, and
+    a child inherits that, so Ctrl-C would do nothing to gencli, as that shell
+    intends. Restoring the default makes the test independent of how it was started.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import GENCLI, run_cli
+from conftest import GENCLI, interruptible, run_cli
 
 GREEDY = ("--temperature", "0")
 
@@ -263,19 +263,13 @@ def test_closed_pipe_ends_the_run_quietly(tiny_llama):
     assert result.stderr.decode().strip() == "0"  # gencli's exit status, and not a word more
 
 
-def _interruptible() -> None:
-    # A shell's background job starts with SIGINT ignored, and a child inherits that: Ctrl-C
-    # would then do nothing to gencli, as the user's shell intends. Start as a foreground job.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def test_ctrl_c_exits_130_and_keeps_what_was_printed(tiny_llama):
     proc = subprocess.Popen(
         [str(GENCLI), "text", "hello", "-m", str(tiny_llama), *GREEDY, "-t", "100000"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        preexec_fn=_interruptible,
+        preexec_fn=interruptible,
     )
     first = proc.stdout.read(10)  # generation has started
     proc.send_signal(signal.SIGINT)

@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from conftest import interruptible
+
 GENCLI = [sys.executable, "-m", "gencli"]
 TESTS = Path(__file__).resolve().parent.parent
 TERMINAL_ENV = {"TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30", "OMP_NUM_THREADS": "1"}
@@ -48,6 +50,7 @@ def on_terminal(
         stdout=slave if stdout_on_terminal else subprocess.PIPE,
         stderr=slave,
         env={**os.environ, **TERMINAL_ENV, **(env or {})},
+        preexec_fn=interruptible,
     )
     os.close(slave)
     shown, interrupted = b"", False
