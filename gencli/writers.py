@@ -49,7 +49,22 @@ class TextStream:
 
 def write_json(record: dict) -> None:
     """One JSON object on one line of stdout."""
-    write_stdout(json.dumps(record, ensure_ascii=False) + "\n")
+    write_json_line(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+# json.dumps escapes C0 controls (ESC included) but writes DEL, the C1 controls (U+009B is a CSI to some
+# terminals) and bidi overrides as they are. Inside a JSON string any character may be a \\u escape, and
+# these never occur outside one, so escaping them keeps the same JSON value.
+_JSON_ON_TERMINAL = str.maketrans(
+    {code: f"\\u{code:04x}" for code in (0x7F, *range(0x80, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+)
+
+
+def write_json_line(line: str) -> None:
+    """A JSON line to stdout; on a terminal, with the characters that could act on it \\u-escaped (same value)."""
+    if getattr(sys.stdout, "isatty", lambda: False)():
+        line = line.translate(_JSON_ON_TERMINAL)
+    write_stdout(line)
 
 
 def silence_stdout() -> None:

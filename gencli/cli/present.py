@@ -30,6 +30,7 @@ from gencli.writers import (
     printable,
     use_color,
     write_json,
+    write_json_line,
     write_stdout,
     write_stdout_bytes,
 )
@@ -220,7 +221,7 @@ def run_batch_command(name: str, params: dict, flags: dict) -> None:
             batch_size=flags.get("batch_size"),
             out_dir=flags.get("out_dir"),
             notify=notice,
-            write_line=write_stdout,
+            write_line=write_json_line,
             progress=progress,
         )
 

@@ -7,6 +7,7 @@ would have shown.
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
@@ -210,3 +211,19 @@ def test_an_output_name_with_escapes_is_escaped_on_a_terminal_and_exact_when_pip
         fake_gencli("fakefile", "hi", "-o", str(name)), capture_output=True, stdin=subprocess.DEVNULL, timeout=120
     )
     assert piped.returncode == 0 and piped.stdout.decode() == f"{name}\n"
+
+
+def test_json_records_on_a_terminal_escape_c1_controls_and_bidi_overrides_and_keep_their_value(tmp_path):
+    """json.dumps leaves U+009B (a CSI to some terminals) and U+202E raw: on a terminal they are \\u-escaped."""
+    prompt = "a\u009b2Jb\u202ec\x7fd"
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text(json.dumps({"prompt": prompt}) + "\n")
+    code, shown, _, _ = on_terminal(fake_gencli("fake", "--batch", str(prompts)), stdout_on_terminal=True)
+    assert code == 0, shown
+    assert "\u009b".encode() not in shown and "\u202e".encode() not in shown and b"\x7f" not in shown
+    line = next(part for part in shown.replace(b"\r\n", b"\n").split(b"\n") if b'"schema"' in part)
+    assert json.loads(line[line.index(b"{") :])["prompt"] == prompt
+    piped = subprocess.run(
+        fake_gencli("fake", "--batch", str(prompts)), capture_output=True, stdin=subprocess.DEVNULL, timeout=120
+    )
+    assert piped.returncode == 0 and "\u009b".encode() in piped.stdout  # piped: the bytes json.dumps wrote
