@@ -30,10 +30,10 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "build" / "mutation"
 TARGET = 0.85
 
-# module name -> (file to mutate, fast test files that cover it)
+# module name -> (file to mutate, fast test files that cover it); tests/test_mutants_<name>.py is added too
 MODULES: dict[str, tuple[str, list[str]]] = {
-    "textstream": ("gencli/textstream.py", ["tests/test_textstream.py", "tests/test_mutants_textstream.py"]),
-    "extract": ("gencli/extract.py", ["tests/test_extract.py", "tests/test_mutants_extract.py"]),
+    "textstream": ("gencli/textstream.py", ["tests/test_textstream.py"]),
+    "extract": ("gencli/extract.py", ["tests/test_extract.py"]),
     "checks": ("gencli/checks.py", ["tests/robustness/test_checkers.py", "tests/test_code.py"]),
     "writers": ("gencli/writers.py", ["tests/test_writers.py", "tests/test_write_race.py"]),
     "batch_results": ("gencli/batch/results.py", ["tests/test_batch.py", "tests/robustness/test_results_files.py"]),
@@ -64,7 +64,7 @@ def prepare(name: str) -> Path:
             shutil.copytree(src, work / item, ignore=ignore)
         elif src.exists():
             shutil.copy2(src, work / item)
-    tests = [t for t in tests if (ROOT / t).exists()]
+    tests = [t for t in [*tests, f"tests/test_mutants_{name}.py"] if (ROOT / t).exists()]
     pyproject = work / "pyproject.toml"
     text = pyproject.read_text(encoding="utf-8")
     if "[tool.mutmut]" in text:
