@@ -61,3 +61,47 @@ def test_comment_ends_are_found_exactly():
     assert checks._c_refusal('#/**/include "a.h"\n') is not None  # "/**/" does
     assert checks._c_refusal("#/**/define CAT(a, b) a ## b\n") is not None
     assert checks._c_refusal("int x;\n#") is None  # a bare # at the very end
+
+
+# --- run_tool on a stand-in tool: `sh -c SCRIPT sh <code file>` (one short process each) ---------------
+
+
+def _sh(script: str, **limits) -> str | None:
+    return checks.run_tool("t", ["sh", "-c", script, "sh"], "", ".x", checks.Limits(**limits))
+
+
+def test_a_tool_not_on_path_is_named():
+    assert checks.run_tool("t", ["no-such-checker-xyz"], "", ".x") == "no-such-checker-xyz is not on PATH"
+
+
+def test_a_tool_on_path_is_offered():
+    assert "bash" in checks.checkable_languages()
+
+
+def test_the_code_file_keeps_undecodable_bytes_and_the_tool_s_output_is_decoded_leniently():
+    code = "echo \udcff"  # a byte that is not UTF-8, as surrogateescape reads it
+    assert checks.run_tool("t", ["sh", "-c", 'od -An -tx1 "$1" | tr -d " \\n"; exit 1', "sh"], code, ".x") == (
+        "6563686f20ff"
+    )
+    assert _sh('printf "bad \\377 error\\n" >&2; exit 1') == "bad \ufffd error"
+
+
+def test_the_first_line_is_the_message_when_no_line_says_error_and_stderr_comes_first():
+    assert _sh("echo out; echo warn >&2; exit 1") == "warn"
+
+
+def test_a_silent_failure_gives_the_exit_status_or_the_signal():
+    assert _sh("exit 3") == "t exited 3"
+    assert _sh("kill -9 $$") == "t was killed by signal 9"
+
+
+def test_a_silent_tool_is_cut_at_the_time_limit():
+    assert _sh("sleep 3", seconds=0.3) == "t did not finish within 0.3 s (the check's time limit); the code was not checked"
+
+
+def test_output_of_exactly_the_limit_is_not_cut():
+    assert _sh("head -c 1024 /dev/zero | tr '\\0' a; exit 1", output_bytes=1024) == "a" * 1024
+
+
+def test_the_tool_reads_dev_null_as_stdin():
+    assert _sh('[ "$(readlink /proc/self/fd/0)" = /dev/null ] || { echo "stdin is not /dev/null"; exit 1; }') is None
