@@ -96,7 +96,8 @@ def test_a_silent_failure_gives_the_exit_status_or_the_signal():
 
 
 def test_a_silent_tool_is_cut_at_the_time_limit():
-    assert _sh("sleep 3", seconds=0.3) == "t did not finish within 0.3 s (the check's time limit); the code was not checked"
+    message = _sh("sleep 3", seconds=0.3)
+    assert message == "t did not finish within 0.3 s (the check's time limit); the code was not checked"
 
 
 def test_output_of_exactly_the_limit_is_not_cut():
