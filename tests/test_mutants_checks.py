@@ -3,6 +3,8 @@
 Only the in-process parts: the parsers' messages and the C/C++ refusal, which runs before any compiler.
 """
 
+import os
+
 import pytest
 
 from gencli import checks
@@ -106,3 +108,21 @@ def test_output_of_exactly_the_limit_is_not_cut():
 
 def test_the_tool_reads_dev_null_as_stdin():
     assert _sh('[ "$(readlink /proc/self/fd/0)" = /dev/null ] || { echo "stdin is not /dev/null"; exit 1; }') is None
+
+
+def test_output_is_counted_across_reads_and_joined_without_separators():
+    script = "for i in 1 2 3; do head -c 600 /dev/zero | tr '\\0' a; sleep 0.05; done; exit 1"
+    assert _sh(script, output_bytes=1024) == "t printed more than 1 KiB (the check's output limit)"
+    assert _sh("printf a >&2; sleep 0.05; printf b >&2; printf c; exit 1") == "abc"
+
+
+def test_a_limit_under_a_second_still_lets_a_quick_tool_finish():
+    assert _sh("exit 3", seconds=0.9) == "t exited 3"
+
+
+def test_a_tool_that_closes_its_output_and_lingers_is_cut_and_ended(tmp_path):
+    pid_file = tmp_path / "pid"
+    message = _sh(f"echo $$ > {pid_file}; exec >&- 2>&-; exec sleep 3", seconds=0.5)
+    assert message is not None and message.startswith("t did not finish within 0.5 s")
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid_file.read_text()), 0)
