@@ -9,6 +9,7 @@ to the tests that reached the mutated function).
     python scripts/mutation.py                 # every module in MODULES
     python scripts/mutation.py extract writers # some of them
     python scripts/mutation.py --list          # the module names and their tests
+    python scripts/mutation.py --budget 300    # at most 300 s per module (the rest left out, and said)
 
 Prints killed/total per module and overall, and each surviving mutant's name (`mutmut show NAME`
 in that module's folder gives its diff). Exit 0 when the overall score reaches TARGET, else 1.
@@ -21,6 +22,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -29,6 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "build" / "mutation"
 TARGET = 0.85
+# mutmut's verdicts that count as killed ("suspicious" does not: the tests behaved oddly, not failed)
+KILLED = ("killed", "timeout", "segfault", "caught by type check")
 
 # module name -> (file to mutate, fast test files that cover it); tests/test_mutants_<name>.py is added too
 MODULES: dict[str, tuple[str, list[str]]] = {
@@ -86,13 +90,22 @@ def mutmut() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "mutmut"]
 
 
-def run_module(name: str) -> dict:
+def run_module(name: str, budget: float | None = None) -> dict:
+    """Mutate one module; after ``budget`` seconds the run is ended and the mutants not reached are left out."""
     work = prepare(name)
     started = time.monotonic()
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     log = work / "mutmut-run.log"
+    finished = True
     with log.open("w") as out:
-        subprocess.run([*mutmut(), "run", "--max-children", "1"], cwd=work, env=env, stdout=out, stderr=out)
+        command = [*mutmut(), "run", "--max-children", "1"]
+        process = subprocess.Popen(command, cwd=work, env=env, stdout=out, stderr=out, start_new_session=True)
+        try:
+            process.wait(budget)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)  # mutmut and the child running a mutant
+            process.wait()
+            finished = False
     seconds = time.monotonic() - started
     listed = subprocess.run([*mutmut(), "results", "--all", "true"], cwd=work, env=env, capture_output=True, text=True)
     status: dict[str, str] = {}
@@ -100,11 +113,11 @@ def run_module(name: str) -> dict:
         mutant, sep, state = line.strip().rpartition(": ")
         if sep and mutant:
             status[mutant] = state.strip()
-    counted = {k: v for k, v in status.items() if v not in ("skipped", "not checked")}
-    killed = sum(1 for v in counted.values() if v in ("killed", "timeout", "segfault", "suspicious"))
+    counted = {k: v for k, v in status.items() if v not in ("skipped", "not checked", "check was interrupted by user")}
+    killed = sum(1 for v in counted.values() if v in KILLED)
     survivors = sorted(k for k, v in counted.items() if v == "survived")
     no_tests = sorted(k for k, v in counted.items() if v == "no tests")
-    other = sorted(f"{k} ({v})" for k, v in counted.items() if v not in ("killed", "survived", "no tests"))
+    other = sorted(f"{k} ({v})" for k, v in counted.items() if v not in ("killed", "timeout", "survived", "no tests"))
     return {
         "module": name,
         "file": MODULES[name][0],
@@ -114,6 +127,8 @@ def run_module(name: str) -> dict:
         "no_tests": no_tests,
         "other": other,
         "seconds": round(seconds),
+        "finished": finished,
+        "not_reached": sum(1 for v in status.values() if v == "not checked"),
         "log": str(log.relative_to(ROOT)),
     }
 
@@ -122,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("modules", nargs="*", help="module names (default: all)")
     parser.add_argument("--list", action="store_true", help="list the module names and their tests")
+    parser.add_argument("--budget", type=float, help="seconds per module; the mutants not reached by then are left out")
     args = parser.parse_args(argv)
     if args.list:
         for name, (target, tests) in MODULES.items():
@@ -133,11 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for name in args.modules or list(MODULES):
         print(f"mutating {MODULES[name][0]} ...", flush=True)
-        result = run_module(name)
+        result = run_module(name, args.budget)
         results.append(result)
         (WORK / name / "result.json").write_text(json.dumps(result, indent=1))
         score = result["killed"] / result["total"] if result["total"] else 0.0
-        print(f"  {name}: {result['killed']}/{result['total']} killed ({score:.1%}) in {result['seconds']} s")
+        cut = "" if result["finished"] else f" (budget reached: {result['not_reached']} mutants not run)"
+        print(f"  {name}: {result['killed']}/{result['total']} killed ({score:.1%}) in {result['seconds']} s{cut}")
         for mutant in result["survived"]:
             print(f"    survived: {mutant}")
         for mutant in result["no_tests"]:
