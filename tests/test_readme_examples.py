@@ -20,7 +20,15 @@ Substitutions (the same for every line, unless the line's entry says otherwise):
   tiny Llama GGUF;
 - a config file (GENCLI_CONFIG) makes images 32x32 and text at most 16 new tokens, so the runs
   are quick; flags on the line still win;
-- ``aplay`` is a stand-in on PATH that keeps its stdin and arguments (nothing is played).
+- ``aplay`` is a stand-in on PATH that keeps its stdin and arguments (nothing is played);
+- a line that reads another's output (results.jsonl, a torn results file to resume, a converted
+  embedded model to remove) gets it made by its setup, from a real run.
+
+The lines run a few at a time (WORKERS; each is its own processes), then each test checks its
+line. The ```python block is checked call by call (each gencli function exists and accepts the
+keywords given; ``**options`` against the task's declared options) and run with the
+substitutions of PYTHON_SUBSTITUTIONS; the ```toml block is loaded as a config file; the
+```make block is run by make.
 
 A new ```sh line fails test_every_readme_command_line_is_run_or_skipped until it is added here.
 """
@@ -32,6 +40,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,7 +60,8 @@ SKIP = {
     "make install && make test": "installs, then runs the whole suite, this test among it; checked with make -n",
     "pip install torch --index-url https://download.pytorch.org/whl/cpu": NETWORK,
     "pip install .": NETWORK + ", and would reinstall the package under test",
-    "gencli models pull Qwen/Qwen2.5-Coder-0.5B-Instruct": NETWORK + " (offline it is exit 3, tested elsewhere)",
+    "gencli models pull Qwen/Qwen2.5-Coder-0.5B-Instruct": NETWORK
+    + " (with HF_HUB_OFFLINE set it is exit 3, cached or not)",
     "hf download Qwen/Qwen2.5-Coder-0.5B-Instruct": NETWORK,
     "hf download stabilityai/sd-turbo": NETWORK,
     "hf download facebook/mms-tts-eng": NETWORK,
@@ -95,7 +105,7 @@ class Run:
 @dataclass(frozen=True)
 class Example:
     setup: Callable[[Path, Stage], dict | None] | None = None  # writes the inputs; may return env overrides
-    check: Callable[[Run], None] | None = None  # the outcome the README states
+    check: Callable[[Run], bool | None] | None = None  # the outcome the README states: asserts, or returns a bool
     then: str = ""  # shell run after the line, in the same shell (to observe an `export`)
     exit: int = 0
 
@@ -108,6 +118,7 @@ class Stage:
     env: dict[str, str]
     models: dict[str, Path]
     memo: dict[str, Path] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # lines run a few at a time
 
 
 def run_line(stage: Stage, line: str, where: Path, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -129,6 +140,7 @@ def write(directory: Path, files: dict[str, str]) -> None:
 
 
 def files(**named: str) -> Callable[[Path, Stage], None]:
+    """A setup writing the files named (``notes__md`` is notes.md) with the text given."""
     return lambda directory, stage: write(directory, {name.replace("__", "."): text for name, text in named.items()})
 
 
@@ -215,6 +227,8 @@ def default_image_name(run: Run) -> None:
     (path,) = run.dir.glob("*.png")
     assert re.fullmatch(r"0001-\d+-a-lighthouse-at-dusk-oil-painting\.png", path.name)
     assert run.out == f"{path.name}\n"
+    chunks = png_text(path)  # sd-turbo's own settings: 1 step, no guidance (the size is the stage config's)
+    assert (chunks["model"], chunks["steps"], float(chunks["guidance"])) == ("stabilityai/sd-turbo", "1", 0.0)
 
 
 def four_seeded_images(run: Run) -> None:
@@ -287,13 +301,14 @@ def ids_are_line_numbers(run: Run) -> None:
 
 
 def results(directory: Path, stage: Stage) -> None:
-    """A real results file (once per module), for the lines that read one."""
-    if "results" not in stage.memo:
-        made = stage.root / "results-run"
-        made.mkdir()
-        write(made, {"prompts.txt": PROMPTS})
-        assert run_line(stage, "gencli text --batch prompts.txt --out results.jsonl", made).returncode == 0
-        stage.memo["results"] = made / "results.jsonl"
+    """A real results file (made once per module, whichever line asks first), for the lines that read one."""
+    with stage.lock:
+        if "results" not in stage.memo:
+            made = stage.root / "results-run"
+            made.mkdir()
+            write(made, {"prompts.txt": PROMPTS})
+            assert run_line(stage, "gencli text --batch prompts.txt --out results.jsonl", made).returncode == 0
+            stage.memo["results"] = made / "results.jsonl"
     shutil.copy(stage.memo["results"], directory / "results.jsonl")
 
 
@@ -320,10 +335,6 @@ def code_records_in_order(run: Run) -> None:
     assert all(r["check"]["passed"] and r["code"] == rx.CODE.rstrip("\n") for r in found)
 
 
-def texts_of(run: Run) -> list[str]:
-    return [r["text"] for r in records(run.dir / "results.jsonl") if r.get("error") is None]
-
-
 def merged_in_order(name: str, ids: list[str]) -> Callable[[Run], None]:
     def check(run: Run) -> None:
         assert [r["id"] for r in records(run.dir / name)] == ids
@@ -335,8 +346,29 @@ def merged_in_order(name: str, ids: list[str]) -> Callable[[Run], None]:
 # Models, configuration and scripts --------------------------------------------------------------------
 
 
-def lists_cached(run: Run) -> None:
-    assert "Qwen/Qwen2.5-Coder-0.5B-Instruct" in run.out and "stabilityai/sd-turbo" in run.out
+def lists_models(run: Run) -> None:
+    """Defaults, aliases, the hub cache (id, size, last used, commits), converted GGUFs."""
+    sections = [line.split(" (")[0] for line in run.out.splitlines() if not line.startswith(" ")]
+    assert sections == ["defaults", "aliases", "cached", "converted"]
+    for repo_id in HUB:
+        assert re.search(
+            rf"^  {re.escape(repo_id)}\s+[\d.]+ [KMG]?B\s+used \d{{4}}-\d\d-\d\d\s+01234567", run.out, re.M
+        )
+
+
+def tells_what_auto_picks(run: Run) -> None:
+    """What 'auto' picks and why, CPU features, RAM, caches, config."""
+    fields = dict(
+        re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in run.out.splitlines() if "  " in line.strip()
+    )
+    assert fields["device"].startswith(("cpu", "cuda", "mps")) and fields["why"].startswith("dtype")  # the last why
+    assert {"cpu features", "ram", "gencli cache", "hf hub cache"} <= set(fields)
+    assert fields["config"] == run.stage.env["GENCLI_CONFIG"]
+
+
+def gguf_converted_once(run: Run) -> None:
+    assert run.out.count("\n") == 2  # the line, then `then`: the same line again
+    assert run.err.count("converting model.Q4_K_M.gguf") == 1
 
 
 def cached_ids(run: Run) -> None:
@@ -387,6 +419,19 @@ def summaries(run: Run) -> None:
         one_newline((run.dir / f"{name}.summary").read_text(encoding="utf-8"))
 
 
+def results_with_a_failure(directory: Path, stage: Stage) -> None:
+    """The real results file, and a failed item's record as a batch writes one (``error`` instead of ``text``)."""
+    results(directory, stage)
+    failed = {"schema": 1, "task": "text", "id": "9", "prompt": "The cat", "error": "RuntimeError: it broke"}
+    with open(directory / "results.jsonl", "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(failed) + "\n")
+
+
+def only_the_texts_that_worked(run: Run) -> None:
+    texts = [r["text"] for r in records(run.dir / "results.jsonl") if "error" not in r]
+    assert len(texts) == 3 and run.out == "".join(text + "\n" for text in texts)
+
+
 def sum_of_tokens(run: Run) -> None:
     assert run.out == f"{sum(r['usage']['completion_tokens'] for r in records(run.dir / 'results.jsonl'))}\n"
 
@@ -406,8 +451,10 @@ RUN: dict[str, Example] = {
     'gencli text "Count: 1, 2," --raw --stop "5"': Example(counter, counts_on_and_stops),
     'gencli text "hi" --model HuggingFaceTB/SmolLM2-360M-Instruct': Example(check=lambda r: one_newline(r.out)),
     'gencli text "hi" --model ./my-finetune': Example(copy_model("llama", "my-finetune"), lambda r: one_newline(r.out)),
-    'gencli text "hi" --model ./model.Q4_K_M.gguf': Example(gguf_file, lambda r: one_newline(r.out)),
-    "gencli env": Example(check=lambda r: "cpu" in r.out),
+    'gencli text "hi" --model ./model.Q4_K_M.gguf': Example(
+        gguf_file, gguf_converted_once, then='gencli text "hi" --model ./model.Q4_K_M.gguf'
+    ),
+    "gencli env": Example(check=tells_what_auto_picks),
     'gencli code "parse a CSV and sum column 3" --lang python > sum.py': Example(
         check=lambda r: r.out == "" and only_the_code((r.dir / "sum.py").read_text())
     ),
@@ -450,7 +497,7 @@ RUN: dict[str, Example] = {
         ),
         code_records_in_order,
     ),
-    "jq -r .text results.jsonl": Example(results, lambda r: r.out == "".join(t + "\n" for t in texts_of(r))),
+    "jq -r .text results.jsonl": Example(results, only_the_texts_that_worked),
     "accelerate launch -m gencli text --batch big.jsonl --out r.jsonl": Example(
         files(big__jsonl='{"prompt": "one"}\n{"prompt": "two", "id": "x"}\n{"prompt": "three"}\n'),
         merged_in_order("r.jsonl", ["1", "x", "3"]),
@@ -458,11 +505,14 @@ RUN: dict[str, Example] = {
     "accelerate launch --multi_gpu --num_processes 2 -m gencli text --batch big.txt --out r.jsonl": Example(
         files(big__txt="one\ntwo\nthree\n"), merged_in_order("r.jsonl", ["1", "2", "3"])
     ),
-    "gencli models": Example(check=lists_cached),
+    "gencli models": Example(check=lists_models),
     "gencli models --json | jq -r '.cached[].id'": Example(check=cached_ids),
     "gencli models rm Qwen/Qwen2.5-Coder-0.5B-Instruct --yes": Example(own_hub_with_coder, coder_removed),
     "gencli models rm smollm2 --yes": Example(linked_embedded_cache, conversion_removed),
-    "gencli config path": Example(check=lambda r: r.out == r.stage.env["GENCLI_CONFIG"] + "\n"),
+    "gencli config path": Example(
+        then="unset GENCLI_CONFIG; XDG_CONFIG_HOME=/xdg gencli config path",  # the "else" of its comment
+        check=lambda r: r.out.splitlines() == [r.stage.env["GENCLI_CONFIG"], "/xdg/gencli/config.toml"],
+    ),
     "gencli config show text": Example(
         check=lambda r: bool(re.search(r"max-new-tokens\s+16\s+config file \S+:\d+", r.out))
     ),
@@ -478,9 +528,7 @@ RUN: dict[str, Example] = {
         lambda d, s: write(d, {"notes one.md": "The sea.\n", "b.md": "The fox.\n"}),
         summaries,
     ),
-    "jq -r 'select(.error == null) | .text' results.jsonl": Example(
-        results, lambda r: r.out == "".join(t + "\n" for t in texts_of(r))
-    ),
+    "jq -r 'select(.error == null) | .text' results.jsonl": Example(results_with_a_failure, only_the_texts_that_worked),
     "jq -s 'map(.usage.completion_tokens) | add' results.jsonl": Example(results, sum_of_tokens),
 }
 
@@ -542,16 +590,54 @@ def test_every_readme_command_line_is_run_or_skipped():
     assert stale == [], "entries for lines the README no longer has"
 
 
-@pytest.mark.parametrize("line", list(RUN))
-def test_readme_line(line, stage, tmp_path):
+# Lines whose setup reads what another line leaves: run after the others, one at a time.
+AFTER = ("gencli models rm smollm2 --yes",)  # a copy of the conversion the embedded-model line makes
+WORKERS = max(1, min(4, os.cpu_count() or 1))  # each line is its own processes: they share no state
+
+
+def setup_and_run(stage: Stage, line: str, where: Path) -> tuple[dict, subprocess.CompletedProcess]:
     example = RUN[line]
-    env = (example.setup(tmp_path, stage) if example.setup else None) or {}
-    result = run_line(stage, f"{line}\n{example.then}" if example.then else line, tmp_path, env)
+    where.mkdir()
+    env = (example.setup(where, stage) if example.setup else None) or {}
+    return env, run_line(stage, f"{line}\n{example.then}" if example.then else line, where, env)
+
+
+@pytest.fixture(scope="module")
+def ran(request, stage) -> dict[str, tuple[Path, dict, subprocess.CompletedProcess] | BaseException]:
+    """Each selected line of RUN, run once, ``WORKERS`` at a time: its directory, env overrides and result."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    chosen = [
+        item.callspec.params["line"]
+        for item in request.session.items
+        if item.module is request.module and "line" in getattr(getattr(item, "callspec", None), "params", {})
+    ]
+    where = {line: stage.root / f"line-{index:02d}" for index, line in enumerate(RUN)}
+
+    def attempt(line: str):
+        try:
+            return (where[line], *setup_and_run(stage, line, where[line]))
+        except BaseException as error:  # reported by the line's own test
+            return error
+
+    first = [line for line in chosen if line not in AFTER]
+    with ThreadPoolExecutor(WORKERS) as pool:
+        found = dict(zip(first, pool.map(attempt, first), strict=True))
+    return found | {line: attempt(line) for line in chosen if line in AFTER}
+
+
+@pytest.mark.parametrize("line", list(RUN))
+def test_readme_line(line, ran, stage):
+    outcome = ran[line]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    where, env, result = outcome
     message = f"{line!r} exited {result.returncode}: {result.stderr.decode(errors='replace')[-2000:]}"
-    assert result.returncode == example.exit, message
-    if example.check is not None:
-        outcome = example.check(Run(line, tmp_path, result, stage, env))
-        assert outcome is None or outcome is True, f"{line!r}: not the outcome the README states"
+    assert result.returncode == RUN[line].exit, message
+    check = RUN[line].check
+    if check is not None:
+        shown = check(Run(line, where, result, stage, env))
+        assert shown is None or shown is True, f"{line!r}: not the outcome the README states"
 
 
 def test_make_targets_the_readme_names_exist():
@@ -690,3 +776,32 @@ def test_the_python_example_runs(stage, tmp_path):
         "0002-8-a-lighthouse-at-dusk.png",
     ]
     assert wav(tmp_path / "hello.wav")[:2] == (2, 8000)
+
+
+# --- the other blocks: the config file and the Makefile ---------------------------------------------
+
+
+def test_the_config_example_is_a_valid_config_file(stage, tmp_path):
+    (text,) = rx.blocks(rx.README.read_text(encoding="utf-8"), "toml")
+    (tmp_path / "config.toml").write_text(text, encoding="utf-8")
+    env = {"GENCLI_CONFIG": str(tmp_path / "config.toml"), "GENCLI_TEXT_MODEL": None}  # the file's model, not ours
+    result = run_line(stage, "gencli config show text", tmp_path, env)
+    assert result.returncode == 0, result.stderr
+    for option, value in (("model", "Qwen/Qwen2.5-0.5B-Instruct"), ("temperature", "0.7"), ("device", "cuda")):
+        assert re.search(rf"^text\s+{option}\s+{re.escape(value)}\s+config file ", result.stdout.decode(), re.M)
+
+
+def test_the_makefile_example_makes_an_image_and_then_nothing(stage, tmp_path):
+    (text,) = rx.blocks(rx.README.read_text(encoding="utf-8"), "make")
+    assert "\n\tgencli image" in text  # the recipe line starts with a tab, as the README says
+    (tmp_path / "Makefile").write_text(text, encoding="utf-8")
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "sea.txt").write_text("a lighthouse at dusk\n", encoding="utf-8")
+    shown = run_line(stage, "make -n", tmp_path)  # what would run
+    assert shown.returncode == 0 and b"gencli image - --seed 1 -o assets/sea.png --overwrite < prompts/sea.txt" in (
+        shown.stdout
+    ), shown
+    made = run_line(stage, "make && make", tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "assets" / "sea.png").read_bytes().startswith(b"\x89PNG")
+    assert b"Nothing to be done" in made.stdout  # the second make: the image is up to date
