@@ -585,9 +585,9 @@ def test_every_readme_command_line_is_run_or_skipped():
     assert len(lines) > 40
     assert not set(RUN) & set(SKIP)
     unlisted = [line for line in lines if line not in RUN and line not in SKIP]
-    assert unlisted == [], "README lines neither run nor skipped here: add each to RUN or SKIP"
+    assert unlisted == [], f"README lines neither run nor skipped here: add each to RUN or SKIP: {unlisted}"
     stale = [line for line in (*RUN, *SKIP) if line not in lines]
-    assert stale == [], "entries for lines the README no longer has"
+    assert stale == [], f"entries for lines the README no longer has: {stale}"
 
 
 # Lines whose setup reads what another line leaves: run after the others, one at a time.
