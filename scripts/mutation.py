@@ -54,9 +54,10 @@ def _toml_list(items: list[str]) -> str:
     return "[" + ", ".join(json.dumps(i) for i in items) + "]"
 
 
-def prepare(name: str) -> Path:
+def prepare(name: str, all_fast: bool = False) -> Path:
     """A fresh copy of the tree for one module, with its [tool.mutmut] section."""
     target, tests = MODULES[name]
+    tests = ["tests"] if all_fast else tests
     work = WORK / name
     if work.exists():
         shutil.rmtree(work)
@@ -68,7 +69,9 @@ def prepare(name: str) -> Path:
             shutil.copytree(src, work / item, ignore=ignore)
         elif src.exists():
             shutil.copy2(src, work / item)
-    tests = [t for t in [*tests, f"tests/test_mutants_{name}.py"] if (ROOT / t).exists()]
+    tests = [t for t in dict.fromkeys([*tests, f"tests/test_mutants_{name}.py"]) if (ROOT / t).exists()]
+    if "tests" in tests:
+        tests = ["tests"]
     pyproject = work / "pyproject.toml"
     text = pyproject.read_text(encoding="utf-8")
     if "[tool.mutmut]" in text:
@@ -90,9 +93,9 @@ def mutmut() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "mutmut"]
 
 
-def run_module(name: str, budget: float | None = None) -> dict:
+def run_module(name: str, budget: float | None = None, all_fast: bool = False) -> dict:
     """Mutate one module; after ``budget`` seconds the run is ended and the mutants not reached are left out."""
-    work = prepare(name)
+    work = prepare(name, all_fast)
     started = time.monotonic()
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     log = work / "mutmut-run.log"
@@ -137,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("modules", nargs="*", help="module names (default: all)")
     parser.add_argument("--list", action="store_true", help="list the module names and their tests")
+    parser.add_argument("--all-fast", action="store_true", help="run the whole fast suite, not the module's tests")
     parser.add_argument("--budget", type=float, help="seconds per module; the mutants not reached by then are left out")
     args = parser.parse_args(argv)
     if args.list:
@@ -149,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for name in args.modules or list(MODULES):
         print(f"mutating {MODULES[name][0]} ...", flush=True)
-        result = run_module(name, args.budget)
+        result = run_module(name, args.budget, args.all_fast)
         results.append(result)
         (WORK / name / "result.json").write_text(json.dumps(result, indent=1))
         score = result["killed"] / result["total"] if result["total"] else 0.0

@@ -126,3 +126,8 @@ def test_a_tool_that_closes_its_output_and_lingers_is_cut_and_ended(tmp_path):
     assert message is not None and message.startswith("t did not finish within 0.5 s")
     with pytest.raises(ProcessLookupError):
         os.kill(int(pid_file.read_text()), 0)
+
+
+def test_a_toml_nested_too_deeply_names_the_parser_s_reason():
+    message = checks._toml("a = " + "[" * 200_000)
+    assert message is not None and message.startswith("cannot parse: maximum recursion depth exceeded")
