@@ -72,8 +72,9 @@ SKIP = {
     "make fix": "rewrites files of the checkout; checked with make -n",
     "make typecheck": "runs mypy over the checkout (CI runs it); checked with make -n",
     "make bench": "minutes of benchmarks on an idle machine; checked with make -n",
+    "make mutation": "tens of minutes of mutation runs (docs/mutation.md); checked with make -n",
 }
-MAKE_TARGETS = ("install", "test", "test-fast", "lint", "fix", "typecheck", "bench")
+MAKE_TARGETS = ("install", "test", "test-fast", "lint", "fix", "typecheck", "bench", "mutation")
 
 
 # --- what is run -------------------------------------------------------------------------------------
