@@ -41,7 +41,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "checks": ("gencli/checks.py", ["tests/robustness/test_checkers.py", "tests/test_code.py"]),
     "writers": ("gencli/writers.py", ["tests/test_writers.py", "tests/test_write_race.py"]),
     "batch_results": ("gencli/batch/results.py", ["tests/test_batch.py", "tests/robustness/test_results_files.py"]),
-    "devices": ("gencli/devices.py", ["tests/test_devices.py"]),
+    "devices": ("gencli/devices.py", ["tests/test_devices.py", "tests/test_mutants_devices_more.py"]),
     "quantize": ("gencli/quantize.py", ["tests/test_quantize.py", "tests/test_int4_error.py"]),
     "config": ("gencli/config.py", ["tests/test_models_config.py", "tests/test_defaults_truth.py"]),
 }
