@@ -335,3 +335,62 @@ def test_per_run_in_defaults_is_refused_when_no_command_may_set_it(tmp_path):
     options["b"]["seed"] = Option("seed", ("--seed",), int)
     assert load(path).validate(options) is None  # one command may take it
     assert stat.S_ISREG(path.stat().st_mode)
+
+
+def test_dev_null_is_recognised_only_when_it_can_be_compared(monkeypatch):
+    real_stat = os.stat
+
+    def no_null(path, *args, **kwargs):
+        if path == os.devnull:
+            raise PermissionError(13, "Permission denied")
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", no_null)
+    assert failure(_read, os.devnull) == f"the config file {os.devnull} is not a regular file. {HINT}"
+
+
+def test_reads_that_stop_at_the_limit_still_find_a_byte_more(tmp_path, monkeypatch):
+    path = tmp_path / "big.toml"
+    path.write_bytes(b"#" * (MAX_BYTES + 1))
+    real_read = os.read
+    monkeypatch.setattr(os, "read", lambda fd, size: real_read(fd, min(size, MAX_BYTES // 2)))
+    assert failure(_read, str(path)) == f"the config file {path} is larger than 1 MiB. {HINT}"
+    path.write_bytes(b"#" * MAX_BYTES)
+    assert len(_read(str(path))) == MAX_BYTES
+
+
+def test_short_reads_ask_for_what_is_left(tmp_path, monkeypatch):
+    path = written(tmp_path, "[text]\nseed = 7\n")
+    real_read = os.read
+    sizes = []
+    monkeypatch.setattr(os, "read", lambda fd, size: (sizes.append(size), real_read(fd, 3))[1])
+    _read(str(path))
+    assert sizes[:4] == [MAX_BYTES + 1, MAX_BYTES - 2, MAX_BYTES - 5, MAX_BYTES - 8]
+
+
+def test_line_of_keys_before_any_header_belong_to_no_section():
+    settings = Config(config.Path("c.toml"), text='x = 1\n[""]\nx = 2\n["X"]\nTop_K = 3\n')
+    assert settings.line_of("", "x") == 3
+    assert settings.line_of("X") == 4
+    assert settings.line_of("X", "Top_K") == 5
+
+
+def test_sections_after_aliases_are_validated(tmp_path):
+    path, message = invalid(tmp_path, '[aliases]\nfast = "org/m"\n[txt]\n')
+    assert message == path + ":3: unknown section [txt]. Sections: defaults, aliases, audio, code, image, text"
+
+
+def test_a_type_error_names_the_key_as_spelled_in_the_file(tmp_path):
+    path, message = invalid(tmp_path, '[text]\nmax_new_tokens = "x"\n')
+    assert message == path + ":2: max-new-tokens must be an integer, not 'x'"
+
+
+def test_an_options_own_message_keeps_its_hint(tmp_path):
+    def even(value):
+        if value % 2:
+            raise UsageError("seed is odd", "use an even seed")
+        return value
+
+    path = written(tmp_path, "[text]\nseed = 3\n")
+    options = {"text": {"seed": Option("seed", ("--seed",), int, normalize=even)}}
+    assert failure(load(path).validate, options) == f"{path}:2: seed is odd. Use an even seed"
