@@ -74,7 +74,7 @@ class Config:
         """The line a section (or a key within it) is on, for messages; 0 when not found."""
         current = None
         for number, line in enumerate(self.text.splitlines(), 1):
-            header = re.match(r"^\s*\[\s*([^\]]+?)\s*\]", line)
+            header = re.match(r"^\s*\[\[?\s*([^\]]+?)\s*\]", line)  # [table] or [[array of tables]]
             if header:
                 current = header.group(1).strip().strip('"')
                 if key is None and current == section:

@@ -178,8 +178,7 @@ def test_a_value_outside_a_section_is_named(tmp_path):
     path = written(tmp_path, "seed = 1\n")
     assert failure(load, path) == f"{path}: 'seed' must be a [section] of options"
     path = written(tmp_path, "[text]\nseed = 1\n[[image]]\nsteps = 2\n", "array.toml")
-    # line_of does not read a [[table]] header, so no line is named (a gap, not pinned as right)
-    assert failure(load, path) == f"{path}: 'image' must be a [section] of options"
+    assert failure(load, path) == f"{path}:3: 'image' must be a [section] of options"  # was no line: [[ not read
 
 
 def test_keys_take_underscores_but_alias_names_are_kept(tmp_path):
