@@ -540,7 +540,6 @@ def test_scratch_name_is_hidden_bounded_and_names_its_writer():
 
 def test_pid_alive():
     assert pid_alive(os.getpid()) is True
-    assert pid_alive(1) is True  # another process (init)
     assert pid_alive(0) is False
     assert pid_alive(-1) is False
     assert pid_alive(DEAD_PID) is False
@@ -626,3 +625,114 @@ def test_slugify_default_length():
 def test_numbered_name_pads_and_drops_the_extension_dot():
     assert numbered_name(12, 7, "Hi there", ".wav") == "0012-7-hi-there.wav"
     assert numbered_name(12345, 0, "", "png") == "12345-0-output.png"
+
+
+# --- the survivors of the first run (docs/mutation.md) ---------------------------------------------
+
+
+def test_the_default_level_is_info_in_colour_too(monkeypatch, no_color_env):
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    err = FakeStream(tty=False)
+    monkeypatch.setattr("sys.stderr", err)
+    notice("x")
+    assert err.text == "\033[2mgencli: x\033[0m\n"
+
+
+def test_by_default_a_fifo_or_dev_null_is_refused(fifo):
+    path, _ = fifo
+    for target in (path, os.devnull):
+        with pytest.raises(UsageError, match="not a regular file"):
+            atomic_write_bytes(target, b"x", overwrite=True)
+
+
+def test_an_existing_file_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    target = tmp_path / "a.bin"
+    target.write_bytes(b"old")
+    synced = []
+    monkeypatch.setattr(writers.os, "fsync", synced.append)
+    with pytest.raises(UsageError):
+        atomic_write_bytes(target, b"new")
+    assert synced == []
+
+
+def test_overwrite_of_a_new_file_creates_it(tmp_path):
+    target = tmp_path / "new.bin"
+    assert atomic_write_bytes(target, b"data", overwrite=True) == target
+    assert target.read_bytes() == b"data"
+    assert _listing(tmp_path) == ["new.bin"]
+
+
+def test_overwrite_refusal_after_a_race_names_the_path(tmp_path, monkeypatch):
+    target = tmp_path / "a.bin"
+    monkeypatch.setattr(writers.os, "fsync", lambda fd: target.mkdir())
+    with pytest.raises(UsageError) as caught:
+        atomic_write_bytes(target, b"x", overwrite=True)
+    assert caught.value.message == f"{target} is a directory, not a regular file, and gencli does not replace it"
+
+
+@pytest.mark.parametrize("hard_links", [True, False])
+def test_a_file_that_appears_before_the_link_is_refused_with_the_fix(tmp_path, monkeypatch, hard_links):
+    target = tmp_path / "a.bin"
+    real_link = os.link
+
+    def race(source, destination):
+        target.write_bytes(b"theirs")
+        if not hard_links:
+            raise PermissionError(errno.EPERM, "Operation not permitted")
+        return real_link(source, destination)
+
+    monkeypatch.setattr(writers.os, "link", race)
+    with pytest.raises(UsageError) as caught:
+        atomic_write_bytes(target, b"ours")
+    assert caught.value.one_line() == f"{target} already exists. Pass --overwrite, or choose another name"
+    assert target.read_bytes() == b"theirs"
+    assert _listing(tmp_path) == ["a.bin"]
+
+
+def test_without_hard_links_the_file_is_renamed_into_place(tmp_path, monkeypatch):
+    def no_hard_links(source, destination):
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(writers.os, "link", no_hard_links)
+    target = tmp_path / "a.bin"
+    assert atomic_write_bytes(target, b"ours") == target
+    assert target.read_bytes() == b"ours"
+    assert _listing(tmp_path) == ["a.bin"]
+
+
+def test_only_leading_dots_leave_the_extension():
+    assert numbered_name(1, 2, "a", "..XML") == "0001-2-a.XML"
+
+
+def test_pid_alive_asks_with_signal_0_and_asks_for_pid_1_too(monkeypatch):
+    asked = []
+
+    def gone(pid, signal):
+        asked.append((pid, signal))
+        raise ProcessLookupError(errno.ESRCH, "No such process")
+
+    monkeypatch.setattr(writers.os, "kill", gone)
+    assert pid_alive(1) is False
+    assert pid_alive(DEAD_PID) is False
+    assert asked == [(1, 0), (DEAD_PID, 0)]
+
+
+def test_pid_alive_of_itself_when_it_is_pid_1(monkeypatch):
+    monkeypatch.setattr(writers.os, "getpid", lambda: 1)  # gencli as a container's first process
+    monkeypatch.setattr(writers.os, "kill", lambda pid, signal: pytest.fail("itself needs no asking"))
+    assert pid_alive(1) is True
+
+
+@pytest.mark.parametrize(
+    "mode, kind", [(stat.S_IFBLK, "a device"), (stat.S_IFLNK, "not a regular file"), (stat.S_IFSOCK, "a socket")]
+)
+def test_target_kind_of_other_file_types(monkeypatch, mode, kind):
+    monkeypatch.setattr(writers.os, "stat", lambda path: os.stat_result((mode | 0o600, 0, 0, 1, 0, 0, 0, 0, 0, 0)))
+    assert target_kind(writers.Path("/x")) == kind
+
+
+def test_pid_alive_when_the_process_answers(monkeypatch):
+    asked = []
+    monkeypatch.setattr(writers.os, "kill", lambda pid, signal: asked.append((pid, signal)))
+    assert pid_alive(12345) is True
+    assert asked == [(12345, 0)]
