@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 
 from gencli.errors import UsageError
+from gencli.writers import is_terminal
 
 STDIN_LIMIT = 16 * 1024 * 1024  # bytes: a prompt's context, not a data set
 WAIT_NOTICE_SECONDS = 2.0
@@ -134,14 +135,7 @@ def read_prompt(argument: str | None, command: str = "text", no_stdin: bool = Fa
     refuse_dash_without_stdin(argument, no_stdin)
     if no_stdin:
         return join_prompt(argument, None, command)
-    return join_prompt(argument, read_stdin(on_wait=_wait_notice if _stderr_is_terminal() else None), command)
-
-
-def _stderr_is_terminal() -> bool:
-    try:
-        return sys.stderr is not None and sys.stderr.isatty()
-    except (OSError, ValueError):
-        return False
+    return join_prompt(argument, read_stdin(on_wait=_wait_notice if is_terminal(sys.stderr) else None), command)
 
 
 def _wait_notice() -> None:

@@ -62,7 +62,7 @@ _JSON_ON_TERMINAL = str.maketrans(
 
 def write_json_line(line: str) -> None:
     """A JSON line to stdout; on a terminal, with the characters that could act on it \\u-escaped (same value)."""
-    if getattr(sys.stdout, "isatty", lambda: False)():
+    if is_terminal(sys.stdout):
         line = line.translate(_JSON_ON_TERMINAL)
     write_stdout(line)
 
@@ -77,6 +77,14 @@ def silence_stdout() -> None:
         pass
 
 
+def is_terminal(stream) -> bool:
+    """``stream`` is a terminal; False for None, a stream without ``isatty``, or a closed one."""
+    try:
+        return bool(stream is not None and getattr(stream, "isatty", lambda: False)())
+    except (OSError, ValueError):  # closed, or its terminal hung up
+        return False
+
+
 def use_color(stream=None) -> bool:
     """Colour only on a terminal, and never with NO_COLOR set (FORCE_COLOR forces it)."""
     stream = stream or sys.stderr
@@ -84,7 +92,7 @@ def use_color(stream=None) -> bool:
         return False
     if os.environ.get("FORCE_COLOR"):
         return True
-    return bool(getattr(stream, "isatty", lambda: False)())
+    return is_terminal(stream)
 
 
 def printable(text: str) -> str:

@@ -24,7 +24,7 @@ from gencli.errors import (
     debug_enabled,
 )
 from gencli.version import __version__
-from gencli.writers import notice, silence_stdout
+from gencli.writers import is_terminal, notice, silence_stdout
 
 app = typer.Typer(
     name="gencli",
@@ -60,7 +60,7 @@ def usage_error_line(exc) -> None:
     """Click's error: one ``gencli: error:`` line, or click's own box when stderr is a terminal."""
     import sys
 
-    if _is_terminal(sys.stderr):
+    if is_terminal(sys.stderr):
         from typer import rich_utils
 
         rich_utils.rich_format_error(exc)
@@ -69,13 +69,6 @@ def usage_error_line(exc) -> None:
     message = " ".join(exc.format_message().split())
     hint = f"see '{ctx.command_path} --help'" if ctx is not None else "see 'gencli --help'"
     notice(f"{message}. {hint[0].upper()}{hint[1:]}" if message else hint, "error")
-
-
-def _is_terminal(stream) -> bool:
-    try:
-        return stream is not None and stream.isatty()
-    except (OSError, ValueError):
-        return False
 
 
 class ClosedStdout:

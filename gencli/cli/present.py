@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 from gencli.textstream import terminal_safe
 from gencli.writers import (
     TextStream,
+    is_terminal,
     notice,
     printable,
     use_color,
@@ -95,7 +96,7 @@ def present_text(name: str, params: dict, flags: dict, argument: str | None) -> 
             write_json(record)
         else:
             stream = TextStream()
-            shown = terminal_safe if _is_terminal(sys.stdout) else str
+            shown = terminal_safe if is_terminal(sys.stdout) else str
 
             def write(piece: str) -> None:
                 status.clear()
@@ -142,15 +143,8 @@ def present_files(name: str, params: dict, flags: dict, argument: str | None) ->
 
 def shown_paths(paths: list[str]) -> str:
     """One path a line: as they are when piped (a script reads them), escaped on a terminal."""
-    show = printable if _is_terminal(sys.stdout) else str
+    show = printable if is_terminal(sys.stdout) else str
     return "".join(f"{show(str(path))}\n" for path in paths)
-
-
-def _is_terminal(stream) -> bool:
-    try:
-        return stream is not None and stream.isatty()
-    except (OSError, ValueError):
-        return False
 
 
 class LoadingStatus:
@@ -167,7 +161,7 @@ class LoadingStatus:
         self.shown = False
 
     def __enter__(self) -> LoadingStatus:
-        if _is_terminal(sys.stderr):
+        if is_terminal(sys.stderr):
             self._write(f"\033[2m{self.line}\033[0m" if use_color(sys.stderr) else self.line)
             self.shown = True
         return self
@@ -231,7 +225,7 @@ def _progress(forced: bool) -> Iterator[Callable[[Summary], None] | None]:
     """A progress callback: a rich bar on a terminal (plain, without colour, under NO_COLOR),
     lines with --progress elsewhere, else None. The bar is stopped however the batch ends
     (Ctrl-C included), so the cursor it hid comes back."""
-    if _is_terminal(sys.stderr):
+    if is_terminal(sys.stderr):
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 import sys
 
 from gencli.textstream import terminal_safe
-from gencli.writers import TextStream, notice, write_json
+from gencli.writers import TextStream, is_terminal, notice, write_json
 
 
 def present(name: str, params: dict, flags: dict, argument: str | None) -> dict:
-    from gencli.cli.present import LoadingStatus, _is_terminal, _own, _raise_failure
+    from gencli.cli.present import LoadingStatus, _own, _raise_failure
     from gencli.code import language_of
     from gencli.engine import run_one
     from gencli.extract import CodeStream
@@ -34,7 +34,7 @@ def present(name: str, params: dict, flags: dict, argument: str | None) -> dict:
         _raise_failure(name, record)
         return record
     stream = TextStream()
-    shown = terminal_safe if _is_terminal(sys.stdout) else str  # piped: byte for byte
+    shown = terminal_safe if is_terminal(sys.stdout) else str  # piped: byte for byte
     # The extractor looks for the language the task frames the answer in.
     extractor = None if raw else CodeStream(language_of(Item(prompt, params, argument=own)))
 
