@@ -40,11 +40,17 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "extract": ("gencli/extract.py", ["tests/test_extract.py"]),
     "checks": ("gencli/checks.py", ["tests/robustness/test_checkers.py", "tests/test_code.py"]),
     "writers": ("gencli/writers.py", ["tests/test_writers.py", "tests/test_write_race.py"]),
-    "batch_results": ("gencli/batch/results.py", ["tests/test_batch.py", "tests/robustness/test_results_files.py"]),
+    "batch_results": (
+        "gencli/batch/results.py",
+        ["tests/test_batch.py", "tests/robustness/test_results_files.py", "tests/test_mutants_results.py"],
+    ),
     "devices": ("gencli/devices.py", ["tests/test_devices.py", "tests/test_mutants_devices_more.py"]),
     "quantize": ("gencli/quantize.py", ["tests/test_quantize.py", "tests/test_int4_error.py"]),
     "config": ("gencli/config.py", ["tests/test_models_config.py", "tests/test_defaults_truth.py"]),
 }
+
+# Set for mutmut and every test it runs (see run_module).
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 # What a test run may read besides gencli/ and tests/ (the README, scripts it imports, the config).
 COPIED = ["gencli", "tests", "scripts", "README.md", "CHANGELOG.md", "Makefile", "pyproject.toml", "docs", "benchmarks"]
@@ -100,7 +106,11 @@ def run_module(name: str, budget: float | None = None, all_fast: bool = False) -
     """Mutate one module; after ``budget`` seconds the run is ended and the mutants not reached are left out."""
     work = prepare(name, all_fast)
     started = time.monotonic()
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    # mutmut runs the tests once in its own process, then forks a child per mutant. A test that ran torch
+    # there started its OpenMP thread pool, and an OpenMP pool does not survive fork: the child's first
+    # parallel torch operation waits forever for threads that were not copied, and the mutant is
+    # reported as a timeout (counted as killed) whatever it changed. One thread means no pool to lose.
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **ONE_THREAD}
     log = work / "mutmut-run.log"
     finished = True
     with log.open("w") as out:
@@ -129,6 +139,7 @@ def run_module(name: str, budget: float | None = None, all_fast: bool = False) -
         "file": MODULES[name][0],
         "killed": killed,
         "total": len(counted),
+        "timeouts": sum(1 for v in counted.values() if v == "timeout"),
         "survived": survivors,
         "no_tests": no_tests,
         "other": other,
@@ -161,7 +172,11 @@ def main(argv: list[str] | None = None) -> int:
         (WORK / name / "result.json").write_text(json.dumps(result, indent=1))
         score = result["killed"] / result["total"] if result["total"] else 0.0
         cut = "" if result["finished"] else f" (budget reached: {result['not_reached']} mutants not run)"
-        print(f"  {name}: {result['killed']}/{result['total']} killed ({score:.1%}) in {result['seconds']} s{cut}")
+        # a timeout counts as killed, but many of them mean a hang, not a loop the mutant made: look
+        slow = f", {result['timeouts']} of them by timeout" if result["timeouts"] else ""
+        print(
+            f"  {name}: {result['killed']}/{result['total']} killed ({score:.1%}{slow}) in {result['seconds']} s{cut}"
+        )
         for mutant in result["survived"]:
             print(f"    survived: {mutant}")
         for mutant in result["no_tests"]:
