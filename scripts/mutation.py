@@ -38,7 +38,10 @@ KILLED = ("killed", "timeout", "segfault", "caught by type check")
 MODULES: dict[str, tuple[str, list[str]]] = {
     "textstream": ("gencli/textstream.py", ["tests/test_textstream.py"]),
     "extract": ("gencli/extract.py", ["tests/test_extract.py"]),
-    "checks": ("gencli/checks.py", ["tests/robustness/test_checkers.py", "tests/test_code.py"]),
+    "checks": (
+        "gencli/checks.py",
+        ["tests/robustness/test_checkers.py", "tests/test_code.py", "tests/test_checks_ruby_go.py"],
+    ),
     "writers": ("gencli/writers.py", ["tests/test_writers.py", "tests/test_write_race.py"]),
     "batch_results": (
         "gencli/batch/results.py",
