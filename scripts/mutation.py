@@ -48,7 +48,10 @@ MODULES: dict[str, tuple[str, list[str]]] = {
         ["tests/test_batch.py", "tests/robustness/test_results_files.py", "tests/test_mutants_results.py"],
     ),
     "devices": ("gencli/devices.py", ["tests/test_devices.py", "tests/test_mutants_devices_more.py"]),
-    "quantize": ("gencli/quantize.py", ["tests/test_quantize.py", "tests/test_int4_error.py"]),
+    "quantize": (
+        "gencli/quantize.py",
+        ["tests/test_quantize.py", "tests/test_int4_error.py", "tests/test_mutants_quantize.py"],
+    ),
     "config": ("gencli/config.py", ["tests/test_models_config.py", "tests/test_defaults_truth.py"]),
 }
 
