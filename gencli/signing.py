@@ -153,7 +153,7 @@ def _load_chain(data: bytes, name: str) -> list:
     except ValueError:  # no certificate at all, or one that does not parse
         chain = []
     if not chain:
-        raise UsageError(f"there is no PEM certificate in {name}", "give PEM certificates, the signing one first in a chain")
+        raise UsageError(f"there is no PEM certificate in {name}", "give PEM certificates, the signing one first")
     return chain
 
 
