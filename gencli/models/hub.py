@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gencli.errors import ModelNotFound, UsageError
+from gencli.models.fingerprint import directory_fingerprint, display_name
 from gencli.models.loading import cached_load, load_errors
 from gencli.models.resolve import ModelRef, fetch_command, pull_command, unknown_name
 
@@ -38,7 +39,7 @@ def locate(ref: ModelRef, required_file: str = "config.json", allow_pickle: bool
     if ref.source == "local":
         assert ref.path is not None  # resolve() gives a local ref its path
         _check_local_dir(ref.path, required_file, allow_pickle)
-        provenance["path"] = str(ref.path.resolve())
+        provenance["id"] = display_name(ref.path)  # a record names no path: see loaded_provenance
         return Location(str(ref.path), {}, provenance)
     if ref.source == "hub":
         kwargs: dict[str, str | bool] = {"revision": ref.revision} if ref.revision else {}
@@ -49,6 +50,50 @@ def locate(ref: ModelRef, required_file: str = "config.json", allow_pickle: bool
         f"{ref.id} is a GGUF file, which holds a language model",
         "GGUF works with text and code; give a hub id or directory here",
     )
+
+
+def loaded_provenance(ref: ModelRef, location: Location, required_file: str) -> dict:
+    """The record's ``model`` once ``location`` has loaded: a hub model's snapshot commit, a directory's sha256.
+
+    A local directory is named by its name and the fingerprint of its files
+    (:func:`~gencli.models.fingerprint.directory_fingerprint`), never its path.
+    """
+    provenance = dict(location.provenance)
+    if ref.source == "hub":
+        provenance["revision"] = snapshot_commit(ref, required_file) or ref.revision
+    elif ref.source == "local" and ref.path is not None:
+        provenance.update(directory_fingerprint(ref.path).fields())
+    return provenance
+
+
+def model_differs(ref: ModelRef, recorded: dict) -> tuple[str, str] | None:
+    """``(theirs, mine)`` when ``ref`` is not the model a record's ``model`` names, else None (nothing loaded).
+
+    Hub and embedded models compare by id. A local directory or GGUF file
+    compares by content with a record that has its sha256 (moved or renamed,
+    it is the same model; changed in place, it is not), and by resolved path
+    with a record from before records stopped naming paths.
+    """
+    source = recorded.get("source")
+    local_record = source == "local" or (source == "gguf" and not recorded.get("embedded"))
+    theirs = str(recorded.get("id"))
+    if local_record and isinstance(recorded.get("sha256"), str):
+        theirs = f"{theirs} (sha256 {recorded['sha256'][:12]})"
+    if ref.path is None or ref.embedded:
+        return None if ref.id == recorded.get("id") and not local_record else (theirs, ref.id)
+    if isinstance(recorded.get("path"), str):  # a record made before gencli stopped writing paths
+        mine, before = str(Path(ref.path).resolve()), str(Path(recorded["path"]).resolve())
+        return None if mine == before else (before, mine)
+    if ref.source == "gguf":
+        from gencli.convert import known_sha256
+        from gencli.paths import cache_dir
+
+        sha256 = known_sha256(ref.path, cache_dir() / "gguf")
+    else:
+        sha256 = directory_fingerprint(ref.path).sha256
+    if local_record and recorded.get("sha256") == sha256:
+        return None
+    return theirs, f"{ref.id} (sha256 {sha256[:12]})"
 
 
 def _check_local_dir(path: Path, required_file: str, allow_pickle: bool) -> None:
