@@ -138,6 +138,10 @@ IMAGE = Command(
                help="A diffusers scheduler class, e.g. EulerAncestralDiscreteScheduler. Default: the model's."),
         o.NO_STDIN, *_FILE_OPTIONS,
         variant(o.JSON, help="Print one JSON record (the paths and their provenance) instead of the paths."),
+        *o.MARK_OPTIONS,
+        Option("watermark", ("--watermark",), bool, False, panel=o.PROVENANCE_PANEL,
+               help="Also hide an invisible watermark in the pixels, which survives the metadata being stripped "
+                    "and JPEG re-encoding (images of 256x256 and up)."),
         o.DEVICE, o.DTYPE,
         Option("offload", ("--offload",), bool, False, panel=o.MODEL_PANEL, load=True,
                help="On CUDA, keep each model on the CPU until it runs (less GPU memory, slower)."),
@@ -192,7 +196,7 @@ AUDIO = Command(
         Option("sample_format", ("--sample-format",), str, "pcm16", per_item=True, panel=OUTPUT_PANEL,
                choices=("pcm16", "float32"), normalize=lambda value: _sample_format(value),
                help="pcm16 (16-bit integers) or float32, for the WAV and for --raw."),
-        o.SEED, o.NO_STDIN, *_TEXT_OUT, o.DEVICE, o.DTYPE, *o.TRUST_OPTIONS,
+        o.SEED, o.NO_STDIN, *_TEXT_OUT, *o.MARK_OPTIONS, o.DEVICE, o.DTYPE, *o.TRUST_OPTIONS,
         *_BATCH_FILE_OPTIONS[:3],
         variant(o.BATCH_SIZE, help="Accepted as other commands take it, but audio items are made one at a time: "
                                    "text-to-audio models (VITS, MusicGen, Bark) differ in what batching they allow."),

@@ -98,7 +98,18 @@ def record_of(task, prepared: Any, result: Any, paths: list[Path] | None = None,
     if task.extension is not None:
         head["paths"] = [str(path) for path in paths] if paths is not None else None
     timings = {**fields.pop("timings", {}), "batch_size": batch_size}
-    return {**head, **fields, "timings": timings, "gencli_version": __version__}
+    return {**head, **fields, "timings": timings, "ai_generated": True, "gencli_version": __version__}
+
+
+def output_of(task, prepared: Any, result: Any, batch_size: int = 1) -> tuple[dict, list[bytes]]:
+    """An item's record (``paths`` still None) and its files' bytes, marked as AI-generated (:mod:`gencli.marking`)."""
+    from gencli.marking import mark_files
+
+    record = record_of(task, prepared, result, None, batch_size)
+    if task.extension is None:
+        return record, []
+    data = mark_files(task.files(prepared, result), task.extension, record, task.item_of(prepared).params)
+    return record, data
 
 
 def run_one(
@@ -119,11 +130,13 @@ def run_one(
     context (stdin) to it. Errors after the output is written (a failed ``--check``) are the
     caller's to raise, from ``implementation(name).failure(record)``.
     """
+    from gencli.marking import check as check_marks
     from gencli.outputs import plan_single, write_files
 
     task = implementation(name)
     params = seeded(params)
     task.check(params)
+    check_marks(params)
     item = Item(prompt, params, argument=argument)
     paths = None
     if task.extension is not None:  # where the files go is checked first: a wrong -o is exit 2 whatever else
@@ -146,11 +159,12 @@ def run_one(
         raise
     prepared = task.prepare(loaded, item, notify)
     (result,) = task.generate(loaded, [prepared], stream=stream, notify=notify)
+    record, data = output_of(task, prepared, result)
     if task.extension is not None:
-        data = task.files(prepared, result)
         if paths is None:
             assert to_stdout is not None  # output "-" without to_stdout was refused above
             to_stdout(data[0])
         else:
             write_files(paths, data, params.get("overwrite", False))
-    return record_of(task, prepared, result, paths)
+            record["paths"] = [str(path) for path in paths]
+    return record

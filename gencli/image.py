@@ -30,6 +30,7 @@ from gencli.writers import numbered_name
 
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed's signed range
 SIZE_MULTIPLE = 8
+WATERMARK_PAYLOAD = b"gencli"  # what --watermark hides: who made the image, found again by gencli verify
 
 
 def image_seeds(item: Item) -> list[int]:
@@ -70,8 +71,9 @@ class ImageResult:
         chunks = {
             "prompt": self.prompt,
             "negative": self.negative,
-            "model": model.get("path") or model.get("id"),
+            "model": model.get("id"),  # a local model by its name and sha256, never its path
             "revision": model.get("revision"),
+            "model_sha256": model.get("sha256"),
             "seed": self.seeds[index],
             "steps": fields["steps"],
             "guidance": fields["guidance"],
@@ -85,8 +87,11 @@ class ImageResult:
         }
         return {key: str(value) for key, value in chunks.items() if value is not None}
 
-    def png_bytes(self, index: int) -> bytes:
-        """Image ``index`` as PNG, with :meth:`metadata` in text chunks (iTXt where not Latin-1)."""
+    def png_bytes(self, index: int, watermark: bool = False) -> bytes:
+        """Image ``index`` as PNG, with :meth:`metadata` in text chunks (iTXt where not Latin-1).
+
+        ``watermark``: the pixels carry gencli's invisible watermark (:mod:`gencli.watermark`).
+        """
         import io
 
         from PIL.PngImagePlugin import PngInfo
@@ -94,8 +99,13 @@ class ImageResult:
         info = PngInfo()
         for key, value in self.metadata(index).items():
             info.add_text(key, value)
+        image = self.images[index]
+        if watermark:
+            from gencli.watermark import embed
+
+            image = embed(image, WATERMARK_PAYLOAD)
         buffer = io.BytesIO()
-        self.images[index].save(buffer, format="PNG", pnginfo=info)
+        image.save(buffer, format="PNG", pnginfo=info)
         return buffer.getvalue()
 
 
@@ -152,7 +162,10 @@ class ImageTask(Task):
         name = item.params.get("scheduler")
         scheduler = scheduler_for(loaded, name).__name__ if name else None
         _warn_if_truncated(loaded.pipe, item, notify)
-        return Prepared(item, settle(item.params, loaded.ref, loaded.pipe), scheduler)
+        settings = settle(item.params, loaded.ref, loaded.pipe)
+        if item.params.get("watermark"):
+            _check_watermark_size(settings.width, settings.height)
+        return Prepared(item, settings, scheduler)
 
     def group_key(self, prepared: Prepared) -> tuple:
         """What items must share to be drawn in one pipeline call; prompts, seeds and counts may differ.
@@ -234,7 +247,18 @@ class ImageTask(Task):
         }
 
     def files(self, prepared: Prepared, result: ImageResult) -> list[bytes]:
-        return [result.png_bytes(index) for index in range(len(result.images))]
+        watermark = bool(prepared.item.params.get("watermark")) and prepared.item.params.get("mark", True)
+        return [result.png_bytes(index, watermark) for index in range(len(result.images))]
+
+
+def _check_watermark_size(width: int, height: int) -> None:
+    from gencli.watermark import MIN_SIDE, can_carry
+
+    if not can_carry(width, height):
+        raise UsageError(
+            f"a {width}x{height} image is too small to carry the invisible watermark",
+            f"use --width and --height of at least {MIN_SIDE}, or leave out --watermark",
+        )
 
 
 def _call_arguments(pipe, prepared: list[Prepared], device: str, notify: Notify | None) -> dict:

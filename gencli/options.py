@@ -25,6 +25,7 @@ SAMPLING_PANEL = "Generation"
 OUTPUT_PANEL = "Output"
 BATCH_PANEL = "Batch"
 SAFETY_PANEL = "Trust"
+PROVENANCE_PANEL = "Provenance"
 
 _KIND_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "True or False", list: "a list of strings"}
 
@@ -254,6 +255,19 @@ OUT_DIR = Option("out_dir", ("--out-dir",), str, None, panel=BATCH_PANEL, config
                  api=False,
                  help="With --batch: the directory for the files (created if missing); an item's \"output\" is "
                       "relative to it. Default: the current directory.")
+
+# Marking the files a run writes as AI-generated (gencli/marking): on by default, signed on request.
+MARK = Option("mark", ("--mark/--no-mark",), bool, True, panel=PROVENANCE_PANEL,
+              help="Mark each file as AI-generated: XMP metadata (IPTC trainedAlgorithmicMedia, the model, the seed, "
+                   "a hash of the content) that gencli verify reads back. --no-mark writes none.")
+SIGN = Option("sign", ("--sign",), bool, False, panel=PROVENANCE_PANEL,
+              help="Also sign each file with a C2PA manifest (needs pip install 'gencli[sign]', --sign-cert and "
+                   "--sign-key).")
+SIGN_CERT = Option("sign_cert", ("--sign-cert",), str, None, panel=PROVENANCE_PANEL, show_default=False,
+                   metavar="PEM", help="With --sign: the certificate chain (PEM, signing certificate first).")
+SIGN_KEY = Option("sign_key", ("--sign-key",), str, None, panel=PROVENANCE_PANEL, show_default=False,
+                  metavar="PEM", help="With --sign: the private key of the signing certificate (PEM).")
+MARK_OPTIONS = (MARK, SIGN, SIGN_CERT, SIGN_KEY)
 
 BATCH_OPTIONS = (BATCH, OUT, RESUME, BATCH_SIZE, PROGRESS)
 LOAD_OPTIONS = (MODEL, DEVICE, DTYPE)

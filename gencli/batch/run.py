@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from gencli.batch.resume import check_same_run
-from gencli.engine import item_params, record_of, seeded, spec_of
+from gencli.engine import item_params, output_of, seeded, spec_of
 from gencli.errors import EXIT_PARTIAL, GencliError, UsageError
+from gencli.marking import check as check_marks
 from gencli.outputs import BatchFiles
 from gencli.task import RECORD_SCHEMA, Item, Notify
 from gencli.tasks import TASKS, implementation
@@ -86,6 +87,7 @@ def run(
     params = seeded(params)
     read = items
     items = settle_items(name, items, params)
+    check_marks(params)
     done = getattr(sink, "done", {})
     if done and getattr(sink, "label", None) is not None:  # --resume: the same run, or refused
         check_same_run(name, read, items, params["seed"], done, sink.label)
@@ -188,8 +190,10 @@ def _records(task, loaded, group: list, files: BatchFiles | None, notify: Notify
     size = sum(task.weight(value) for value in group)
     records = []
     for value, result in zip(group, results, strict=True):
-        paths = files.write(task.item_of(value), task.files(value, result)) if files is not None else None
-        records.append(record_of(task, value, result, paths, batch_size=size))
+        record, data = output_of(task, value, result, batch_size=size)
+        if files is not None:
+            record["paths"] = [str(path) for path in files.write(task.item_of(value), data)]
+        records.append(record)
     return records
 
 

@@ -9,6 +9,7 @@ from gencli.cli import commands as _commands  # noqa: F401  (registers the gener
 from gencli.cli import config as _config  # noqa: F401
 from gencli.cli import env as _env  # noqa: F401
 from gencli.cli import models as _models  # noqa: F401
+from gencli.cli import verify as _verify  # noqa: F401
 from gencli.cli.app import app
 
 if TYPE_CHECKING:
