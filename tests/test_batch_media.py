@@ -76,12 +76,16 @@ def test_image_txt_batch_one_record_per_prompt_in_order_with_pngs_under_out_dir(
     got = records(out.read_text())
     assert [r["id"] for r in got] == ["1", "3", "4"] and [r["prompt"] for r in got] == prompts
     assert [r["seed"] for r in got] == [10, 11, 12]  # item i gets seed S+i
+    from gencli.models.fingerprint import directory_fingerprint
+
+    sha256 = directory_fingerprint(tiny_sd).sha256
     for i, record in enumerate(got):
         assert record["paths"] == [str(out_dir / numbered_name(i + 1, 10 + i, prompts[i], "png"))]
         assert list(record)[:5] == ["schema", "task", "id", "prompt", "paths"] and "error" not in record
         assert record["task"] == "image" and record["seeds"] == [10 + i] and record["num_images"] == 1
         assert (record["steps"], record["width"], record["height"]) == (2, 32, 32)
-        assert record["model"]["path"] == str(tiny_sd.resolve()) and record["device"] == "cpu"
+        assert record["model"] == {"id": tiny_sd.name, "revision": None, "source": "local", "sha256": sha256}
+        assert str(tiny_sd.resolve()) not in json.dumps(record) and record["device"] == "cpu"
         assert set(record["timings"]) == {"load_s", "generate_s", "batch_size"} and "gencli_version" in record
         path = Path(record["paths"][0])
         assert path.read_bytes().startswith(PNG_SIGNATURE)

@@ -231,7 +231,11 @@ def test_png_metadata_round_trips_and_matches_json(tiny_sd, cli, tmp_path):
     assert record["paths"] == [str(tmp_path / "0001-11-cafe-au-lait-at-dusk.png")]
     assert record["seed"] == 11 and record["seeds"] == [11] and record["num_images"] == 1
     assert record["negative"] == "fog" and "index" not in record and "path" not in record
-    assert record["model"]["source"] == "local" and record["model"]["path"] == str(tiny_sd.resolve())
+    from gencli.models.fingerprint import directory_fingerprint
+
+    sha256 = directory_fingerprint(tiny_sd).sha256
+    assert record["model"] == {"id": tiny_sd.name, "revision": None, "source": "local", "sha256": sha256}
+    assert str(tiny_sd) not in line and str(tiny_sd.resolve()) not in line  # no path to the model
     assert (record["steps"], record["guidance"], record["width"], record["height"]) == (2, 3.5, 32, 32)
     assert record["scheduler"] == "EulerDiscreteScheduler" and record["pipeline"] == "StableDiffusionPipeline"
     assert record["device"] == "cpu" and record["dtype"] == "fp32"
@@ -240,7 +244,7 @@ def test_png_metadata_round_trips_and_matches_json(tiny_sd, cli, tmp_path):
 
     text = Image.open(record["paths"][0]).text
     assert text["prompt"] == prompt and text["negative"] == "fog"
-    assert text["model"] == str(tiny_sd.resolve()) and "revision" not in text  # a local directory has none
+    assert text["model"] == tiny_sd.name and "revision" not in text  # a local directory has none
     assert (text["seed"], text["steps"], text["guidance"], text["size"]) == ("11", "2", "3.5", "32x32")
     assert text["scheduler"] == "EulerDiscreteScheduler"
     assert text["gencli_version"] == gencli.__version__

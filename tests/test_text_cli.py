@@ -70,7 +70,11 @@ def test_json_carries_text_and_provenance(tiny_llama, cli):
         "gencli_version",
     }
     assert record["seed"] == 5 and record["device"] == "cpu" and record["dtype"] == "fp32"
-    assert record["model"]["source"] == "local" and record["model"]["path"] == str(tiny_llama.resolve())
+    from gencli.models.fingerprint import directory_fingerprint
+
+    sha256 = directory_fingerprint(tiny_llama).sha256
+    assert record["model"] == {"id": tiny_llama.name, "revision": None, "source": "local", "sha256": sha256}
+    assert str(tiny_llama) not in json.dumps(record) and str(tiny_llama.resolve()) not in json.dumps(record)  # no path
     assert record["options"]["max_new_tokens"] == 8 and record["options"]["temperature"] == 0.2
     assert record["usage"]["completion_tokens"] <= 8
     assert set(record["timings"]) == {"load_s", "first_token_s", "generate_s", "tokens_per_s", "batch_size"}

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gencli.devices import Placement, torch_dtype
-from gencli.models.hub import locate, snapshot_commit
+from gencli.models.hub import loaded_provenance, locate
 from gencli.models.loading import cached_load, check_location_fits, load_errors, quiet_diffusers, quiet_libraries
 from gencli.models.protocols import TextToImagePipeline
 from gencli.models.resolve import ModelRef
@@ -113,9 +113,7 @@ def _load_text_to_image(
         except (AttributeError, NotImplementedError):
             warn(f"{type(pipe).__name__}'s VAE offers no tiling; --vae-tiling does nothing here")
 
-    provenance = dict(location.provenance)
-    if ref.source == "hub":
-        provenance["revision"] = snapshot_commit(ref, "model_index.json") or ref.revision
+    provenance = loaded_provenance(ref, location, "model_index.json")
     return LoadedImagePipeline(
         pipe,
         ref,

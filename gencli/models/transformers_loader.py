@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, replace
 from gencli import convert
 from gencli.devices import Placement, torch_dtype
 from gencli.errors import ModelNotFound
-from gencli.models.hub import Location, locate, snapshot_commit
+from gencli.models.fingerprint import display_name
+from gencli.models.hub import Location, loaded_provenance, locate
 from gencli.models.library_errors import is_out_of_memory, out_of_memory_error
 from gencli.models.loading import cached_load, check_gguf_fits, check_location_fits, load_errors, quiet_libraries
 from gencli.models.protocols import CausalLM, TextToAudioPipeline, Tokenizer
@@ -59,10 +60,9 @@ def _load_causal_lm(ref, placement, trust_remote_code, allow_pickle, notify) -> 
     if ref.source == "gguf":
         entry = _converted(ref.path, notify)
         provenance = {
-            "id": ref.id,
+            "id": ref.id if ref.embedded else display_name(ref.path),  # the hub id, or the file's name
             "revision": None,
             "source": "gguf",
-            "path": str(ref.path),
             "sha256": entry.sha256,
             "converted": entry.converted_now,
             "embedded": ref.embedded,
@@ -82,9 +82,7 @@ def _load_causal_lm(ref, placement, trust_remote_code, allow_pickle, notify) -> 
     else:
         location = locate(ref, "config.json", allow_pickle)
         model, tokenizer = _from_pretrained(location, load_as, trust_remote_code, allow_pickle)
-        provenance = dict(location.provenance)
-        if ref.source == "hub":
-            provenance["revision"] = snapshot_commit(ref, "config.json") or ref.revision
+        provenance = loaded_provenance(ref, location, "config.json")
 
     if placement.quantize != "none":
         from gencli.quantize import quantize_model
@@ -176,7 +174,5 @@ def _load_text_to_audio(ref, placement, allow_pickle, trust_remote_code) -> Load
             model_kwargs={"use_safetensors": None if allow_pickle else True},
         )
     pipe.model.eval()
-    provenance = dict(location.provenance)
-    if ref.source == "hub":
-        provenance["revision"] = snapshot_commit(ref, "config.json") or ref.revision
+    provenance = loaded_provenance(ref, location, "config.json")
     return LoadedPipeline(pipe, pipe.model.config.model_type, ref, placement, provenance, time.perf_counter() - started)
