@@ -10,6 +10,8 @@ import io
 import json
 import wave
 
+import pytest
+
 from conftest import run_cli
 from gencli.errors import EXIT_NOT_MARKED, EXIT_TAMPERED
 from gencli.marking import png, riff, xmp
@@ -102,3 +104,42 @@ def test_no_mark_with_sign_is_refused_before_loading(tmp_path):
     done = run_cli("image", "a fox", "-m", str(tmp_path / "nowhere"), "--no-mark", "--sign", "-o", str(tmp_path))
     assert done.returncode == 2
     assert done.stderr.decode().startswith("gencli: error: --sign marks the files, and --no-mark asks for none")
+
+
+# --- signed (C2PA), with the sign extra ------------------------------------------------------
+
+
+def test_signed_image_and_audio_validate_and_a_changed_pixel_does_not(tiny_sd, tiny_vits, tmp_path):
+    pytest.importorskip("c2pa", reason="the sign extra (c2pa-python) is not installed")
+    from c2pa_certs import make_chain
+
+    chain = make_chain(tmp_path / "certs")
+    sign = ("--sign", "--sign-cert", str(chain.chain), "--sign-key", str(chain.key))
+    image, speech = tmp_path / "fox.png", tmp_path / "hello.wav"
+    (record,) = records(
+        run_cli("image", "a fox", "-m", str(tiny_sd), *SMALL, "-o", str(image), *sign, "--json", env=ONE_THREAD)
+    )
+    assert record["marks"] == {"xmp": True, "c2pa": True, "watermark": False}
+    records(run_cli("audio", "Hello there.", "-m", str(tiny_vits), "-o", str(speech), *sign, "--json"))
+    read = [json.loads(line) for line in run_cli("verify", "--json", str(image), str(speech)).stdout.splitlines()]
+    for report in read:
+        assert report["status"] == "marked" and report["marks"] == ["xmp", "c2pa"], report
+        assert report["c2pa"]["validation_state"] == "Valid" and report["c2pa"]["ai_generated"] is True
+    shown = run_cli("verify", str(image)).stdout.decode()
+    assert "c2pa       Valid, signed by" in shown
+    edited = bytearray(image.read_bytes())
+    idat = next(found for found in png.chunks(bytes(edited)) if found.kind == b"IDAT")
+    edited[idat.start + 8] ^= 1  # a byte of the compressed pixels (its CRC left wrong, as a careless edit does)
+    (tmp_path / "edited.png").write_bytes(bytes(edited))
+    done = run_cli("verify", "--json", str(tmp_path / "edited.png"))
+    assert done.returncode == EXIT_TAMPERED and json.loads(done.stdout)["status"] == "tampered"
+
+
+def test_a_key_that_does_not_sign_is_refused_before_loading(tmp_path):
+    pytest.importorskip("c2pa", reason="the sign extra (c2pa-python) is not installed")
+    from c2pa_certs import make_chain
+
+    one, other = make_chain(tmp_path / "a"), make_chain(tmp_path / "b")
+    done = run_cli("image", "a fox", "-m", str(tmp_path / "nowhere"), "--sign", "--sign-cert", str(one.chain),
+                   "--sign-key", str(other.key), "-o", str(tmp_path))  # fmt: skip
+    assert done.returncode == 2 and str(other.key) in done.stderr.decode() and "nowhere" not in done.stderr.decode()
