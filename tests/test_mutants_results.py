@@ -12,6 +12,7 @@ import errno
 import fcntl
 import json
 import os
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -775,3 +776,103 @@ def test_in_order_stdout_takes_integer_ids_as_their_text():
     assert written == ['{"id": 1}\n', '{"id": 2}\n']
     out.write({"id": 3})  # not in the order: held, never printed
     assert len(written) == 2 and out.waiting == {"3": {"id": 3}}
+
+
+# --- survivors of the first run with these tests (docs/mutation.md) ----------------------------------
+
+
+def test_the_lock_file_and_the_journal_are_made_0644_whatever_the_umask(tmp_path):
+    out = tmp_path / "r.jsonl"
+    old = os.umask(0)
+    try:
+        rf = ResultsFile(out, resume=False, overwrite=False)
+        rf.claim([tmp_path / "a"])
+        modes = (rf.lock_path.stat().st_mode & 0o777, journal_of(out).stat().st_mode & 0o777)
+        rf.close()
+    finally:
+        os.umask(old)
+    assert modes == (0o644, 0o644)
+
+
+def test_close_closes_the_results_file_and_writing_after_it_says_so(tmp_path):
+    rf = ResultsFile(tmp_path / "r.jsonl", resume=False, overwrite=False)
+    rf.write({"id": "a"})
+    fd = rf._fd
+    rf.close()
+    assert rf._fd is None
+    with pytest.raises(OSError):
+        os.fstat(fd)  # type: ignore[arg-type]
+    with pytest.raises(AssertionError) as caught:
+        rf.write({"id": "b"})
+    assert str(caught.value) == "the results file is closed"
+
+
+def test_a_lock_file_or_journal_removed_by_hand_does_not_break_the_end_of_a_run(tmp_path):
+    out = tmp_path / "r.jsonl"
+    rf = ResultsFile(out, resume=False, overwrite=False)
+    rf.claim([tmp_path / "a"])
+    rf.write({"id": "a"})
+    journal_of(out).unlink()
+    rf.lock_path.unlink()
+    rf.finalize(["a"])
+    rf.close()
+    assert out.read_bytes() == line({"id": "a"})
+
+
+def test_a_journal_that_is_not_utf8_is_read_past(tmp_path):
+    out = tmp_path / "r.jsonl"
+    journal_of(out).write_bytes(b'\xff\xfe["/x"]\n["/a"]\n\xc3(\n')
+    assert claimed_files(out) == (frozenset({"/a"}), None)
+
+
+def test_a_journal_line_is_read_up_to_16_mib_and_a_byte(tmp_path):
+    """The bound on a journal line: a JSON list of MAX_LINE + 1 bytes is read, one byte more is not a claim."""
+    out = tmp_path / "r.jsonl"
+    for size, claimed in ((MAX_LINE + 1, True), (MAX_LINE + 2, False)):
+        name = "/" + "a" * (size - 5)  # ["..."]: 4 bytes of JSON around the name
+        entry = json.dumps([name]).encode()
+        assert len(entry) == size
+        journal_of(out).write_bytes(entry + b"\n")
+        assert (name in claimed_files(out)[0]) is claimed, size
+
+
+def test_write_in_order_into_a_missing_directory_is_a_write_error(tmp_path):
+    out = tmp_path / "gone" / "r.jsonl"
+    with pytest.raises(UsageError) as caught:
+        write_in_order(out, [{"id": "a"}], ["a"])
+    assert caught.value.message.startswith(f"cannot write {out}: ")
+
+
+def test_resume_reads_an_endless_line_in_bounded_memory(tmp_path):
+    out = tmp_path / "r.jsonl"
+    out.write_bytes(line({"id": "a"}))
+    with open(out, "r+b") as handle:
+        handle.truncate(len(line({"id": "a"})) + 4 * MAX_LINE)  # a 64 MiB second line (sparse, no newline)
+    tracemalloc.start()
+    try:
+        with pytest.raises(UsageError, match=":2 is not a gencli record: longer than 16 MiB"):
+            scan_records(out)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * MAX_LINE  # a bounded read (and its copy), not the 64 MiB line
+
+
+def test_a_lock_path_swapped_for_a_link_to_the_locked_file_is_not_taken_as_held(tmp_path, monkeypatch):
+    out = tmp_path / "r.jsonl"
+    lock = tmp_path / "r.jsonl.lock"
+    real_flock = fcntl.flock
+    swapped: list[bool] = []
+
+    def swap_then_lock(fd, operation):
+        if not swapped:  # the file just opened gets a second name; the lock path becomes a link to it
+            swapped.append(True)
+            os.link(lock, tmp_path / "elsewhere")
+            lock.unlink()
+            lock.symlink_to(tmp_path / "elsewhere")
+        return real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", swap_then_lock)
+    with pytest.raises(GencliError) as caught:
+        ResultsFile(out, resume=False, overwrite=False)
+    assert caught.value.message.startswith(f"cannot write {out}: ")
