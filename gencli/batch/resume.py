@@ -51,7 +51,8 @@ def check_same_run(
     # holds the size made, not the one asked for).
     skipped = {"seed", "width", "height"}
     compared = [option.name for option in options.values() if option.per_item and option.name not in skipped]
-    model_checked = False
+    # The model is compared only where something is left to make: a run with every item made appends nothing.
+    model_checked = all(_made(earlier.get(str(item.id))) for item in settled)
     for as_read, item in zip(read, settled, strict=True):
         overrides = as_read.params
         record = earlier.get(str(item.id))
@@ -90,17 +91,16 @@ def _same(old: Any, new: Any) -> bool:
 
 
 def _check_model(name: str, asked: str | None, recorded: dict, out: Path) -> None:
-    """The model this run asks for must be the one the records were made with (located, not loaded)."""
+    """The model this run asks for must be the one the records were made with (located, not loaded).
+
+    A local model compares by content (its sha256), or by path in records made before records named no path.
+    """
+    from gencli.models.hub import model_differs
     from gencli.models.resolve import resolve
 
-    ref = resolve(asked, TASKS[name])
-    if ref.path is not None and not ref.embedded:
-        mine = str(Path(ref.path).resolve())
-        theirs = str(Path(recorded["path"]).resolve()) if recorded.get("path") else str(recorded.get("id"))
-    else:
-        mine, theirs = ref.id, str(recorded.get("id"))
-    if mine != theirs:
-        _differs(out, None, "model", theirs, mine)
+    differs = model_differs(resolve(asked, TASKS[name]), recorded)
+    if differs is not None:
+        _differs(out, None, "model", *differs)
 
 
 def _differs(out: Path, item: Item | None, label: str, old: Any, new: Any) -> None:
