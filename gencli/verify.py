@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gencli.errors import EXIT_NOT_MARKED, EXIT_OK, EXIT_TAMPERED, EXIT_USAGE
+from gencli.errors import EXIT_NOT_MARKED, EXIT_OK, EXIT_TAMPERED, EXIT_USAGE, UsageError
 from gencli.marking import MIME, png, riff, xmp
 
 MAX_FILE = 1 << 30  # 1 GiB: more than any file gencli writes by default; larger ones are not read
@@ -45,6 +45,7 @@ class Report:
     content: str = "not recorded"  # "intact", "changed", "not recorded", "unreadable"
     c2pa: dict[str, Any] | None = None
     watermark: str = "not checked"  # "found", "not found", "not checked"
+    watermark_payload: str | None = None  # what the watermark holds (gencli's: "gencli"), escaped as Python does
     problems: list[str] = field(default_factory=list)
 
     def as_record(self) -> dict[str, Any]:
@@ -192,10 +193,11 @@ def _read_watermark(data: bytes, report: Report) -> None:
             if not watermark.can_carry(image.width, image.height):
                 return
             found = watermark.detect(image)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, UsageError):
+        return  # too large to look into, or pixels Pillow cannot read (said by the content check)
     report.watermark = "found" if found is not None else "not found"
     if found is not None:
+        report.watermark_payload = repr(found.payload)[2:-1]
         report.marks.append("watermark")
         report.ai_generated = True
 

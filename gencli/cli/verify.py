@@ -87,7 +87,7 @@ def describe(report: Report) -> str:
         state = c2pa.get("validation_state") if c2pa.get("checked") else "present, not checked"
         fact("c2pa", f"{state}" + (f", signed by {c2pa['signer']}" if c2pa.get("signer") else ""))
     if report.format == "png":
-        fact("watermark", report.watermark)
+        fact("watermark", report.watermark + (f" ({report.watermark_payload})" if report.watermark_payload else ""))
     for problem in report.problems:
         fact("note", problem)
     return "\n".join(lines) + "\n"
