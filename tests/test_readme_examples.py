@@ -55,6 +55,8 @@ from conftest import GENCLI
 
 NETWORK = "downloads (pip, PyPI or the hub): needs the network"
 SKIP = {
+    'gencli image "a cat" -o cat.png --watermark': "the stand-in pipeline draws 64x64, too small for a watermark;"
+    " tests/test_marking_cli.py marks a 256x256 image and verifies it",
     'make install && .venv/bin/gencli text "Write a haiku about the sea"': "make install runs pip; the gencli half"
     ' is run as `gencli text "Write a haiku about the sea"`; the target is checked with make -n',
     "make install && make test": "installs, then runs the whole suite, this test among it; checked with make -n",
@@ -248,6 +250,54 @@ def four_seeded_images(run: Run) -> None:
 def scheduler_used(run: Run) -> None:
     (path,) = run.dir.glob("*.png")
     assert "EulerAncestralDiscreteScheduler" in png_text(path).values()
+
+
+def xmp_of(name: str) -> dict:
+    from gencli.marking import png, xmp
+
+    return xmp.parse(png.read_xmp(Path(name).read_bytes()) or b"") or {}
+
+
+def marked_lighthouse(directory: Path, stage: Stage) -> None:
+    """lighthouse.png as `gencli image` writes it: a PNG marked by gencli.marking."""
+    import io
+
+    from PIL import Image
+
+    from gencli.marking import mark_files
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (40, 90, 160)).save(buffer, format="PNG")
+    record = {"task": "image", "seed": 7, "model": {"id": "stabilityai/sd-turbo", "revision": rx.FAKE_COMMIT}}
+    (directory / "lighthouse.png").write_bytes(mark_files([buffer.getvalue()], "png", record, {"mark": True})[0])
+
+
+def marked_and_verified(run: Run) -> None:
+    assert run.out == "lighthouse.png\n" and xmp_of(str(run.dir / "lighthouse.png"))["task"] == "image"
+    assert run.again("gencli verify lighthouse.png").returncode == 0
+
+
+def verified(run: Run) -> None:
+    assert run.out.startswith("lighthouse.png: marked as AI-generated (xmp)\n"), run.out
+    assert "  model      stabilityai/sd-turbo @ " in run.out and "  seed       7\n" in run.out
+
+
+def unmarked(run: Run) -> None:
+    assert run.out == "plain.png\n" and xmp_of(str(run.dir / "plain.png")) == {}
+    assert run.again("gencli verify plain.png").returncode == 7
+
+
+def certificate_chain(directory: Path, stage: Stage) -> None:
+    from c2pa_certs import make_chain
+
+    chain = make_chain(directory / "made")
+    chain.chain.rename(directory / "chain.pem")
+    chain.key.rename(directory / "key.pem")
+
+
+def signed(run: Run) -> None:
+    report = json.loads(run.again("gencli verify --json cat.png").stdout)
+    assert report["marks"] == ["xmp", "c2pa"] and report["c2pa"]["validation_state"] == "Valid", report
 
 
 def is_png(name: str) -> Callable[[Run], None]:
@@ -470,6 +520,13 @@ RUN: dict[str, Example] = {
     " --guidance 5 -o fox.png": Example(check=lambda r: r.out == "fox.png\n" and is_png("fox.png")(r) is None),
     'gencli image "a cat" --model ./my-pipeline/ --scheduler EulerAncestralDiscreteScheduler': Example(
         copy_model("sd", "my-pipeline/"), scheduler_used
+    ),
+    'gencli image "a lighthouse at dusk" -o lighthouse.png': Example(check=marked_and_verified),
+    "gencli verify lighthouse.png": Example(marked_lighthouse, verified),
+    "gencli verify --json lighthouse.png | jq -r .status": Example(marked_lighthouse, lambda r: r.out == "marked\n"),
+    'gencli image "a lighthouse at dusk" -o plain.png --no-mark': Example(check=unmarked),
+    'gencli image "a cat" -o cat.png --sign --sign-cert chain.pem --sign-key key.pem': Example(
+        certificate_chain, signed
     ),
     'gencli image "a cat" -o - > cat.png': Example(check=is_png("cat.png")),
     'gencli audio "Hello there. How are you today?"': Example(check=speech_named_from_text),
