@@ -324,3 +324,163 @@ def test_a_model_without_an_output_head():
     model.get_output_embeddings = lambda: None  # type: ignore[assignment]
     assert quantize_model(model, "int4") == {"int4": 2, "int8": 0, "kept": 1}
     assert model[2].weight.dtype == torch.bfloat16
+
+
+# --- survivors of the first run (docs/mutation.md) ---------------------------------------------------
+
+
+def test_int8_codes_in_parts_cover_every_row_of_a_tall_weight():
+    weight = torch.randn(40, 16, generator=torch.Generator().manual_seed(6))  # more rows than columns
+    codes, scale = int8_codes(weight, rows_at_once=4)
+    assert torch.equal(codes, (weight / scale[:, None]).round().to(torch.int8))
+
+
+def test_an_int4_layer_with_another_group_codes_by_that_group():
+    linear = _linear(128, 32, bias=False, seed=7)
+    layer = Int4Linear(linear, group=64)
+    assert layer.group == 64 and layer.scales_and_zeros.shape == (2, 32, 2)
+    _, scale, minimum = int4_codes(linear.weight, 64)
+    assert torch.equal(layer.scales_and_zeros[..., 0], scale.t().to(torch.bfloat16))
+    with torch.inference_mode():
+        read_back = layer(torch.eye(128)).t().float()  # the weights the kernel multiplies by
+    error = (read_back - linear.weight).abs() / scale.repeat_interleave(64, 1)
+    assert error.max() <= 0.6
+
+
+def test_joined_neither_allocates_nor_initialises_weights_of_its_own():
+    a, b = _linear(16, 4, seed=1), _linear(16, 4, seed=2)
+    state = torch.get_rng_state()
+    _joined(a, b)
+    assert torch.equal(torch.get_rng_state(), state)  # made on the meta device: no random initialisation
+
+
+def test_a_layer_without_one_of_the_projections_does_not_fit():
+    attention = _Attention()
+    del attention.k_proj
+    assert not PackedDecoderLayer.fits(_model(attention=attention))
+
+
+def _llama(seed: int = 0):
+    """A small random Llama whose logits are far from zero (weights 10x transformers' default spread)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=64,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        rms_norm_eps=0.5,  # large, so that a layer ignoring it computes another norm
+        initializer_range=0.2,
+        max_position_embeddings=64,
+        attn_implementation="sdpa",
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+def _quantized(mode: str, whole: bool, monkeypatch):
+    model = _llama()
+    with monkeypatch.context() as patch:
+        if not whole:
+            patch.setattr(PackedDecoderLayer, "fits", staticmethod(lambda model: False))
+        quantize_model(model, mode)
+    return model
+
+
+def _relative(got: torch.Tensor, expected: torch.Tensor) -> float:
+    return ((got.float() - expected.float()).norm() / expected.float().norm()).item()
+
+
+@pytest.mark.parametrize("mode", ["int8", "int4"])
+def test_whole_layers_compute_what_transformers_layers_compute_on_the_same_packed_weights(mode, monkeypatch):
+    """Prompt with and without a mask, one step and several from the cache: the same logits (exactly, here)."""
+    whole, apart = _quantized(mode, True, monkeypatch), _quantized(mode, False, monkeypatch)
+    assert all(type(layer) is PackedDecoderLayer for layer in whole.model.layers)
+    kind = Int4Linear if mode == "int4" else Int8Linear
+    layer = whole.model.layers[0]
+    assert [type(layer.qkv), type(layer.o), type(layer.gate_up), type(layer.down)] == [kind] * 4
+    ids = torch.tensor([[0, 0, 5, 9, 30, 7], [11, 4, 5, 9, 30, 8]])
+    mask = torch.tensor([[0, 0, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]])
+    models = (whole, apart)
+    with torch.inference_mode():
+        masked = [model(input_ids=ids, attention_mask=mask, use_cache=True) for model in models]
+        assert masked[1].logits.float().std() > 0.5  # far from zero: a wrong layer cannot hide in a tolerance
+        assert _relative(masked[0].logits[mask.bool()], masked[1].logits[mask.bool()]) < 0.01
+        plain = [model(input_ids=ids[1:], use_cache=True) for model in models]  # no mask: causal attention
+        assert _relative(plain[0].logits, plain[1].logits) < 0.01
+        step = [m(input_ids=torch.tensor([[3]]), cache=out.cache).logits for m, out in zip(models, plain, strict=True)]
+        assert _relative(step[0], step[1]) < 0.01
+        more = [
+            m(input_ids=torch.tensor([[3, 4, 5]]), cache=out.cache).logits for m, out in zip(models, plain, strict=True)
+        ]
+        assert _relative(more[0], more[1]) < 0.01
+
+
+def _layer_inputs(model, tokens: int = 3):
+    hidden = torch.randn(1, tokens, 64, generator=torch.Generator().manual_seed(8)).to(torch.bfloat16)
+    cos_sin = model.model.rotary_emb(hidden, torch.arange(tokens)[None])
+    return hidden, cos_sin
+
+
+def test_the_layer_takes_the_cache_under_either_name_and_needs_the_rotary_embeddings(monkeypatch):
+    from transformers import DynamicCache
+
+    model = _quantized("int8", True, monkeypatch)
+    layer = model.model.layers[0]
+    hidden, cos_sin = _layer_inputs(model)
+    with torch.inference_mode():
+        outputs = []
+        for name in ("cache", "past_key_values"):
+            cache = DynamicCache(config=model.config)
+            outputs.append(layer(hidden, position_embeddings=cos_sin, **{name: cache}))
+            assert cache.get_seq_length() == 3, name
+        assert torch.equal(outputs[0], outputs[1])
+        with pytest.raises(AssertionError) as caught:
+            layer(hidden)
+    assert str(caught.value) == "the decoder layer passes the rotary embeddings"
+
+
+def test_the_layer_keeps_the_attention_type_the_model_picks_masks_by():
+    model = _llama()
+    layer = model.model.layers[0]
+    if hasattr(layer, "attention_type"):
+        del layer.attention_type
+    assert not hasattr(PackedDecoderLayer(layer, "int8"), "attention_type")
+    layer.attention_type = "sliding_attention"
+    assert PackedDecoderLayer(layer, "int8").attention_type == "sliding_attention"
+
+
+def test_the_layer_norms_with_the_model_s_epsilon():
+    model = _llama()
+    layer = model.model.layers[0]
+    packed_layer = PackedDecoderLayer(layer, "int8")
+    assert packed_layer.eps == 0.5
+    x = torch.randn(2, 3, 64) * 0.1  # mean square near the epsilon: it matters
+    with torch.no_grad():
+        expected = layer.input_layernorm(x)
+        got = packed_layer._norm(x, layer.input_layernorm.weight)
+    torch.testing.assert_close(got, expected)
+
+
+@pytest.mark.parametrize("tokens", [2, 3])
+def test_a_layer_called_without_a_mask_attends_causally_as_transformers_layer_does(tokens, monkeypatch):
+    """Called directly with no mask (as a model passes none for a causal prompt), then for more tokens on
+    a filled cache, still with no mask: the same output as transformers' layer on the same packed weights."""
+    from transformers import DynamicCache
+
+    whole, apart = _quantized("int8", True, monkeypatch), _quantized("int8", False, monkeypatch)
+    layers = (whole.model.layers[0], apart.model.layers[0])
+    caches = (DynamicCache(config=whole.config), DynamicCache(config=apart.config))
+    hidden = torch.randn(1, 6 + tokens, 64, generator=torch.Generator().manual_seed(9)).to(torch.bfloat16)
+    cos, sin = whole.model.rotary_emb(hidden, torch.arange(6 + tokens)[None])
+
+    def run(layer, cache, part: slice):
+        out = layer(hidden[:, part], position_embeddings=(cos[:, part], sin[:, part]), cache=cache)
+        return out[0] if isinstance(out, tuple) else out
+
+    with torch.inference_mode():
+        for part in (slice(0, tokens), slice(tokens, 6 + tokens)):  # a prompt, then more on its cache
+            got, expected = (run(layer, cache, part) for layer, cache in zip(layers, caches, strict=True))
+            assert _relative(got, expected) < 0.01, part
