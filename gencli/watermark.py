@@ -39,7 +39,8 @@ cancelled, and within ``AMPLITUDE_TOLERANCE`` of it after JPEG at quality
 50 on noisy pictures. An unmarked image has an amplitude in that band for
 at most 48% of the bits, whatever its content (for any spread of a
 zero-mean Gaussian), so all 64 there is one in 10^20 before the CRC.
-Measured (benchmarks/bench_watermark.py): PSNR about 44 dB; at 256 px and
+Measured (benchmarks/bench_watermark.py): PSNR about 44 dB (39 to 40 on grey
+noise, where cancelling costs most); at 256 px and
 up the mark survives JPEG at quality 70 and above, on textured pictures
 (noise of 4 levels) down to 40, and on noisy ones down to 50. Where
 pixels clip at 0 or 255 (white paper, black backgrounds, saturated noise)
