@@ -95,6 +95,28 @@ def test_every_file_of_a_batch_is_marked(tiny_sd, tmp_path):
     assert [(report["status"], report["seed"]) for report in read] == [("marked", "3"), ("marked", "4")]
 
 
+def test_audio_batches_api_runs_and_the_config_key_mark_too(tiny_vits, tmp_path):
+    import gencli
+
+    lines = tmp_path / "lines.txt"
+    lines.write_text("Hello there.\nGood night.\n")
+    got = records(run_cli("audio", "--batch", str(lines), "-m", str(tiny_vits), "--out-dir", str(tmp_path / "a")))
+    paths = [path for record in got for path in record["paths"]]
+    read = [json.loads(line) for line in run_cli("verify", "--json", *paths).stdout.splitlines()]
+    assert [report["status"] for report in read] == ["marked", "marked"]
+    record = gencli.generate("audio", "Hello.", model=str(tiny_vits), output=str(tmp_path / "api.wav"), seed=2)
+    assert record["marks"]["xmp"] is True and xmp.parse(riff.read_xmp((tmp_path / "api.wav").read_bytes()) or b"")
+    unmarked = gencli.generate("audio", "Hello.", model=str(tiny_vits), output=str(tmp_path / "u.wav"), mark=False)
+    assert unmarked["marks"]["xmp"] is False and riff.read_xmp((tmp_path / "u.wav").read_bytes()) is None
+    config = tmp_path / "config.toml"
+    config.write_text("[audio]\nmark = false\n")
+    (record,) = records(
+        run_cli("audio", "Hello.", "-m", str(tiny_vits), "-o", str(tmp_path / "c.wav"), "--json",
+                env={"GENCLI_CONFIG": str(config)})
+    )  # fmt: skip
+    assert record["marks"]["xmp"] is False and riff.read_xmp((tmp_path / "c.wav").read_bytes()) is None
+
+
 def test_text_records_say_ai_generated(tiny_llama):
     (record,) = records(run_cli("text", "hi", "-m", str(tiny_llama), "-t", "3", "--json", "--seed", "1"))
     assert record["ai_generated"] is True and "marks" not in record
@@ -143,3 +165,30 @@ def test_a_key_that_does_not_sign_is_refused_before_loading(tmp_path):
     done = run_cli("image", "a fox", "-m", str(tmp_path / "nowhere"), "--sign", "--sign-cert", str(one.chain),
                    "--sign-key", str(other.key), "-o", str(tmp_path))  # fmt: skip
     assert done.returncode == 2 and str(other.key) in done.stderr.decode() and "nowhere" not in done.stderr.decode()
+
+
+def test_watermark_survives_stripped_metadata_and_jpeg(tiny_sd, tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "fox.png"
+    args = ("image", "a fox", "-m", str(tiny_sd), "--steps", "2", "--width", "256", "--height", "256", "--seed", "4")
+    (record,) = records(run_cli(*args, "-o", str(out), "--watermark", "--json", env=ONE_THREAD))
+    assert record["marks"] == {"xmp": True, "c2pa": False, "watermark": True}
+    with Image.open(out) as image:
+        image.convert("RGB").save(tmp_path / "fox.jpg", format="PNG")  # no metadata: only the pixels say it
+        image.convert("RGB").save(tmp_path / "fox-q80.jpg", format="JPEG", quality=80)
+    for name in ("fox.jpg", "fox-q80.jpg"):
+        if name.endswith("q80.jpg"):  # verify reads PNG and WAV: the JPEG's pixels go back into a bare PNG
+            with Image.open(tmp_path / name) as image:
+                image.save(tmp_path / name, format="PNG")
+        done = run_cli("verify", "--json", str(tmp_path / name))
+        report = json.loads(done.stdout)
+        assert done.returncode == 0 and report["marks"] == ["watermark"] and report["watermark_payload"] == "gencli"
+    (plain,) = records(run_cli(*args, "-o", str(tmp_path / "plain.png"), "--no-mark", "--json", env=ONE_THREAD))
+    assert json.loads(run_cli("verify", "--json", plain["paths"][0]).stdout)["watermark"] == "not found"
+
+
+def test_watermark_on_an_image_too_small_for_it_is_refused(tiny_sd, tmp_path):
+    done = run_cli("image", "a fox", "-m", str(tiny_sd), *SMALL, "-o", str(tmp_path), "--watermark", env=ONE_THREAD)
+    assert done.returncode == 2 and "64x64 image is too small to carry the invisible watermark" in done.stderr.decode()
+    assert list(tmp_path.iterdir()) == []
