@@ -11,13 +11,15 @@ torch and transformers are imported inside functions only.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gencli import constrain
 from gencli.devices import choose
-from gencli.errors import UsageError
+from gencli.errors import GencliError, UsageError
 from gencli.models import LoadedModel, load_causal_lm, resolve
 from gencli.models.chat_template import render_chat
 from gencli.sampling import SeededSampler
@@ -62,6 +64,8 @@ class TextResult:
     device: str = ""
     dtype: str = ""
     quantize: str = "none"
+    constraint: dict | None = None  # the record's "constraint" (--schema, --grammar, --choice)
+    complete: bool = True  # False: the token limit cut a constrained output short
 
     @property
     def tokens_per_second(self) -> float | None:
@@ -80,6 +84,7 @@ class TextTask(Task):
     def check(self, params) -> None:
         if params.get("raw") and params.get("system"):
             raise UsageError("--system needs the chat template, which --raw turns off", "drop one of them")
+        constrain.check(params)  # one constraint at most, readable and valid: exit 2 before loading
 
     def load(self, spec: LoadSpec, notify: Notify | None = None) -> TextLoaded:
         """The model ``spec`` names, on the device it asks for (loaded once per process)."""
@@ -120,6 +125,12 @@ class TextTask(Task):
     def record(self, prepared: Prepared, result: Any) -> dict:  # a TextResult here; a subclass's own result
         return text_fields(prepared.item, result)
 
+    def failure(self, record: dict) -> GencliError | None:
+        """A constrained output the token limit cut short: exit 9, after the --json record is printed."""
+        if record.get("constraint") and record.get("error"):
+            return constrain.IncompleteOutput(record["error"])
+        return None
+
 
 def text_fields(item: Item, result: TextResult) -> dict:
     """The text task's record fields (the code task's too, around its own)."""
@@ -145,7 +156,20 @@ def text_fields(item: Item, result: TextResult) -> dict:
             "generate_s": round(result.generate_seconds, 4),
             "tokens_per_s": None if result.tokens_per_second is None else round(result.tokens_per_second, 2),
         },
+        **constraint_fields(result),
     }
+
+
+def constraint_fields(result: TextResult) -> dict:
+    """A constrained run's record fields: the constraint, the parsed JSON (--schema), and an error when cut short."""
+    if result.constraint is None:
+        return {}
+    fields: dict[str, Any] = {"constraint": result.constraint}
+    if result.constraint["kind"] == "schema":
+        fields["data"] = json.loads(result.text) if result.complete else None
+    if not result.complete:
+        fields["error"] = constrain.incomplete(result.constraint["kind"], result.completion_tokens).one_line()
+    return fields
 
 
 def load_model(spec: LoadSpec, task: str, notify: Notify | None = None) -> LoadedModel:
@@ -254,11 +278,12 @@ def run(
     counts = [0] * rows
     by_eos = [False] * rows  # ended by an end-of-sequence token
     eos_ids = _eos_ids(model, tokenizer)
+    constraints = [constrain.constraint_of(p.item.params) for p in prepared]
     timing: dict[str, Any] = {"first": None}
     started = time.perf_counter()
 
     def show(row: int, text: str) -> None:
-        if text and on_text:
+        if text and on_text and constraints[row] is None:  # constrained output is shown once complete
             on_text(text)
 
     class EachToken(StoppingCriteria):
@@ -298,17 +323,24 @@ def run(
         bos_token_id=model.generation_config.bos_token_id,
     )
     processors = LogitsProcessorList()
+    mask = None
+    if any(constraints):  # before the sampler: it draws among the allowed tokens alone
+        vocab = max(len(tokenizer.get_vocab()), int(getattr(model.config, "vocab_size", 0) or 0))
+        mask = constrain.GrammarMask(tokenizer, constraints, vocab, eos_ids)
+        processors.append(mask)
     if params["temperature"] > 0:
         processors.append(
             SeededSampler(seeds, params["temperature"], params["top_k"], params["top_p"], loaded.placement.device)
         )
     with torch.inference_mode():
-        model.generate(
+        sequences = model.generate(
             **inputs,
             generation_config=config,
             logits_processor=processors,
             stopping_criteria=StoppingCriteriaList([EachToken()]),
         )
+    if mask is not None:
+        mask.finish(sequences)
     for row in range(rows):
         show(row, shapers[row].feed(decoders[row].flush()) + shapers[row].finish())
     elapsed = time.perf_counter() - started
@@ -324,6 +356,8 @@ def run(
                 finish_reason=finish,
                 first_token_seconds=timing["first"],
                 generate_seconds=elapsed,
+                constraint=getattr(constraints[row], "record", None),
+                complete=mask is None or mask.complete(row),
             )
         )
     return results

@@ -11,6 +11,7 @@ progress bar on a terminal.
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -88,12 +89,22 @@ def present_text(name: str, params: dict, flags: dict, argument: str | None) -> 
     """
     from gencli.engine import run_one
 
+    constrained = bool(given_constraints(params))
+    if constrained:  # a bad schema or grammar is exit 2 before stdin is read
+        from gencli.constrain import check
+
+        check(params)
     prompt = read_prompt(argument, name, bool(flags.get("no_stdin")))
     with LoadingStatus(name, params) as status:
         if flags.get("json_out"):
             record = run_one(name, prompt, params, notify=status.notify, argument=_own(argument))
             status.clear()
             write_json(record)
+        elif constrained:  # shown whole once it is complete; an output cut short is not printed (exit 9)
+            record = run_one(name, prompt, params, notify=status.notify, argument=_own(argument))
+            status.clear()
+            if not record.get("error"):
+                write_stdout(constrained_output(record))
         else:
             stream = TextStream()
             shown = terminal_safe if is_terminal(sys.stdout) else str
@@ -112,6 +123,20 @@ def present_text(name: str, params: dict, flags: dict, argument: str | None) -> 
             stream.close()
     _raise_failure(name, record)
     return record
+
+
+def given_constraints(params: dict) -> list[str]:
+    return [key for key in ("schema", "grammar", "choice") if params.get(key) not in (None, "")]
+
+
+def constrained_output(record: dict) -> str:
+    """A constrained answer for stdout: --schema's JSON on one line when piped, indented on a terminal;
+    a grammar's or choice's text as it is."""
+    if not is_terminal(sys.stdout):
+        return record["text"] + "\n"
+    if record["constraint"]["kind"] == "schema":
+        return terminal_safe(json.dumps(record["data"], indent=2, ensure_ascii=False)) + "\n"
+    return terminal_safe(record["text"]) + "\n"
 
 
 def present_files(name: str, params: dict, flags: dict, argument: str | None) -> dict:
