@@ -63,6 +63,24 @@ def settle(name: str, given: Mapping[str, Any], label: Callable[[str], str] = st
     return params
 
 
+def replay_params(entry: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters to make a logged entry (:mod:`gencli.logs`) again: its options and seed, checked anew,
+    ``overrides`` (None: not given) over them, and the turns of its conversation that came before it."""
+    name = entry["task"]
+    names = {option.name for option in api_options(name)}
+    skip = ("cid", "continue_conversation", "output", "overwrite", "log")
+    given = {key: value for key, value in entry["options"].items() if key in names and key not in skip}
+    given.update({key: value for key, value in overrides.items() if key in names and value is not None})
+    params = settle(name, given)
+    if entry.get("conversation_id") and "cid" in names:
+        from gencli import logs
+
+        earlier = logs.turns(entry["conversation_id"], before=entry["id"])
+        if earlier:
+            params["history"] = earlier
+    return params
+
+
 def random_seed() -> int:
     return secrets.randbelow(2**31)
 
@@ -98,7 +116,29 @@ def record_of(task, prepared: Any, result: Any, paths: list[Path] | None = None,
     if task.extension is not None:
         head["paths"] = [str(path) for path in paths] if paths is not None else None
     timings = {**fields.pop("timings", {}), "batch_size": batch_size}
+    if item.params.get("cid"):  # a text run's conversation (gencli.conversation)
+        fields["conversation_id"] = item.params["cid"]
     return {**head, **fields, "timings": timings, "ai_generated": True, "gencli_version": __version__}
+
+
+def log_rows(rows: list[tuple[dict, Mapping[str, Any], list[bytes]]], notify: Notify | None = None) -> None:
+    """Log each (record, params, file bytes) whose params do not say ``log`` False, in one transaction.
+
+    The history (:mod:`gencli.logs`) keeps each file's path and sha256. Logging
+    never fails the run: an error is one warning through ``notify``.
+    """
+    import hashlib
+
+    from gencli import logs
+
+    made = []
+    for record, params, data in rows:
+        if params.get("log", True) is False or "error" in record:
+            continue
+        paths = record.get("paths") or ["-"] * len(data)
+        files = [{"path": str(p), "sha256": hashlib.sha256(d).hexdigest()} for p, d in zip(paths, data, strict=False)]
+        made.append(logs.row_of(record, params, files))
+    logs.log_records(made, notify)
 
 
 def output_of(task, prepared: Any, result: Any, batch_size: int = 1) -> tuple[dict, list[bytes]]:
@@ -137,6 +177,10 @@ def run_one(
     params = seeded(params)
     task.check(params)
     check_marks(params)
+    if "cid" in params:  # a command with conversations: this run's id, and earlier turns to continue
+        from gencli.conversation import begin
+
+        params = begin(params)
     item = Item(prompt, params, argument=argument)
     paths = None
     if task.extension is not None:  # where the files go is checked first: a wrong -o is exit 2 whatever else
@@ -167,4 +211,5 @@ def run_one(
         else:
             write_files(paths, data, params.get("overwrite", False))
             record["paths"] = [str(path) for path in paths]
+    log_rows([(record, params, data)], notify)
     return record

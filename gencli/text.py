@@ -190,16 +190,31 @@ def load_model(spec: LoadSpec, task: str, notify: Notify | None = None) -> Loade
 def tokenize(
     loaded: TextLoaded, item: Item, notify: Notify | None = None, system: str | None = None, prefill: str = ""
 ) -> Prepared:
-    """The prompt's token ids: through the chat template unless ``raw`` or the model has none."""
+    """The prompt's token ids: through the chat template unless ``raw`` or the model has none.
+
+    A conversation's earlier turns (``params["history"]``, see :mod:`gencli.conversation`)
+    go before the prompt; the oldest are dropped, with a warning, when they leave no room.
+    """
+    from gencli.conversation import fitted, messages
+
     lm, params = loaded.lm, item.params
     refuse_huge_prompt(lm, item.prompt)
     tokenizer = lm.tokenizer
     system = system if system is not None else params.get("system")
+    history = params.get("history")
     if not params.get("raw") and getattr(tokenizer, "chat_template", None):
-        messages = [{"role": "system", "content": system}] if system else []
-        messages.append({"role": "user", "content": item.prompt})
-        text = render_chat(tokenizer, messages, lm.ref.id)
-        ids = tokenizer(text + prefill, add_special_tokens=False)["input_ids"]
+
+        def ids_of(turns) -> list[int]:
+            text = render_chat(tokenizer, messages(system, turns, item.prompt), lm.ref.id)
+            return tokenizer(text + prefill, add_special_tokens=False)["input_ids"]
+
+        room = params.get("max_new_tokens") or 0
+        ids = fitted(history, ids_of, context_length(lm), room, notify) if history else ids_of([])
+    elif history is not None:
+        raise UsageError(
+            "this model has no chat template, which a conversation (-c, --cid, chat) needs",
+            "use a chat model, or run without -c/--cid",
+        )
     else:
         if not params.get("raw") and notify and "no-template" not in loaded.told:
             loaded.told.add("no-template")

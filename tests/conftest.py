@@ -26,6 +26,7 @@ os.environ.update(
         "HF_HOME": str(_ROOT / "hf-home"),
         "GENCLI_CACHE": str(_ROOT / "gencli-cache"),
         "GENCLI_CONFIG": str(_ROOT / "no-config.toml"),  # a developer's own config must not change results
+        "XDG_DATA_HOME": str(_ROOT / "xdg-data"),  # the history (gencli logs) of every test run goes here
         "TOKENIZERS_PARALLELISM": "false",
     }
 )
@@ -39,6 +40,8 @@ for _name in (
     "GENCLI_AUDIO_MODEL",
     "GENCLI_QUANTIZE",
     "GENCLI_NO_STDIN",
+    "GENCLI_LOG",
+    "GENCLI_LOGS_DB",
     "GENCLI_DEBUG",
     "NO_COLOR",
     "FORCE_COLOR",

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gencli.batch.resume import check_same_run
-from gencli.engine import item_params, output_of, seeded, spec_of
+from gencli.engine import item_params, log_rows, output_of, seeded, spec_of
 from gencli.errors import EXIT_PARTIAL, GencliError, UsageError
 from gencli.marking import check as check_marks
 from gencli.outputs import BatchFiles
@@ -84,6 +84,11 @@ def run(
 ) -> Summary:
     """Generate every item not already in ``sink.done``; write each record as its group ends."""
     task = implementation(name)
+    if params.get("cid") or params.get("continue_conversation"):
+        raise UsageError(
+            "-c/--continue and --cid continue one conversation, and --batch makes many answers",
+            "drop them, or run the prompts one at a time",
+        )
     params = seeded(params)
     read = items
     items = settle_items(name, items, params)
@@ -188,12 +193,14 @@ def _records(task, loaded, group: list, files: BatchFiles | None, notify: Notify
     about = _about(task.item_of(group[0]), notify) if len(group) == 1 else notify
     results = task.generate(loaded, group, notify=about)
     size = sum(task.weight(value) for value in group)
-    records = []
+    records, rows = [], []
     for value, result in zip(group, results, strict=True):
         record, data = output_of(task, value, result, batch_size=size)
         if files is not None:
             record["paths"] = [str(path) for path in files.write(task.item_of(value), data)]
         records.append(record)
+        rows.append((record, task.item_of(value).params, data))
+    log_rows(rows, notify)  # the group's rows in one transaction (gencli.logs); never fails the batch
     return records
 
 
