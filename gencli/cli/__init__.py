@@ -9,6 +9,7 @@ from gencli.cli import commands as _commands  # noqa: F401  (registers the gener
 from gencli.cli import config as _config  # noqa: F401
 from gencli.cli import env as _env  # noqa: F401
 from gencli.cli import models as _models  # noqa: F401
+from gencli.cli import templates as _templates  # noqa: F401
 from gencli.cli import verify as _verify  # noqa: F401
 from gencli.cli.app import app
 
@@ -42,7 +43,74 @@ def main() -> None:
     except UsageError as exc:
         notice(exc.one_line(), "error")
         sys.exit(EXIT_USAGE)
-    sys.exit(run_click(command, settings.default_map(params)))
+    try:
+        args = default_command(sys.argv[1:], command)
+    except UsageError as exc:
+        notice(exc.one_line(), "error")
+        sys.exit(EXIT_USAGE)
+    sys.exit(run_click(command, settings.default_map(params), args))
+
+
+def default_command(args: list[str], group) -> list[str]:
+    """``gencli "a prompt"`` is ``gencli text "a prompt"`` (as ``llm "a prompt"``): argv as click should parse it.
+
+    Left as they are: no arguments (the help), a command's name, and the root's
+    own options (``--help``, ``--version``, completion). Options first
+    (``gencli -m X "prompt"``) go to ``text`` too, or, with ``-T NAME``, to the
+    template's command. A single word close to a command's name (``imgae``) is
+    taken for a typo, not a prompt: a UsageError suggesting the command.
+    """
+    import difflib
+    import os
+
+    if not args or any(key.startswith("_") and key.endswith("_COMPLETE") for key in os.environ):
+        return args
+    commands = sorted(getattr(group, "commands", {}))
+    first = args[0]
+    if first in commands:
+        return args
+    if first.startswith("-"):
+        root = {flag for param in group.params for flag in (*param.opts, *param.secondary_opts)}
+        root |= set(group.context_settings.get("help_option_names", ["--help"]))
+        if first in root or first.split("=", 1)[0] in root:
+            return args
+        return [_template_command(args), *args]
+    if not any(char.isspace() for char in first):
+        close = difflib.get_close_matches(first.lower(), commands, n=1, cutoff=0.75)
+        if close:
+            from gencli.errors import UsageError
+            from gencli.writers import printable
+
+            raise UsageError(
+                f"no command {printable(first)!r} (did you mean {close[0]}?)",
+                f'for a one-word prompt, say so: gencli text "{printable(first)}"',
+            )
+    return [_template_command(args), *args]
+
+
+def _template_command(args: list[str]) -> str:
+    """The command of the template named by ``-T NAME`` / ``--template NAME`` in ``args``; else ``text``."""
+    name = None
+    for index, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg in ("-T", "--template") and index + 1 < len(args):
+            name = args[index + 1]
+        elif arg.startswith("--template="):
+            name = arg.split("=", 1)[1]
+    if name is None:
+        return "text"
+    from gencli import templates
+    from gencli.errors import UsageError
+
+    try:
+        path, text = templates.read_text(name)
+        import tomllib
+
+        command = tomllib.loads(text).get("command")
+    except (UsageError, ValueError, RecursionError):  # text says what is wrong with it
+        return "text"
+    return command if isinstance(command, str) and command in declared_options() else "text"
 
 
 def run_click(command, default_map: dict | None = None, args: list[str] | None = None) -> int:

@@ -55,21 +55,40 @@ def add_command(name: str) -> None:
 
 def run_command(name: str, values: dict[str, Any]) -> None:
     """One command line: a batch, or one run handed to the command's presenter."""
+    from gencli.cli import templates
     from gencli.cli.present import check_flags, presenter_for, run_batch_command
     from gencli.engine import api_options, model_origin, settle, with_origin
-    from gencli.errors import ModelNotFound
+    from gencli.errors import ModelNotFound, UsageError
+    from gencli.templates import check_name
 
     command = TASKS[name].command
     argument = values.pop(command.argument)
     sources = value_sources(name)
+    given = templates.explicit(name)
+    if values.get("save") is not None:
+        check_name(values["save"])  # before anything else
+    # -T NAME: the template's values under the flags given, over variables and the config file
+    template = templates.apply(name, values, sources, given) if values.get("template") is not None else None
     params = {option.name: values[option.name] for option in api_options(name)}
     flags = {key: value for key, value in values.items() if key not in params}
     check_flags(name, argument, params, flags)
     # Every value checked by its declaration before stdin is read or anything loads;
-    # one from a variable or the config file names it.
+    # one from a variable, the config file or a template names it.
     check_sourced(name, values, sources)
     params = settle(name, params)
     flags = {key: command.option(key).check(value) for key, value in flags.items()}
+    if flags.get("save") is not None:  # keep the command line; run nothing (as llm's --save)
+        kept = given | (set(template.options) if template is not None else set())
+        prompt = argument if argument is not None or template is None else template.prompt
+        templates.save(name, prompt, {**params, **flags}, kept, flags)
+        return
+    if template is not None and template.prompt is not None:
+        if flags.get("batch") is not None:
+            raise UsageError(
+                f"template {template.name!r} has a prompt, and --batch items bring their own",
+                "use a template without a prompt with --batch",
+            )
+        argument = templates.argument(template, argument, flags, name)
     with model_origin(sources.get("model")):
         try:
             if flags.get("batch") is not None:
