@@ -228,10 +228,10 @@ def read_bounded(path: str, flag: str) -> str:
         raise UsageError(f"{flag} file {shown!r} does not exist") from None
     except OSError as exc:
         raise UsageError(f"{flag} file {shown!r} cannot be read: {exc.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a directory, FIFO or device: never read
+        os.close(fd)
+        raise UsageError(f"{flag} {shown!r} is not a regular file", "give a file")
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise UsageError(f"{flag} {shown!r} is not a regular file", "give a file")
         try:
             data = handle.read(MAX_FILE_BYTES + 1)
         except OSError as exc:
