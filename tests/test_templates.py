@@ -71,6 +71,8 @@ def test_save_keeps_the_flags_given_and_runs_nothing(cli, home, monkeypatch):
 
 def test_save_refuses_a_bad_value_and_writes_nothing(cli, home):
     one_error_line(cli("text", "x", "-t", "0", "--save", "t"), "--max-new-tokens")
+    one_error_line(cli("text", "x", "--raw", "-s", "sys", "--save", "t"), "--raw")  # the task's own check
+    one_error_line(cli("image", "x", "--width", "30", "--save", "t"), "--width")
     assert not (home / "t.toml").exists()
 
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gencli.cli import commands as _commands  # noqa: F401  (registers the generating commands)
+from gencli.cli import commands as _commands  # noqa: F401  (registers the generating commands, first in --help)
+
+# isort: split
+from gencli.cli import chat as _chat  # noqa: F401
 from gencli.cli import config as _config  # noqa: F401
 from gencli.cli import env as _env  # noqa: F401
+from gencli.cli import logs as _logs  # noqa: F401
 from gencli.cli import models as _models  # noqa: F401
 from gencli.cli import templates as _templates  # noqa: F401
 from gencli.cli import verify as _verify  # noqa: F401

@@ -78,6 +78,9 @@ def run_command(name: str, values: dict[str, Any]) -> None:
     params = settle(name, params)
     flags = {key: command.option(key).check(value) for key, value in flags.items()}
     if flags.get("save") is not None:  # keep the command line; run nothing (as llm's --save)
+        from gencli.tasks import implementation
+
+        implementation(name).check(params)  # what the task would refuse is not kept either
         kept = given | (set(template.options) if template is not None else set())
         prompt = argument if argument is not None or template is None else template.prompt
         templates.save(name, prompt, {**params, **flags}, kept, flags)
