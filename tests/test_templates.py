@@ -69,6 +69,30 @@ def test_save_keeps_the_flags_given_and_runs_nothing(cli, home, monkeypatch):
     assert saved(home, "brief") == {"command": "text", "prompt": "other", "options": {"max-new-tokens": 5}}
 
 
+@pytest.mark.parametrize(
+    ("args", "options"),
+    [
+        (("code", "parse a CSV", "--lang", "python", "--check", "--retries", "1"),
+         {"lang": "python", "check": True, "retries": 1}),
+        (("image", "a fox", "--negative", "blur", "--steps", "3", "--width", "64", "--height", "48", "-o", "x/"),
+         {"negative": "blur", "steps": 3, "width": 64, "height": 48}),
+        (("audio", "hello there", "--pause", "0.5", "--no-split", "--no-mark", "--overwrite"),
+         {"pause": 0.5, "split": False, "mark": False}),
+    ],
+)  # fmt: skip
+def test_every_command_saves_its_own_options(cli, home, args, options):
+    from gencli import templates
+    from gencli.cli import declared_options
+
+    result = cli(*args, "--save", "t")
+    assert result.exit_code == 0, result.stderr
+    data = saved(home, "t")
+    assert data["command"] == args[0] and data["prompt"] == args[1]
+    assert data["options"] == {key.replace("_", "-"): value for key, value in options.items()}
+    template = templates.read("t", declared_options())
+    assert template.options == options
+
+
 def test_save_refuses_a_bad_value_and_writes_nothing(cli, home):
     one_error_line(cli("text", "x", "-t", "0", "--save", "t"), "--max-new-tokens")
     one_error_line(cli("text", "x", "--raw", "-s", "sys", "--save", "t"), "--raw")  # the task's own check
