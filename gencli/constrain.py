@@ -264,6 +264,13 @@ def llg_tokenizer(tokenizer, vocab_size: int, eos_ids: set[int]):
     return built
 
 
+def _unwritable(why: str) -> UsageError:
+    return UsageError(
+        f"this model's tokenizer cannot write what the constraint requires next ({_first_line(why)})",
+        "use other wording in --choice or the schema, or another model",
+    )
+
+
 @functools.lru_cache(maxsize=1)
 def _executor():
     """llguidance's thread pool for computing a batch's masks in parallel (one per process)."""
@@ -314,10 +321,12 @@ class GrammarMask:
         )
         for row in live:
             matcher = self.matchers[row]
-            if matcher is not None and matcher.is_error():
-                raise RuntimeError(f"constrained generation failed: {matcher.get_error()}")
+            if matcher is not None and matcher.is_error():  # e.g. no token of this model can go on
+                raise _unwritable(matcher.get_error())
         shifts = torch.arange(32, dtype=torch.int32)
         allowed = ((bitmask.unsqueeze(-1) >> shifts) & 1).bool().flatten(1)
+        if not bool(allowed.any(dim=1).all()):  # no token can go on: the tokenizer cannot spell what is required
+            raise _unwritable("no token allowed")
         vocab = scores.shape[-1]
         if allowed.shape[1] < vocab:  # the model's rows past the tokenizer's vocabulary: never
             allowed = torch.nn.functional.pad(allowed, (0, vocab - allowed.shape[1]), value=False)

@@ -207,3 +207,8 @@ def test_quantized_models_are_constrained_too(tiny_json):
     record = run(tiny_json, schema="ok bool, n int", quantize="int8", seed=2, temperature=0.7, max_new_tokens=120)
     assert record["quantize"] == "int8"
     assert set(record["data"]) == {"ok", "n"} and isinstance(record["data"]["ok"], bool)
+
+
+def test_a_choice_the_tokenizer_cannot_spell_is_a_usage_error_not_a_crash(tiny_json):
+    with pytest.raises(UsageError, match="cannot write what the constraint requires"):
+        run(tiny_json, choice="\u00e9t\u00e9,\u00e0 la", temperature=0)
