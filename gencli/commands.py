@@ -64,7 +64,8 @@ TEXT = Command(
     options=(o.model_option("text", shared=True), o.DEVICE, o.DTYPE, o.QUANTIZE, *o.SAMPLING_OPTIONS,
              Option("raw", ("--raw",), bool, False, panel=o.SAMPLING_PANEL,
                     help="Send the prompt as plain completion, without the chat template."),
-             o.SEED, o.NO_STDIN, *_TEXT_OUT, *o.TRUST_OPTIONS, *_TEXT_BATCH),
+             *o.CONSTRAINT_OPTIONS, *o.CONVERSATION_OPTIONS,
+             o.SEED, o.NO_STDIN, *_TEXT_OUT, *o.HISTORY_OPTIONS, *o.TRUST_OPTIONS, *_TEXT_BATCH),
 )
 
 CODE = Command(
@@ -94,7 +95,7 @@ CODE = Command(
                help="Print only the code, as when piped, even on a terminal."),
         Option("raw", ("--raw",), bool, False, panel=OUTPUT_PANEL, api=False,
                help="Print the model's whole answer untouched."),
-        *_TEXT_OUT, *o.TRUST_OPTIONS, *_TEXT_BATCH),
+        *_TEXT_OUT, *o.HISTORY_OPTIONS, *o.TRUST_OPTIONS, *_TEXT_BATCH),
     presenter="gencli.cli.present_code:present",
 )
 
@@ -138,7 +139,7 @@ IMAGE = Command(
                help="A diffusers scheduler class, e.g. EulerAncestralDiscreteScheduler. Default: the model's."),
         o.NO_STDIN, *_FILE_OPTIONS,
         variant(o.JSON, help="Print one JSON record (the paths and their provenance) instead of the paths."),
-        *o.MARK_OPTIONS,
+        *o.HISTORY_OPTIONS, *o.MARK_OPTIONS,
         Option("watermark", ("--watermark",), bool, False, panel=o.PROVENANCE_PANEL,
                help="Also hide an invisible watermark in the pixels, which survives the metadata being stripped "
                     "and JPEG re-encoding (images of 256x256 and up)."),
@@ -196,7 +197,7 @@ AUDIO = Command(
         Option("sample_format", ("--sample-format",), str, "pcm16", per_item=True, panel=OUTPUT_PANEL,
                choices=("pcm16", "float32"), normalize=lambda value: _sample_format(value),
                help="pcm16 (16-bit integers) or float32, for the WAV and for --raw."),
-        o.SEED, o.NO_STDIN, *_TEXT_OUT, *o.MARK_OPTIONS, o.DEVICE, o.DTYPE, *o.TRUST_OPTIONS,
+        o.SEED, o.NO_STDIN, *_TEXT_OUT, *o.HISTORY_OPTIONS, *o.MARK_OPTIONS, o.DEVICE, o.DTYPE, *o.TRUST_OPTIONS,
         *_BATCH_FILE_OPTIONS[:3],
         variant(o.BATCH_SIZE, help="Accepted as other commands take it, but audio items are made one at a time: "
                                    "text-to-audio models (VITS, MusicGen, Bark) differ in what batching they allow."),

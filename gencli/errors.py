@@ -18,6 +18,7 @@ EXIT_PARTIAL = 5
 EXIT_CHECK = 6
 EXIT_NOT_MARKED = 7  # gencli verify: a file carries no mark of being AI-generated
 EXIT_TAMPERED = 8  # gencli verify: a file's content or signed manifest no longer matches its marks
+EXIT_INCOMPLETE = 9  # --schema/--grammar/--choice: the token limit ended the output before it was complete
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process it ended
 

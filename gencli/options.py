@@ -269,6 +269,20 @@ SIGN_KEY = Option("sign_key", ("--sign-key",), str, None, panel=PROVENANCE_PANEL
                   metavar="PEM", help="With --sign: the private key of the signing certificate (PEM).")
 MARK_OPTIONS = (MARK, SIGN, SIGN_CERT, SIGN_KEY)
 
+# The history (gencli/logs): every generation logged unless --no-log; conversations continue from it.
+LOG = Option("log", ("--log/--no-log",), bool, True, panel=OUTPUT_PANEL, envvar="GENCLI_LOG",
+             help="Log this run to the history database ($XDG_DATA_HOME/gencli/logs.db; see gencli logs). "
+                  "--no-log (or GENCLI_LOG=0, or log = false in the config file): not this run.")
+# Templates (gencli/templates): a saved prompt, system prompt, options and model.
+SAVE = Option("save", ("--save",), str, None, panel=OUTPUT_PANEL, configurable=False, show_default=False, api=False,
+              metavar="NAME",
+              help="Save this command's prompt, system prompt, options and model as template NAME "
+                   "(see gencli templates); the prompt may hold {input} for stdin.")
+TEMPLATE = Option("template", ("--template", "-T"), str, None, panel=SAMPLING_PANEL, configurable=False,
+                  show_default=False, api=False, metavar="NAME",
+                  help="Start from template NAME (see gencli templates); flags given here win over it.")
+HISTORY_OPTIONS = (LOG, SAVE, TEMPLATE)
+
 BATCH_OPTIONS = (BATCH, OUT, RESUME, BATCH_SIZE, PROGRESS)
 LOAD_OPTIONS = (MODEL, DEVICE, DTYPE)
 TRUST_OPTIONS = (TRUST_REMOTE_CODE, ALLOW_PICKLE)
@@ -294,6 +308,23 @@ STOP = Option("stop", ("--stop",), list, None, per_item=True, show_default=False
               help="Stop before this string (repeatable); it is not printed.")
 
 SAMPLING_OPTIONS = (SYSTEM, MAX_NEW_TOKENS, TEMPERATURE, TOP_P, TOP_K, REPETITION_PENALTY, STOP)
+
+# Constrained output (gencli/constrain): the text always parses as asked. One of the three at a time.
+SCHEMA = Option("schema", ("--schema",), str, None, per_item=True, show_default=False, metavar="SCHEMA",
+                help="The output is JSON valid against this JSON Schema: a file, inline JSON, or a concise list "
+                     "such as 'name, age int, bio: a short bio'. Generation is constrained token by token.")
+GRAMMAR = Option("grammar", ("--grammar",), str, None, per_item=True, show_default=False, metavar="FILE",
+                 help="The output follows this grammar file: GBNF (as llama.cpp writes it) or Lark.")
+CHOICE = Option("choice", ("--choice",), str, None, per_item=True, show_default=False, metavar="A,B,C",
+                help="The output is exactly one of these comma-separated choices.")
+CONSTRAINT_OPTIONS = (SCHEMA, GRAMMAR, CHOICE)
+
+# Conversations (gencli/conversation): earlier turns from the history go through the chat template.
+CONTINUE = Option("continue_conversation", ("--continue", "-c"), bool, False, configurable=False,
+                  help="Continue the most recent conversation (its earlier turns go to the model).")
+CID = Option("cid", ("--cid",), str, None, configurable=False, show_default=False, metavar="ID",
+             help="Continue conversation ID (see gencli logs).")
+CONVERSATION_OPTIONS = (CONTINUE, CID)
 # fmt: on
 
 
