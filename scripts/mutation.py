@@ -40,7 +40,12 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "extract": ("gencli/extract.py", ["tests/test_extract.py"]),
     "checks": (
         "gencli/checks.py",
-        ["tests/robustness/test_checkers.py", "tests/test_code.py", "tests/test_checks_ruby_go.py"],
+        [
+            "tests/robustness/test_checkers.py",
+            "tests/test_code.py",
+            "tests/test_checks_ruby_go.py",
+            "tests/test_mutants_checks_more.py",
+        ],
     ),
     "writers": ("gencli/writers.py", ["tests/test_writers.py", "tests/test_write_race.py"]),
     "batch_results": (
