@@ -51,8 +51,13 @@ def check_same_run(
     # holds the size made, not the one asked for).
     skipped = {"seed", "width", "height"}
     compared = [option.name for option in options.values() if option.per_item and option.name not in skipped]
-    # The model is compared only where something is left to make: a run with every item made appends nothing.
+    # The model's content is compared only where something is left to make: a run with every item made appends
+    # nothing. Its name is still looked up, so a typo is exit 3 as in any run.
     model_checked = all(_made(earlier.get(str(item.id))) for item in settled)
+    if model_checked:
+        from gencli.models.resolve import resolve
+
+        resolve(settled[0].params.get("model") if settled else None, TASKS[name])
     for as_read, item in zip(read, settled, strict=True):
         overrides = as_read.params
         record = earlier.get(str(item.id))
