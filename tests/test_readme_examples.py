@@ -300,6 +300,75 @@ def signed(run: Run) -> None:
     assert report["marks"] == ["xmp", "c2pa"] and report["c2pa"]["validation_state"] == "Valid", report
 
 
+# Templates and history: each line its own config directory (templates beside it) and its own log.
+
+
+def own_config(directory: Path, stage: Stage) -> dict:
+    config = directory.parent / f"{directory.name}-config" / "config.toml"
+    config.parent.mkdir()
+    config.write_bytes((stage.root / "config.toml").read_bytes())
+    return {"GENCLI_CONFIG": str(config), "GENCLI_LOGS_DB": str(directory.parent / f"{directory.name}-logs.db")}
+
+
+def template_file(run: Run, name: str) -> Path:
+    return Path(run.env["GENCLI_CONFIG"]).parent / "templates" / f"{name}.toml"
+
+
+BULLETS = 'gencli text "Summarise in 3 bullets: {input}" -s "You are terse." -t 120 --save bullets'
+LIGHTHOUSE = 'gencli image "a lighthouse" --negative "blurry" --steps 4 --width 512 --height 512 --save lh'
+RIVERS = 'gencli text "Name three rivers" --seed 7'
+
+
+def saved(*lines: str, **named: str) -> Callable[[Path, Stage], dict]:
+    """A setup: its own config and log, the files named, then ``lines`` run there first."""
+
+    def setup(directory: Path, stage: Stage) -> dict:
+        env = own_config(directory, stage)
+        write(directory, {name.replace("__", "."): text for name, text in named.items()})
+        for line in lines:
+            done = run_line(stage, line, directory, env)
+            assert done.returncode == 0, done.stderr
+        return env
+
+    return setup
+
+
+def saves(name: str, *words: str) -> Callable[[Run], None]:
+    def check(run: Run) -> None:
+        text = template_file(run, name).read_text()
+        assert run.out == "" and all(word in text for word in words), text
+
+    return check
+
+
+def lighthouse_from_template(run: Run) -> None:
+    (path,) = (run.dir / "out").iterdir()
+    assert run.out == f"out/{path.name}\n"
+    chunks = png_text(path)
+    assert (chunks["negative"], chunks["steps"], chunks["size"]) == ("blurry", "4", "512x512")
+
+
+def log_entries(run: Run) -> list[dict]:
+    done = run.again("gencli logs -n 0 --json")
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def one_conversation(count: int) -> Callable[[Run], None]:
+    def check(run: Run) -> None:
+        one_newline(run.out)
+        entries = log_entries(run)
+        assert len(entries) == count and len({entry["conversation_id"] for entry in entries}) == 1, entries
+        assert entries[0]["prompt"] == "Name three rivers"
+
+    return check
+
+
+def replayed(run: Run) -> None:
+    entries = log_entries(run)
+    assert run.out == entries[0]["output"] + "\n" and entries[0]["seed"] == entries[1]["seed"] == 7
+
+
 def is_png(name: str) -> Callable[[Run], None]:
     def check(run: Run) -> None:
         assert (run.dir / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
@@ -528,6 +597,32 @@ RUN: dict[str, Example] = {
     'gencli image "a cat" -o cat.png --sign --sign-cert chain.pem --sign-key key.pem': Example(
         certificate_chain, signed
     ),
+    BULLETS: Example(own_config, saves("bullets", "You are terse.", "{input}", "120")),
+    "cat notes.md | gencli text -T bullets": Example(
+        saved(BULLETS, notes__md="# Notes\n\nThe sea is calm.\n"), lambda r: one_newline(r.out)
+    ),
+    'gencli text -T bullets -t 60 "the meeting went long"': Example(saved(BULLETS), lambda r: one_newline(r.out)),
+    LIGHTHOUSE: Example(own_config, saves("lh", "blurry", "512")),
+    "gencli -T lh -o out/": Example(saved(LIGHTHOUSE), lighthouse_from_template),
+    "gencli templates list": Example(saved(BULLETS), lambda r: "bullets" in r.out),
+    "gencli templates show bullets": Example(saved(BULLETS), lambda r: "You are terse." in r.out),
+    "gencli templates rm lh": Example(saved(LIGHTHOUSE), lambda r: not template_file(r, "lh").exists()),
+    RIVERS: Example(own_config, one_conversation(1)),
+    'gencli text "Which is longest?" -c': Example(saved(RIVERS), one_conversation(2)),
+    "gencli logs -n 3": Example(saved(RIVERS), lambda r: "> Name three rivers" in r.out),
+    "gencli logs -q rivers --json | jq -r .output": Example(
+        saved(RIVERS), lambda r: bool(r.out.strip()) and r.out.strip() in log_entries(r)[0]["output"]
+    ),
+    'gencli logs replay "$(gencli logs -n 1 --json | jq -r .id)"': Example(saved(RIVERS), replayed),
+    'gencli text "And the shortest?" --cid "$(gencli logs -n 1 --json | jq -r .conversation_id)"': Example(
+        saved(RIVERS), one_conversation(2)
+    ),
+    "gencli logs rm --all --yes": Example(saved(RIVERS), lambda r: log_entries(r) == []),
+    'gencli chat --system "Be brief."': Example(own_config, lambda r: r.out == ""),  # stdin empty: nothing said
+    "printf 'Name a river\\nHow long is it?\\n' | gencli chat --seed 1 > answers.txt": Example(
+        own_config, lambda r: len(log_entries(r)) == 2 and bool((r.dir / "answers.txt").read_text().strip())
+    ),
+    "gencli chat -c": Example(saved(RIVERS), lambda r: r.out == "" and len(log_entries(r)) == 1),
     'gencli image "a cat" -o - > cat.png': Example(check=is_png("cat.png")),
     'gencli audio "Hello there. How are you today?"': Example(check=speech_named_from_text),
     'gencli audio "Hello there" -o hello.wav': Example(check=pcm16_at_model_rate("hello.wav")),
