@@ -264,6 +264,23 @@ def llg_tokenizer(tokenizer, vocab_size: int, eos_ids: set[int]):
     return built
 
 
+_MATCHERS: dict = {}  # (tokenizer, grammar) -> a matcher that consumed nothing, to copy
+
+
+def _fresh_matcher(llg, grammar: str):
+    """A matcher at the grammar's start: a copy of one kept per grammar, which shares the lexer
+    states it has built (built lazily, they make a new matcher's first steps slow)."""
+    from llguidance import LLMatcher
+
+    key = (id(llg), grammar)
+    template = _MATCHERS.get(key)
+    if template is None or template[0] is not llg:
+        if len(_MATCHERS) >= 64:
+            _MATCHERS.clear()
+        template = _MATCHERS[key] = (llg, LLMatcher(llg, grammar, log_level=0))
+    return template[1].deep_copy()
+
+
 def _unwritable(why: str) -> UsageError:
     return UsageError(
         f"this model's tokenizer cannot write what the constraint requires next ({_first_line(why)})",
@@ -292,10 +309,8 @@ class GrammarMask:
     """
 
     def __init__(self, tokenizer, constraints: list[Constraint | None], vocab_size: int, eos_ids: set[int]):
-        from llguidance import LLMatcher
-
         self.llg = llg_tokenizer(tokenizer, vocab_size, eos_ids)
-        self.matchers = [None if c is None else LLMatcher(self.llg, c.grammar, log_level=0) for c in constraints]
+        self.matchers = [None if c is None else _fresh_matcher(self.llg, c.grammar) for c in constraints]
         for matcher in self.matchers:
             if matcher is not None and matcher.is_error():
                 raise UsageError(f"the constraint cannot be used with this model: {_first_line(matcher.get_error())}")
