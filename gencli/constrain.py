@@ -331,9 +331,11 @@ class GrammarMask:
             return scores
         words = (self.llg.vocab_size + 31) // 32
         bitmask = torch.zeros((len(live), words), dtype=torch.int32)
-        self.executor.unsafe_compute_mask_ptr(
-            [(self.matchers[row], index) for index, row in enumerate(live)], bitmask.data_ptr(), words * 4, len(live)
-        )
+        if len(live) == 1:  # one row: no hand-off to the executor's threads
+            self.matchers[live[0]].unsafe_compute_mask_ptr(bitmask.data_ptr(), words * 4)
+        else:
+            pairs = [(self.matchers[row], index) for index, row in enumerate(live)]
+            self.executor.unsafe_compute_mask_ptr(pairs, bitmask.data_ptr(), words * 4, len(live))
         for row in live:
             matcher = self.matchers[row]
             if matcher is not None and matcher.is_error():  # e.g. no token of this model can go on
