@@ -369,6 +369,32 @@ def replayed(run: Run) -> None:
     assert run.out == entries[0]["output"] + "\n" and entries[0]["seed"] == entries[1]["seed"] == 7
 
 
+def embedded_with(**named: str) -> Callable[[Path, Stage], dict]:
+    """The embedded model (see :func:`embedded`), with the files named written first."""
+
+    def setup(directory: Path, stage: Stage) -> dict:
+        write(directory, {name.replace("__", "."): text for name, text in named.items()})
+        return embedded(directory, stage)
+
+    return setup
+
+
+def a_person(run: Run) -> None:
+    person = json.loads(run.out)
+    assert run.out.count("\n") == 1 and set(person) == {"name", "age"}, run.out
+    assert isinstance(person["name"], str) and isinstance(person["age"], int)
+
+
+def a_city(run: Run) -> None:
+    import jsonschema
+
+    jsonschema.validate(json.loads(run.out), json.loads((run.dir / "city.schema.json").read_text()))
+
+
+CITY = '{"type": "object", "properties": {"name": {"type": "string"}, "population": {"type": "integer"}}, '
+CITY += '"required": ["name", "population"], "additionalProperties": false}'
+
+
 def is_png(name: str) -> Callable[[Run], None]:
     def check(run: Run) -> None:
         assert (run.dir / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
@@ -623,6 +649,14 @@ RUN: dict[str, Example] = {
         own_config, lambda r: len(log_entries(r)) == 2 and bool((r.dir / "answers.txt").read_text().strip())
     ),
     "gencli chat -c": Example(saved(RIVERS), lambda r: r.out == "" and len(log_entries(r)) == 1),
+    'gencli text "Give me a person as JSON." --schema "name, age int" -t 60': Example(embedded, a_person),
+    'gencli text "Is the sky blue?" --choice yes,no': Example(embedded, lambda r: r.out in ("yes\n", "no\n")),
+    'gencli text "Describe a city" --schema city.schema.json --json | jq .data': Example(
+        embedded_with(city__schema__json=CITY), a_city
+    ),
+    'gencli text "Answer yes or no" --grammar answer.gbnf': Example(
+        embedded_with(answer__gbnf='root ::= "yes" | "no"\n'), lambda r: r.out in ("yes\n", "no\n")
+    ),
     'gencli image "a cat" -o - > cat.png': Example(check=is_png("cat.png")),
     'gencli audio "Hello there. How are you today?"': Example(check=speech_named_from_text),
     'gencli audio "Hello there" -o hello.wav': Example(check=pcm16_at_model_rate("hello.wav")),
