@@ -47,7 +47,13 @@ _log.addHandler(logging.NullHandler())  # a library logs; the application decide
 
 
 def generate(
-    task: str, prompt: str, *, context: str | None = None, notify: Notify | None = None, **options: Any
+    task: str,
+    prompt: str,
+    *,
+    context: str | None = None,
+    notify: Notify | None = None,
+    template: str | None = None,
+    **options: Any,
 ) -> dict:
     """Run task ``task`` on ``prompt``; the record its command prints with ``--json``.
 
@@ -55,12 +61,17 @@ def generate(
     goes before the prompt with a blank line between, as piped stdin does on
     the command line. A task that writes files writes them at ``output`` (as
     ``-o``: a file, or a directory that exists or ends in ``/``); their paths
-    are the record's ``paths``.
+    are the record's ``paths``. ``template`` starts from a saved template
+    (``--save``), as ``-T`` does: its options under the ones given here, and
+    its prompt around this one (``{input}`` filled with the context, then
+    the prompt).
     """
     from gencli.engine import run_one, settle
     from gencli.tasks import implementation
 
     _known(task)
+    if template is not None:
+        prompt, context, options = _from_template(task, template, prompt, context, options)
     params = settle(task, {key: _path(value) for key, value in options.items()})
     record = run_one(
         task,
@@ -189,6 +200,33 @@ def _known(task: str) -> None:
 
     if task not in TASKS:
         raise UsageError(f"no task {task!r}", "tasks: " + ", ".join(TASKS))
+
+
+def _from_template(
+    task: str, name: str, prompt: str, context: str | None, options: dict[str, Any]
+) -> tuple[str, str | None, dict[str, Any]]:
+    """The prompt, context and options of a run that starts from template ``name`` (see gencli.templates)."""
+    from gencli import templates
+    from gencli.engine import api_options
+    from gencli.prompts import joined
+    from gencli.tasks import TASKS
+
+    commands = {key: {option.name: option for option in row.command.options} for key, row in TASKS.items()}
+    found = templates.read(name, commands)
+    if found.command != task:
+        raise UsageError(
+            f"template {found.name!r} is for {found.command}, not {task}", f"use generate({found.command!r}, ...)"
+        )
+    names = {option.name for option in api_options(task)}
+    merged = {**{key: value for key, value in found.options.items() if key in names}, **options}
+    if found.prompt is None:
+        return prompt, context, merged
+    if templates.INPUT in found.prompt:
+        given = joined(context, prompt)
+        if not given:
+            raise UsageError(f"template {found.name!r} has {templates.INPUT} in its prompt, and no input was given")
+        return found.prompt.replace(templates.INPUT, given), None, merged
+    return joined(found.prompt, prompt), context, merged
 
 
 def _joined(prompt: Any, context: Any, task: str) -> str:

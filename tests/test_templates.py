@@ -144,6 +144,25 @@ def test_input_fills_the_placeholder_else_the_prompt_stands_for_the_argument(tin
     assert record_of(cli("text", "-T", "short", "--json"))["prompt"] == "Be short"
 
 
+def test_the_python_api_starts_from_a_template_as_t_does(tiny_llama, cli, home):
+    import gencli
+    from gencli.errors import UsageError
+
+    made = cli(
+        "text", "Summarise: {input}", "-s", "Be brief.", "-t", "3", *GREEDY, "-m", str(tiny_llama), "--save", "s"
+    )
+    assert made.exit_code == 0, made.stderr
+    record = gencli.generate("text", "the sea", template="s", seed=4)
+    assert record["prompt"] == "Summarise: the sea" and record["options"]["system"] == "Be brief."
+    assert record["options"]["max_new_tokens"] == 3 and record["options"]["temperature"] == 0
+    assert gencli.generate("text", "x", context="notes", template="s", max_new_tokens=2)["prompt"] == (
+        "Summarise: notes\n\nx"
+    )
+    assert gencli.generate("text", "the sea", template="s", max_new_tokens=2)["options"]["max_new_tokens"] == 2
+    with pytest.raises(UsageError, match="template 's' is for text, not image"):
+        gencli.generate("image", "a cat", template="s")
+
+
 def test_template_sits_between_flags_and_the_config_file(tiny_llama, home):
     config = home.parent / "config.toml"
     config.parent.mkdir(parents=True)
