@@ -1,9 +1,11 @@
 """Sampling options, finish reasons and stop strings, observed against the library and scripted models.
 
 gencli's sampled text is compared with transformers' own sampling
-(``model.generate(do_sample=True, ...)`` after ``torch.manual_seed(seed)``),
-which applies the same warpers and draws from a generator seeded the same
-way: token for token, the two must agree. Each comparison also checks that
+(``model.generate(do_sample=True, ...)``), which applies the same warpers, with
+its draw (``torch.multinomial``) replaced by the one gencli makes on every
+device: one number in [0, 1) from a CPU generator seeded with the seed, then
+the token where the probabilities' running sum first passes it (:func:`drawn_by_inverse_cdf`,
+written here apart from gencli's). Token for token, the two must agree. Each comparison also checks that
 the option changes the library's text, so an option gencli ignored would be
 seen. Finish reasons and stopping use models scripted to end, loop or
 continue (``scripted_models.py``), whose answer is known token by token.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+from unittest import mock
 
 import pytest
 
@@ -39,6 +42,22 @@ def flags(settings: dict) -> list[str]:
     return [f"--{name.replace('_', '-')}={value}" for name, value in settings.items()]
 
 
+def drawn_by_inverse_cdf(generator):
+    """A stand-in for ``torch.multinomial(probs, 1)``: per row, how many running sums are <= u * total."""
+    import torch
+
+    def multinomial(probs, num_samples, *args, **kwargs):
+        assert num_samples == 1 and probs.dim() == 2
+        rows = []
+        for row in probs:
+            cdf = row.float().cumsum(0)
+            u = torch.rand(1, generator=generator)[0]
+            rows.append(int((cdf <= u * cdf[-1]).sum()))
+        return torch.tensor(rows, device=probs.device).unsqueeze(1)
+
+    return multinomial
+
+
 def record_of(result) -> dict:
     assert result.exit_code == 0, result.stderr
     return json.loads(result.stdout)
@@ -58,11 +77,12 @@ def library(tiny_llama):
 
     def generate(seed: int | None = None, **settings) -> str:
         sample = seed is not None
+        draw = torch.multinomial
         if sample:
-            torch.manual_seed(seed)
+            draw = drawn_by_inverse_cdf(torch.Generator("cpu").manual_seed(seed))
         else:
             settings = {"repetition_penalty": settings.get("repetition_penalty", 1.0)}
-        with torch.inference_mode():
+        with torch.inference_mode(), mock.patch.object(torch, "multinomial", draw):
             output = model.generate(**inputs, do_sample=sample, max_new_tokens=TOKENS, **settings)
         return tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip()
 
