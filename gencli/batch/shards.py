@@ -11,17 +11,54 @@ import os
 from pathlib import Path
 
 from gencli.batch.results import read_records, write_in_order
+from gencli.task import Notify
 
 
-def distributed_state():
-    """accelerate's PartialState when launched as several processes, else None."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+def distributed_state(device: str = "auto", notify: Notify | None = None):
+    """accelerate's PartialState when launched as several processes, else None.
+
+    The processes coordinate over NCCL, one GPU each, only when this machine
+    has a GPU for every one of its processes: NCCL refuses two processes on
+    one GPU. Otherwise (or with ``device`` cpu or mps) they use gloo on the
+    CPU, and with ``auto`` their models run there too, said once by the main
+    process through ``notify``.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
         return None
     import torch
     from accelerate import PartialState
 
-    # Without cpu=True, accelerate treats processes on a machine with no GPU as one.
-    return PartialState(cpu=not torch.cuda.is_available())
+    here = int(os.environ.get("LOCAL_WORLD_SIZE", world))  # the processes on this machine
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    on_cpu = gpus < here or device in ("cpu", "mps")
+    state = PartialState(cpu=on_cpu)
+    if on_cpu and gpus and device == "auto" and notify is not None and state.is_main_process:
+        notify(
+            f"{here} processes but {gpus} GPU(s) on this machine: the processes run on the CPU; "
+            f"launch at most {gpus} process(es) per machine to use the GPUs, or pass --device cuda to share them",
+            "warning",
+        )
+    return state
+
+
+def rank_device(device: str, state) -> str:
+    """The device of this process under accelerate launch, for the ``--device`` asked for.
+
+    ``auto`` is the process's own device (accelerate's choice: its GPU, or the
+    CPU). A CUDA device is the GPU of the process's local rank (cuda:LOCAL_RANK,
+    round robin when processes outnumber GPUs): the same index for every
+    process would put them all on one GPU. cpu and mps stay as they are.
+    """
+    if device == "auto":
+        return "cpu" if state.device.type == "cpu" else str(state.device)
+    if device.startswith("cuda"):
+        import torch
+
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if gpus:
+            return f"cuda:{state.local_process_index % gpus}"
+    return device  # no GPU here: the device choice says so (exit 4)
 
 
 def shard_path(out: Path, rank: int, world: int) -> Path:
