@@ -20,3 +20,15 @@ def check_mode(record: dict, mode: str) -> None:
     for key, value in wanted.items():
         if record.get(key, "none") != value:
             sys.exit(f"asked for {mode}, but gencli's record has {key} = {record.get(key)!r}")
+
+
+def mode_device(mode: str, device: str) -> str:
+    """The device a mode runs on: int8/int4 on the CPU only (their packed kernels are CPU ones), others ``device``."""
+    return "cpu" if mode in ("int8", "int4") else device
+
+
+def mode_label(mode: str, device: str) -> str:
+    """A row's name for ``mode`` run on ``device``, saying when the CPU was forced."""
+    if mode in ("int8", "int4") and device != "cpu":
+        return f"{mode} on cpu (--device cpu: CPU only)"
+    return f"{mode} on {mode_device(mode, device)}"

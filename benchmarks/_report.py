@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -63,3 +64,19 @@ def print_table(title: str, rows: list[tuple[str, str]]) -> None:
     print(title)
     for label, value in rows:
         print(f"  {label:<{width}}{value}")
+
+
+def settle_placement(gencli: str, device: str, dtype: str, env: dict) -> tuple[str, str]:
+    """What gencli's ``auto`` (or the given device and dtype) settles to here, from ``gencli env --json``."""
+    proc = subprocess.run(
+        [gencli, "env", "--json", "--device", device, "--dtype", dtype],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        sys.exit(f"gencli env --device {device} --dtype {dtype} exited {proc.returncode}:\n{proc.stderr.strip()}")
+    facts = json.loads(proc.stdout)
+    return facts["device"], facts["dtype"]

@@ -10,9 +10,20 @@ loads the model once, then measures:
 
 Prints tokens/s for each and the batched / one-by-one ratio (target >= 6x).
 Tokens are completion tokens as the records count them; time is wall time of
-generation only (the model is loaded before either is timed).
+generation only (the model is loaded before either is timed). Every line
+names the device and dtype (``--device``, default auto, settled as gencli
+settles it). The first one-by-one prompt is also timed alone: on a GPU it
+holds the process's first-call costs (and, with ``--cache static``, the
+compiling), which the rate that follows does not.
 
-    .venv/bin/python benchmarks/bench_batch.py [--sizes 16,32,64] [--dtype fp32]
+``--cache static`` sets the loaded model's ``generation_config.cache_implementation``
+to "static" (gencli's own GenerationConfig leaves it unset, so transformers
+fills it from the model's): transformers 5 then compiles the decode step
+itself on CUDA (``_valid_auto_compile_criteria``); on the CPU it only swaps
+the cache. It measures what a static cache would buy, before gencli offers it.
+
+    .venv/bin/python benchmarks/bench_batch.py [--sizes 16,32,64] [--dtype fp32] [--device auto]
+        [--new-tokens 128] [--prompts 64] [--cache dynamic|static]
 """
 
 from __future__ import annotations
@@ -47,9 +58,19 @@ PROMPTS = [shape.format(subject) for shape in SHAPES for subject in SUBJECTS]  #
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="16,32,64", help="batch sizes to measure")
-    parser.add_argument("--dtype", default="fp32", help="fp32 or bf16")
+    parser.add_argument("--dtype", default="fp32", help="fp32, bf16, fp16 or auto (default fp32)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, mps or auto (default)")
     parser.add_argument("--new-tokens", type=int, default=128)
+    parser.add_argument(
+        "--prompts", type=int, default=64, help="how many of the 64 prompts, every (64/N)th (default 64)"
+    )
+    parser.add_argument(
+        "--cache", choices=("dynamic", "static"), default="dynamic", help="the KV cache (default dynamic, gencli's)"
+    )
     args = parser.parse_args()
+    if not 1 <= args.prompts <= len(PROMPTS):
+        sys.exit(f"--prompts: 1 to {len(PROMPTS)}")
+    chosen = PROMPTS[:: len(PROMPTS) // args.prompts][: args.prompts]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     from gencli.batch import Summary, run
@@ -57,18 +78,29 @@ def main() -> None:
     from gencli.task import Item
     from gencli.tasks import implementation
 
-    params = settle("text", {"max_new_tokens": args.new_tokens, "temperature": 0.0, "seed": 0, "dtype": args.dtype})
-    items = [Item(p, {}, index=i, id=str(i + 1)) for i, p in enumerate(PROMPTS)]
-    implementation("text").load(spec_of("text", params))  # loaded once, before the clock starts
+    params = settle(
+        "text",
+        {"max_new_tokens": args.new_tokens, "temperature": 0.0, "seed": 0, "dtype": args.dtype, "device": args.device},
+    )
+    items = [Item(p, {}, index=i, id=str(i + 1)) for i, p in enumerate(chosen)]
+    loaded = implementation("text").load(spec_of("text", params))  # loaded once, before the clock starts
+    placement = loaded.lm.placement
+    where = f"{placement.device} {placement.dtype}, {args.cache} cache"
+    if args.cache == "static":
+        loaded.lm.model.generation_config.cache_implementation = "static"
+    print(f"{where}: {len(chosen)} prompts, {args.new_tokens} new tokens each, greedy", flush=True)
 
     load = OtherLoad()
     load.start()
-    began = start = time.perf_counter()
-    tokens = 0
-    for prompt in PROMPTS[::8]:
+    began = time.perf_counter()
+    first = run_one("text", chosen[0], params)["usage"]["completion_tokens"]
+    first_s = time.perf_counter() - began
+    print(f"{where}: first call   {first / first_s:7.1f} tokens/s  ({first} tokens, {first_s:.1f} s)", flush=True)
+    start, tokens, alone_prompts = time.perf_counter(), 0, chosen[::8] or chosen[:1]
+    for prompt in alone_prompts:
         tokens += run_one("text", prompt, params)["usage"]["completion_tokens"]
     alone = tokens / (time.perf_counter() - start)
-    print(f"one by one: {alone:7.1f} tokens/s  ({len(PROMPTS[::8])} prompts, {tokens} tokens)")
+    print(f"{where}: one by one   {alone:7.1f} tokens/s  ({len(alone_prompts)} prompts, {tokens} tokens)", flush=True)
 
     class Sink:
         done: dict = {}
@@ -84,11 +116,12 @@ def main() -> None:
         summary: Summary = run("text", items, params, Sink(), batch_size=size)
         rates[size] = summary.tokens / summary.seconds
         print(
-            f"batch {size:3d}:  {rates[size]:7.1f} tokens/s  ({len(items)} prompts, {summary.tokens} tokens, "
-            f"{summary.seconds:.1f} s)  ratio {rates[size] / alone:4.1f}x"
+            f"{where}: batch {size:3d}    {rates[size]:7.1f} tokens/s  ({len(items)} prompts, {summary.tokens} "
+            f"tokens, {summary.seconds:.1f} s)  ratio {rates[size] / alone:4.1f}x",
+            flush=True,
         )
     best = max(rates, key=rates.get)
-    print(f"\nbest: batch {best}, {rates[best] / alone:.1f}x one-by-one (target >= 6x); dtype {args.dtype}")
+    print(f"\n{where}: best batch {best}, {rates[best] / alone:.1f}x one-by-one (target >= 6x)")
     print(load.report(time.perf_counter() - began))
 
 

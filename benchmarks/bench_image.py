@@ -22,12 +22,20 @@ model's, since every layer has its real shape.
    adds the cost of one UNet step, the difference over the steps (with one
    step, generate_s holds the text encoding and VAE decoding as well).
 
+Each run is one process that makes ``--calls`` pipeline calls (default 3):
+``gencli image --batch`` over that many prompts, N images each, ``--batch-size
+N``, so one call per prompt. The first call carries the process's first-call
+costs (on CUDA: kernel loading, cuBLAS/cuDNN set-up, autotuning); the later
+ones are the steady state a longer batch sees. Both are reported, side by
+side: ``first call`` and ``steady`` (the median of the second and later calls).
+
 Device and dtype ``auto`` are settled first by ``gencli env --json`` and
-passed explicitly, so the labels hold; the default size and count follow
-the device: 512x512 and 4 images on CUDA, 256x256 and 1 image elsewhere.
+passed explicitly, so the labels hold (every row names the device); the
+default size and count follow the device: 512x512 and 4 images on CUDA,
+256x256 and 1 image elsewhere.
 
     .venv/bin/python benchmarks/bench_image.py [--device auto] [--dtype auto] [--steps 1 | 1,4] [--size W]
-        [-n N] [--runs 2] [--pipeline-dir DIR] [--rebuild] [--build-only] [--gencli PATH]
+        [-n N] [--runs 2] [--calls 3] [--pipeline-dir DIR] [--rebuild] [--build-only] [--gencli PATH]
 """
 
 from __future__ import annotations
@@ -46,7 +54,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _machine import OtherLoad
-from _report import bench_env, print_table, run_measured, value_range
+from _report import bench_env, print_table, run_measured, settle_placement, value_range
 
 PROMPT = "a lighthouse at dusk"
 MARKER = "bench_image_build.json"
@@ -247,22 +255,6 @@ def ensure_pipeline(directory: Path, rebuild: bool, env: dict) -> dict:
 # --- timing -----------------------------------------------------------------------------------
 
 
-def placement(gencli: str, device: str, dtype: str, env: dict) -> tuple[str, str]:
-    """What gencli's ``auto`` (or the given device and dtype) settles to here."""
-    proc = subprocess.run(
-        [gencli, "env", "--json", "--device", device, "--dtype", dtype],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        sys.exit(f"gencli env --device {device} --dtype {dtype} exited {proc.returncode}:\n{proc.stderr.strip()}")
-    facts = json.loads(proc.stdout)
-    return facts["device"], facts["dtype"]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -289,6 +281,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, help="width and height (default 512 on CUDA, 256 elsewhere)")
     parser.add_argument("-n", "--num-images", type=int, help="images per call (default 4 on CUDA, 1 elsewhere)")
     parser.add_argument("--runs", type=int, default=2, help="timed runs after the warm-up (default 2)")
+    parser.add_argument(
+        "--calls",
+        type=int,
+        default=3,
+        help="pipeline calls in each run's one process (default 3): the first, then the steady state",
+    )
     parser.add_argument("--_build", type=Path, help=argparse.SUPPRESS)  # the child that builds
     args = parser.parse_args()
     if args._build:
@@ -299,12 +297,12 @@ def main() -> None:
         steps = sorted({int(s) for s in args.steps.split(",")})
     except ValueError:
         sys.exit(f"--steps takes a count or a comma-separated list of counts, not {args.steps!r}")
-    if steps[0] < 1 or args.runs < 1:
-        sys.exit("--steps and --runs must be at least 1")
+    if steps[0] < 1 or args.runs < 1 or args.calls < 1:
+        sys.exit("--steps, --runs and --calls must be at least 1")
     env = bench_env()
     directory = args.pipeline_dir.resolve()
     if not args.build_only:  # a device that is not there stops here, before minutes of building
-        device, dtype = placement(args.gencli, args.device, args.dtype, env)
+        device, dtype = settle_placement(args.gencli, args.device, args.dtype, env)
     facts = ensure_pipeline(directory, args.rebuild, env)
     params = facts["parameters"]
     sizes = (
@@ -320,6 +318,7 @@ def main() -> None:
     count = args.num_images or (4 if cuda else 1)
     print(
         f"timing on {device}, {dtype}: {size}x{size}, steps {','.join(map(str, steps))}, {count} image(s) a run, "
+        f"{args.calls} pipeline call(s) a run, "
         f"1 warm-up + {args.runs} runs" + (" of each step count, alternating" if len(steps) > 1 else ""),
         flush=True,
     )
@@ -333,10 +332,17 @@ def main() -> None:
         plan = [(0, steps[0])] + [(round_, s) for round_ in range(1, args.runs + 1) for s in steps]
         for number, (round_, step_count) in enumerate(plan):
             out_dir = Path(scratch) / f"run{number}"
+            prompts = Path(scratch) / "prompts.txt"
+            prompts.write_text("".join(f"{PROMPT}, view {call + 1}\n" for call in range(args.calls)))
             cmd = [
                 args.gencli,
                 "image",
-                PROMPT,
+                "--batch",
+                str(prompts),
+                "--batch-size",
+                str(count),
+                "--out-dir",
+                f"{out_dir}/",
                 "-m",
                 str(directory),
                 "--steps",
@@ -355,26 +361,31 @@ def main() -> None:
                 device,
                 "--dtype",
                 dtype,
-                "--json",
-                "-o",
-                f"{out_dir}/",
             ]
             wall, rss, out, err = run_measured(cmd, env)
             notices.update(line.strip() for line in err.splitlines() if line.strip())
             records = [json.loads(line) for line in out.splitlines() if line.strip()]
-            pngs = len(list(out_dir.glob("*.png")))
-            if len(records) != count or pngs != count:
-                sys.exit(f"asked for {count} images, got {len(records)} records and {pngs} PNGs:\n{out}\n{err}")
+            pngs = len(list(out_dir.rglob("*.png")))
+            if len(records) != args.calls or pngs != count * args.calls:
+                sys.exit(
+                    f"asked for {args.calls} prompts of {count} images, got {len(records)} records "
+                    f"and {pngs} PNGs:\n{out}\n{err}"
+                )
+            calls = [r["timings"]["generate_s"] for r in records]  # one call per prompt, in input order
+            if any(r["timings"]["batch_size"] != count for r in records):
+                sys.exit(f"expected one pipeline call per prompt (--batch-size {count}): {records[0]['timings']}")
             first = records[0]
             got = (first["device"], first["dtype"], first["steps"], first["width"], first["height"])
             if got != (device, dtype, step_count, size, size):
                 sys.exit(f"asked for {(device, dtype, step_count, size, size)}, the record says {got}")
             shutil.rmtree(out_dir)
-            timings = first["timings"]  # every record of a run carries the run's one load and one call
+            timings = {"load_s": first["timings"]["load_s"], "generate_s": calls[0], "all_calls_s": sum(calls)}
+            if len(calls) > 1:
+                timings["steady_s"] = med(calls[1:])
             label = "warm-up" if round_ == 0 else f"run {round_}/{args.runs}"
             print(
                 f"  {label}, {step_count} step(s): wall {wall:.2f} s, load {timings['load_s']:.2f} s, "
-                f"generate {timings['generate_s']:.2f} s",
+                f"calls {', '.join(f'{c:.2f}' for c in calls)} s",
                 flush=True,
             )
             if round_:
@@ -388,33 +399,58 @@ def main() -> None:
 
     n = args.runs
     rows = []
+    steady = args.calls > 1
     for s in steps:
-        tag = f"{s} step{'s' if s > 1 else ''}: " if len(steps) > 1 else ""
+        tag = f"{device}, {s} step{'s' if s > 1 else ''}: "
         generate = m(s, "generate_s")
         rows += [
             (f"{tag}wall, whole command (median {n})", f"{m(s, 'wall'):.2f} s" + spread(s, "wall")),
             (f"{tag}load_s, pipeline to {device} (median {n})", f"{m(s, 'load_s'):.2f} s" + spread(s, "load_s")),
-            (f"{tag}generate_s, the pipeline call (median {n})", f"{generate:.2f} s" + spread(s, "generate_s")),
-            (f"{tag}rest: start-up, imports, PNGs, exit", f"{m(s, 'wall') - m(s, 'load_s') - generate:.2f} s"),
-            (f"{tag}images/s (N / generate_s)", f"{count / generate:.3f}"),
-            (f"{tag}s per image (generate_s / N)", f"{generate / count:.2f} s"),
-            (f"{tag}s per step (generate_s / steps)", f"{generate / s:.2f} s  (text encoding and VAE decoding in)"),
-            (f"{tag}images/s end to end (N / wall)", f"{count / m(s, 'wall'):.3f}"),
-            (f"{tag}peak RSS (median {n})", f"{m(s, 'rss'):.0f} MB"),
+            (f"{tag}first call, generate_s (median {n})", f"{generate:.2f} s" + spread(s, "generate_s")),
+        ]
+        if steady:
+            rows.append(
+                (
+                    f"{tag}steady, calls 2-{args.calls} (median {n})",
+                    f"{m(s, 'steady_s'):.2f} s"
+                    + spread(s, "steady_s")
+                    + f"  first / steady {generate / m(s, 'steady_s'):.2f}x",
+                )
+            )
+        rows.append(
+            (
+                f"{tag}rest: start-up, imports, PNGs, exit",
+                f"{m(s, 'wall') - m(s, 'load_s') - m(s, 'all_calls_s'):.2f} s",
+            )
+        )
+        for name, key in (
+            (("first call", "generate_s"), ("steady", "steady_s")) if steady else (("first call", "generate_s"),)
+        ):
+            rows += [
+                (f"{tag}images/s, {name} (N / generate_s)", f"{count / m(s, key):.3f}"),
+                (f"{tag}s per step, {name} (generate_s / steps)", f"{m(s, key) / s:.2f} s  (text encoding, VAE in)"),
+            ]
+        rows += [
+            (f"{tag}images/s end to end ({args.calls} x N / wall)", f"{args.calls * count / m(s, 'wall'):.3f}"),
+            (f"{tag}peak RSS, host (median {n})", f"{m(s, 'rss'):.0f} MB"),
         ]
     if len(steps) > 1:
         low, high = steps[0], steps[-1]
-        step_s = (m(high, "generate_s") - m(low, "generate_s")) / (high - low)
+        key, which = ("steady_s", "steady") if steady else ("generate_s", "first call")
+        step_s = (m(high, key) - m(low, key)) / (high - low)
         rows += [
-            (f"s per UNet step, ({high} - {low} steps) / {high - low}", f"{step_s:.3f} s  ({count} image(s) a step)"),
             (
-                f"fixed: text encoding, VAE decoding ({low} step{'s' if low > 1 else ''} - {low} x that)",
-                f"{m(low, 'generate_s') - low * step_s:.2f} s",
+                f"{device}: s per UNet step, {which}, ({high} - {low} steps) / {high - low}",
+                f"{step_s:.3f} s  ({count} image(s) a step)",
+            ),
+            (
+                f"{device}: fixed, {which}: text encoding, VAE ({low} step{'s' if low > 1 else ''} - {low} x that)",
+                f"{m(low, key) - low * step_s:.2f} s",
             ),
         ]
     print_table(
         f"gencli image, SD-Turbo-shaped pipeline, random weights ({sizes})\n"
-        f"  {device}, {dtype}, {size}x{size}, guidance 0, {count} image(s) in one call, seed 1",
+        f"  {device}, {dtype}, {size}x{size}, guidance 0, {count} image(s) a call, {args.calls} call(s) a process",
         rows,
     )
     for line in sorted(notices):

@@ -14,11 +14,18 @@ converts the embedded GGUF to safetensors), with HF_HUB_OFFLINE=1:
    decode tokens/s, load) and of the peak RSS of the gencli process (target
    <= 1.5 GB); prints each mode's decode / fp32's.
 
+Every run gets ``--device`` (default auto, settled first by ``gencli env
+--json`` so each row names the device it ran on), but the int8 and int4
+modes, whose packed kernels are CPU ones: they run with ``--device cpu``,
+and their rows say so. The targets are per device: set from CPU runs, so a
+GPU run prints its figures without one until a GPU run sets them.
+
 Peak RSS comes from ``/usr/bin/time -v`` when it exists, else from
 ``os.wait4`` on the process (its own peak, not the maximum over every child
 so far that ``getrusage(RUSAGE_CHILDREN)`` would give).
 
     .venv/bin/python benchmarks/bench_text.py [--gencli PATH] [--runs 3] [--modes fp32,bf16,int8,int4]
+        [--device auto|cpu|cuda|mps]
 """
 
 from __future__ import annotations
@@ -32,11 +39,25 @@ import time
 from pathlib import Path
 
 from _machine import OtherLoad
-from _modes import check_mode, mode_flags
-from _report import RSS_SOURCE, bench_env, print_table, run_measured, value_range
+from _modes import check_mode, mode_device, mode_flags, mode_label
+from _report import RSS_SOURCE, bench_env, print_table, run_measured, settle_placement, value_range
 
-WARM_TARGET = 3.0
-RSS_TARGET_MB = 1500
+# Targets by device type; a device without one prints its figures only.
+WARM_TARGET = {"cpu": 3.0}
+RSS_TARGET_MB = {"cpu": 1500}
+
+
+def target(table: dict, device: str) -> float | None:
+    return table.get(device.split(":")[0])
+
+
+def verdict(value: float, limit: float | None, unit: str, device: str, over: str = "OVER") -> str:
+    """'target <= X [OK]' against the device's target, or 'no target on DEVICE yet'."""
+    if limit is None:
+        return f"no target on {device} yet"
+    return f"target <= {limit}{unit} [{'OK' if value <= limit else over}]"
+
+
 LOAD = ["text", "hi", "--max-new-tokens", "1", "--json"]
 STORY = ["text", "Write a short story about a robot.", "--temperature", "0", "--max-new-tokens", "128", "--json"]
 
@@ -54,6 +75,11 @@ def main() -> None:
         default="fp32,bf16,int8,int4",
         help="generation modes, the first the baseline (default fp32,bf16,int8,int4)",
     )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="gencli's --device for every run but int8/int4's, which run on the CPU (default auto)",
+    )
     args = parser.parse_args()
     modes = args.modes.split(",")
     for mode in modes:
@@ -65,9 +91,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gencli-bench-") as cache:
         env = bench_env(GENCLI_CACHE=cache)
         gencli = [args.gencli]
+        device, _ = settle_placement(args.gencli, args.device, "auto", env)
+        load_cmd = gencli + LOAD + ["--device", device]
+        print(f"device {device} (asked: {args.device}); int8/int4 run with --device cpu", flush=True)
 
         # 1. Cold: the first load converts the GGUF into the empty cache.
-        cold, _, out, _ = run_measured(gencli + LOAD, env)
+        cold, _, out, _ = run_measured(load_cmd, env)
         if not json.loads(out)["model"].get("converted"):
             sys.exit("the first load did not convert: is the cache really empty?")
         print(f"cold load (converts): {cold:.1f} s", flush=True)
@@ -75,7 +104,7 @@ def main() -> None:
         # 2. Warm loads against import torch, alternating.
         warm, torch_import = [], []
         for _ in range(args.runs):
-            wall, _, out, _ = run_measured(gencli + LOAD, env)
+            wall, _, out, _ = run_measured(load_cmd, env)
             if json.loads(out)["model"].get("converted"):
                 sys.exit("a warm load converted again: the cache entry was not reused")
             warm.append(wall)
@@ -86,9 +115,12 @@ def main() -> None:
         gen: dict[str, list[dict]] = {mode: [] for mode in modes}
         for round_ in range(args.runs):
             for mode, runs in gen.items():
-                wall, rss, out, _ = run_measured(gencli + STORY + mode_flags(mode), env)
+                on = mode_device(mode, device)
+                wall, rss, out, _ = run_measured(gencli + STORY + mode_flags(mode) + ["--device", on], env)
                 record = json.loads(out)
                 check_mode(record, mode)
+                if record["device"] != on:
+                    sys.exit(f"asked for {mode} on {on}, the record says device {record['device']!r}")
                 runs.append(
                     {"wall": wall, "rss": rss, **record["timings"], "tokens": record["usage"]["completion_tokens"]}
                 )
@@ -100,40 +132,46 @@ def main() -> None:
     warm_ratio = med(warm) / med(torch_import)
     n = args.runs
     rows = [
-        ("cold load, converts GGUF (1 run)", f"{cold:.2f} s"),
-        (f"warm load 'text hi -t 1' (median {n})", f"{med(warm):.2f} s" + value_range(warm, ".2f")),
-        (f"python -c 'import torch' (median {n})", f"{med(torch_import):.2f} s" + value_range(torch_import, ".2f")),
+        (f"{device}: cold load, converts GGUF (1 run)", f"{cold:.2f} s"),
+        (f"{device}: warm load 'text hi -t 1' (median {n})", f"{med(warm):.2f} s" + value_range(warm, ".2f")),
         (
-            "warm / import torch",
-            (f"{warm_ratio:.2f}x  target <= {WARM_TARGET}x [{'OK' if warm_ratio <= WARM_TARGET else 'OVER'}]"),
+            f"{device}: python -c 'import torch' (median {n})",
+            f"{med(torch_import):.2f} s" + value_range(torch_import, ".2f"),
         ),
-        ("cold / warm", f"{cold / med(warm):.1f}x"),
+        (
+            f"{device}: warm / import torch",
+            f"{warm_ratio:.2f}x  " + verdict(warm_ratio, target(WARM_TARGET, device), "x", device),
+        ),
+        (f"{device}: cold / warm", f"{cold / med(warm):.1f}x"),
     ]
-    for dtype, runs in gen.items():
+    for mode, runs in gen.items():
+        name, on = mode_label(mode, device), mode_device(mode, device)
         rows += [
-            (f"{dtype}: completion tokens", f"{m(dtype, 'tokens'):.0f}"),
-            (f"{dtype}: load_s (median {n})", f"{m(dtype, 'load_s'):.2f} s"),
+            (f"{name}: completion tokens", f"{m(mode, 'tokens'):.0f}"),
+            (f"{name}: load_s (median {n})", f"{m(mode, 'load_s'):.2f} s"),
             (
-                f"{dtype}: first token (median {n})",
-                f"{m(dtype, 'first_token_s') * 1000:.0f} ms"
+                f"{name}: first token (median {n})",
+                f"{m(mode, 'first_token_s') * 1000:.0f} ms"
                 + value_range((r["first_token_s"] * 1000 for r in runs), ".0f"),
             ),
             (
-                f"{dtype}: decode (median {n})",
-                f"{m(dtype, 'tokens_per_s'):.1f} tokens/s" + value_range((r["tokens_per_s"] for r in runs), ".1f"),
+                f"{name}: decode (median {n})",
+                f"{m(mode, 'tokens_per_s'):.1f} tokens/s" + value_range((r["tokens_per_s"] for r in runs), ".1f"),
             ),
-            (f"{dtype}: wall, whole command (median {n})", f"{m(dtype, 'wall'):.2f} s"),
+            (f"{name}: wall, whole command (median {n})", f"{m(mode, 'wall'):.2f} s"),
             (
-                f"{dtype}: peak RSS (median {n})",
-                (
-                    f"{m(dtype, 'rss'):.0f} MB  target <= {RSS_TARGET_MB} MB "
-                    f"[{'OK' if m(dtype, 'rss') <= RSS_TARGET_MB else 'OVER'}]"
-                ),
+                f"{name}: peak RSS, host (median {n})",
+                f"{m(mode, 'rss'):.0f} MB  " + verdict(m(mode, "rss"), target(RSS_TARGET_MB, on), " MB", on),
             ),
         ]
     for mode in modes[1:]:
-        rows.append((f"decode {mode} / {modes[0]}", f"{m(mode, 'tokens_per_s') / m(modes[0], 'tokens_per_s'):.2f}x"))
-    print_table(f"gencli text, embedded SmolLM2-135M ({RSS_SOURCE} RSS)", rows)
+        rows.append(
+            (
+                f"decode {mode_label(mode, device)} / {mode_label(modes[0], device)}",
+                f"{m(mode, 'tokens_per_s') / m(modes[0], 'tokens_per_s'):.2f}x",
+            )
+        )
+    print_table(f"gencli text, embedded SmolLM2-135M, device {device} ({RSS_SOURCE} RSS)", rows)
     print(f"  {other.report(time.perf_counter() - started)}")
 
 
