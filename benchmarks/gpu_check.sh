@@ -36,6 +36,7 @@ mkdir -p "$results" && results=$(cd "$results" && pwd) || exit 2
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 started=$(date +%s)
+scale=1
 failed=0
 number=0
 
@@ -51,6 +52,7 @@ step() {
     failed=1
     return
   fi
+  limit=$((limit * scale))
   [ "$limit" -gt "$left" ] && limit=$left
   echo "== $name (at most ${limit}s): $*" | tee "$file"
   local t0=$SECONDS rc
@@ -81,7 +83,9 @@ if command -v nvidia-smi >/dev/null 2>&1; then step nvidia-smi 15 nvidia-smi; fi
 step env 30 .venv/bin/gencli env --json --device "$device"
 
 # Small settings: the GPU gets the real shapes, a CPU dry run smaller ones (minutes on 2 cores).
+scale=1  # the steps' limits are a GPU's; a CPU dry run gets three times as long for smaller work
 if [ "$device" = cpu ]; then
+  scale=3
   text=(--modes fp32 --runs 1)
   batch=(--prompts 8 --sizes 8 --new-tokens 16 --dtype fp32)
   image=(--size 128 -n 1 --calls 2 --runs 1)
