@@ -11,6 +11,7 @@ imported, so nothing heavy is imported here, at start-up or after a failure.
 
 from __future__ import annotations
 
+import gc
 import re
 import sys
 from collections.abc import Callable
@@ -60,47 +61,127 @@ def first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-# What torch and its backends say when an allocation fails, where the type alone does not tell:
-# the CPU allocator raises a plain RuntimeError, cuDNN and cuBLAS report their own status.
-_GPU_WORDS = re.compile(
-    r"\b(CUDA|HIP|MPS|XPU)\b[^\n]*out of memory|CUDNN_STATUS_(ALLOC_FAILED|NOT_ENOUGH_MEMORY)|"
-    r"CUBLAS_STATUS_ALLOC_FAILED",
-    re.IGNORECASE,
+# What torch and its backends say when memory runs out, where the type alone does not tell: torch raises
+# OutOfMemoryError (a RuntimeError) for CUDA, HIP and XPU, but the CPU allocator, MPS (before torch 2.5),
+# cuDNN, cuBLAS and cuFFT raise plain RuntimeErrors that only their words tell apart. accelerate's
+# should_reduce_batch_size reads the same messages (" out of memory.", "MPS backend out of memory",
+# "cuDNN error: CUDNN_STATUS_NOT_SUPPORTED.", "DefaultCPUAllocator: can't allocate memory", HPU's
+# "PT_DEVMEM Allocation failed"). The first pattern that matches says which memory it was.
+_SAYS: tuple[tuple[re.Pattern[str], str | None], ...] = (
+    # "CUDA out of memory. Tried to allocate ...", "CUDA error: out of memory", "HIP out of memory.",
+    # "XPU out of memory.", "MPS backend out of memory (MPS allocated: ...)": the device is the word.
+    (re.compile(r"\b(CUDA|HIP|MPS|XPU)\b[^\n]*out of memory", re.IGNORECASE), None),
+    # MPS refuses one buffer larger than the device allows: "Invalid buffer size: 12.00 GB".
+    (re.compile(r"Invalid buffer size: [\d.]+ ?[KMGT]?i?B\b"), "MPS"),
+    (re.compile(r"PT_DEVMEM Allocation failed"), "HPU"),
+    # cuDNN refuses tensors too large for it with NOT_SUPPORTED (accelerate halves the batch for it too).
+    (re.compile(r"CUDNN_STATUS_NOT_SUPPORTED"), "cuDNN"),
+    (
+        re.compile(
+            r"CUDNN_STATUS_(ALLOC_FAILED|NOT_ENOUGH_MEMORY)|CUBLAS_STATUS_ALLOC_FAILED|CUFFT_ALLOC_FAILED|"
+            r"CUSOLVER_STATUS_ALLOC_FAILED|CUSPARSE_STATUS_ALLOC_FAILED"
+        ),
+        "GPU",
+    ),
+    # Linux "DefaultCPUAllocator: can't allocate memory", Windows "DefaultCPUAllocator: not enough memory".
+    (re.compile(r"DefaultCPUAllocator|can't allocate memory|Cannot allocate memory|not enough memory"), "CPU"),
 )
-_CPU_WORDS = re.compile(r"DefaultCPUAllocator|can't allocate memory|Cannot allocate memory|not enough memory")
 
 
-def out_of_memory_error(exc: BaseException | None = None) -> DeviceError:
+def out_of_memory_device(exc: BaseException) -> str | None:
+    """Which memory ran out, if ``exc`` says memory ran out: the one classification, for every device.
+
+    "CUDA", "HIP", "MPS", "XPU", "HPU"; "cuDNN" (a tensor too large for it); "GPU" (cuBLAS, cuFFT,
+    cuSOLVER, or torch's OutOfMemoryError without a device's words); "CPU" (the CPU allocator, or
+    Python's MemoryError). None: ``exc`` is something else. Only a MemoryError or a RuntimeError
+    (torch's OutOfMemoryError is one) can be running out of memory.
+    """
+    if isinstance(exc, MemoryError):
+        return "CPU"
+    if not isinstance(exc, RuntimeError):
+        return None
+    text = str(exc)[:2000]
+    for pattern, device in _SAYS:
+        found = pattern.search(text)
+        if found:
+            return device or found.group(1).upper()
+    return "GPU" if type(exc).__name__ == "OutOfMemoryError" else None
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """torch's OutOfMemoryError, Python's MemoryError, or an allocator's words: the device (or the machine) is full."""
+    return out_of_memory_device(exc) is not None
+
+
+# What to try when one request does not fit, by task; on a GPU, then by the CPU (where half
+# precision is slow and offloading to the CPU means nothing).
+_ADVICE: dict[str, tuple[str, str]] = {
+    "text": (
+        "fewer --max-new-tokens, a smaller model, --quantize int8/int4 or --dtype bf16",
+        "fewer --max-new-tokens, a smaller model or --quantize int8/int4",
+    ),
+    "image": (
+        "a smaller --width/--height, fewer -n, --offload or --vae-tiling",
+        "a smaller --width/--height, fewer -n or --vae-tiling",
+    ),
+    "audio": ("shorter text, a shorter --duration or a smaller model",) * 2,
+}
+_ADVICE["code"] = _ADVICE["text"]
+
+
+def out_of_memory_error(exc: BaseException | None = None, task: str | None = None) -> DeviceError:
     """What running out of memory is to the user, wherever it happens (exit 4), with advice for where it did.
 
-    Without ``exc``, the exception being handled (``sys.exc_info``) says where.
+    Without ``exc``, the exception being handled (``sys.exc_info``) says where. With ``task``, the
+    advice is that task's (what makes one of its requests smaller).
     """
     exc = exc if exc is not None else sys.exc_info()[1]
-    text = str(exc) if exc is not None else ""
-    gpu = _GPU_WORDS.search(text)
-    if gpu or (exc is not None and type(exc).__name__ == "OutOfMemoryError" and not _CPU_WORDS.search(text)):
-        device = gpu.group(1).upper() if gpu and gpu.group(1) else "GPU"
-        return DeviceError(
-            f"the {device} device ran out of memory",
-            "try --dtype bf16 or fp16, a smaller --batch-size, a smaller model, --offload (images), or --device cpu",
-        )
-    if exc is not None:
+    if exc is None:
+        return DeviceError("the device ran out of memory", "try a smaller model, --dtype bf16/fp16, or --device cpu")
+    device = out_of_memory_device(exc) or "CPU"
+    gpu, cpu = _ADVICE.get(task or "", (None, None))
+    if device == "CPU":
         return DeviceError(
             "the machine ran out of memory (RAM, or the process's memory limit)",
-            "close other programs, raise the limit, or use a smaller model or --quantize int8/int4 (text, code)",
+            f"try {cpu}, or close other programs"
+            if cpu
+            else "close other programs, raise the limit, or use a smaller model or --quantize int8/int4 (text, code)",
         )
-    return DeviceError("the device ran out of memory", "try a smaller model, --dtype bf16/fp16, or --device cpu")
+    message = (
+        f"cuDNN refused a tensor this large ({first_line(exc)})"
+        if device == "cuDNN"
+        else f"the {device} device ran out of memory"
+    )
+    hint = (
+        f"try {gpu}, or --device cpu"
+        if gpu
+        else "try --dtype bf16 or fp16, a smaller --batch-size, a smaller model, --offload (images), or --device cpu"
+    )
+    return DeviceError(message, hint)
+
+
+def release_memory() -> None:
+    """Give back what a failed attempt left: Python's garbage, then the device allocators' cached blocks.
+
+    As accelerate's ``clear_device_cache(garbage_collection=True)`` does, for torch's backends that
+    are in use; torch is not imported here (nothing ran out of a device's memory without it).
+    Call it once the exception is gone: its traceback holds the failed attempt's tensors.
+    """
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return
+    for name in ("cuda", "xpu"):  # their empty_cache does nothing unless the backend was initialised
+        backend = getattr(torch, name, None)
+        if backend is not None and backend.is_available():
+            backend.empty_cache()
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        torch.mps.empty_cache()
 
 
 def _out_of_memory(exc: BaseException, failure: Failure) -> GencliError:
     return out_of_memory_error(exc)
-
-
-def _says_out_of_memory(exc: BaseException) -> bool:
-    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
-        return True
-    text = str(exc)[:2000]
-    return bool(_GPU_WORDS.search(text) or _CPU_WORDS.search(text))
 
 
 def _needs_remote_code(exc: BaseException, failure: Failure) -> GencliError:
@@ -127,9 +208,8 @@ def _could_not_load(hub_hint: Callable[[Failure], str] | None = None) -> Build:
 
 
 _HUB = "huggingface_hub.errors:"
-# torch.cuda.OutOfMemoryError is torch.OutOfMemoryError; a failed CPU allocation, cuDNN's and
-# cuBLAS's are RuntimeErrors that only their words tell apart.
-_OUT_OF_MEMORY = Row(("torch:OutOfMemoryError", MemoryError, RuntimeError), _out_of_memory, when=_says_out_of_memory)
+# torch.OutOfMemoryError (torch.cuda's too) is a RuntimeError; out_of_memory_device reads the words.
+_OUT_OF_MEMORY = Row((MemoryError, RuntimeError), _out_of_memory, when=is_out_of_memory)
 
 # First match wins, so a subclass comes before its base (GatedRepoError is a
 # RepositoryNotFoundError; LocalEntryNotFoundError and OfflineModeIsEnabled are OSErrors).
@@ -177,8 +257,3 @@ def to_gencli_error(exc: Exception, target: str, *, hub: bool, revision: str | N
         if row.matches(exc):
             return row.build(exc, failure)
     return _could_not_load()(exc, failure)  # not reached: the last row takes any Exception
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """torch's OutOfMemoryError, Python's MemoryError, or an allocator's words: the device (or the machine) is full."""
-    return _OUT_OF_MEMORY.matches(exc)
