@@ -185,11 +185,7 @@ def first_group(task, values: list, size: int) -> list:
 
 
 class _NoRoom(Exception):
-    """A group of several items ran out of memory in ``generate`` (``device``: which memory, as classified)."""
-
-    def __init__(self, device: str):
-        super().__init__(device)
-        self.device = device
+    """``generate`` ran out of memory (on any device; the exception it raised is the cause)."""
 
 
 @dataclass
@@ -283,13 +279,10 @@ def _records(task, loaded, group: list, files: BatchFiles | None, notify: Notify
     about = _about(task.item_of(group[0]), notify) if len(group) == 1 else notify
     try:
         results = task.generate(loaded, group, notify=about)
-    except GencliError:
-        raise
     except Exception as exc:  # MemoryError too: out of memory, on any device, is the group's size
-        device = out_of_memory_device(exc)
-        if device is None:
+        if out_of_memory_device(exc) is None:
             raise
-        raise _NoRoom(device) from exc
+        raise _NoRoom() from exc
     size = sum(task.weight(value) for value in group)
     records, rows = [], []
     for value, result in zip(group, results, strict=True):
