@@ -1,7 +1,16 @@
-"""Test set-up: no network, temporary caches, tiny real models built once.
+"""Test set-up: no network, temporary caches, tiny real models built once, the CPU.
 
 The environment is fixed here, before any test imports huggingface_hub (which
 reads HF_HUB_OFFLINE at import time).
+
+Every test runs on the CPU, on any machine: the suite's facts (fp32, the fp16
+warning, outputs equal to CPU references) are CPU facts, and a GPU would
+change them. Processes and in-process commands read GENCLI_DEVICE=cpu; the
+Python API, which reads no GENCLI_* variable, sees a machine without a GPU
+(``_cpu_machine``). A test that exercises ``auto`` itself sets
+GENCLI_DEVICE=auto for its process or passes its own ``Hardware``. Tests
+that need a GPU carry the ``gpu`` marker (tests/test_gpu.py): they see the
+real machine and are skipped where it has neither CUDA nor MPS.
 """
 
 from __future__ import annotations
@@ -19,6 +28,8 @@ from pathlib import Path
 
 import pytest
 
+from gencli import devices  # light: no torch until probe()
+
 _ROOT = Path(tempfile.mkdtemp(prefix="gencli-tests-"))
 os.environ.update(
     {
@@ -28,10 +39,10 @@ os.environ.update(
         "GENCLI_CONFIG": str(_ROOT / "no-config.toml"),  # a developer's own config must not change results
         "XDG_DATA_HOME": str(_ROOT / "xdg-data"),  # the history (gencli logs) of every test run goes here
         "TOKENIZERS_PARALLELISM": "false",
+        "GENCLI_DEVICE": "cpu",  # CPU facts on a GPU machine too (see above)
     }
 )
 for _name in (
-    "GENCLI_DEVICE",
     "GENCLI_DTYPE",
     "GENCLI_MODEL",
     "GENCLI_TEXT_MODEL",
@@ -116,6 +127,41 @@ def pytest_collection_modifyitems(config, items):
             functions += [d.func for d in info.name2fixturedefs.get(name, ()) if _in_tests(d.func)]
         if any(function is not None and _launches(function, seen) for function in functions):
             item.add_marker(pytest.mark.slow)
+
+
+# --- the CPU for every test, a GPU for the `gpu` marker ------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _cpu_machine(request, monkeypatch):
+    """In-process, ``auto`` sees a machine without a GPU (the API reads no GENCLI_DEVICE); not for `gpu` tests."""
+    if request.node.get_closest_marker("gpu"):
+        return
+    monkeypatch.setattr(devices, "probe", lambda: devices.Hardware())
+
+
+_MACHINE: list = []  # the real hardware, probed once (imports torch) when first asked
+_PROBE = devices.probe  # kept before any test replaces it
+
+
+def machine() -> devices.Hardware:
+    """What this machine really has, as torch sees it (``_cpu_machine`` hides it from gencli, not from this)."""
+    if not _MACHINE:
+        _MACHINE.append(_PROBE())
+    return _MACHINE[0]
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("gpu"):
+        hardware = machine()
+        if not (hardware.cuda_count or hardware.mps):
+            pytest.skip("needs a GPU: torch sees neither CUDA nor MPS on this machine")
+
+
+@pytest.fixture(scope="session")
+def gpu_device() -> str:
+    """The GPU a `gpu` test runs on: cuda (cuda:0) where CUDA is present, else mps."""
+    return "cuda" if machine().cuda_count else "mps"
 
 
 def run_cli(

@@ -3,17 +3,17 @@
 import json
 import re
 
-from conftest import run_cli
+from conftest import machine, run_cli
 
 
 def test_env_json_reports_choice_reasons_versions_and_paths():
-    result = run_cli("env", "--json")
+    result = run_cli("env", "--json", env={"GENCLI_DEVICE": "auto"})  # what auto picks on this machine
     assert result.returncode == 0, result.stderr
     facts = json.loads(result.stdout)
-    import torch
+    from gencli.devices import choose
 
-    expected_device = "cuda:0" if torch.cuda.is_available() else "cpu"
-    assert facts["device"] == expected_device
+    expected = choose("auto", "auto", machine())  # cuda:0, mps or cpu, and the dtype that goes with it
+    assert (facts["device"], facts["dtype"], facts["why"]) == (expected.device, expected.dtype, list(expected.reasons))
     assert len(facts["why"]) == 2 and facts["why"][0].startswith("device ")
     assert facts["versions"]["torch"] and facts["versions"]["transformers"] and facts["versions"]["diffusers"]
     assert facts["paths"]["gencli_cache"].endswith("gencli-cache")
@@ -30,8 +30,9 @@ def test_env_plain_output_and_explicit_choice():
 
 
 def test_env_with_impossible_device_exits_4():
-    result = run_cli("env", "--device", "mps")
-    assert result.returncode == 4 and b"MPS" in result.stderr
+    absent = "cuda" if machine().mps else "mps"  # a Mac has no CUDA; any other machine has no MPS
+    result = run_cli("env", "--device", absent)
+    assert result.returncode == 4 and absent.upper().encode() in result.stderr
 
 
 # --- what else decides speed and where files go (issue 17) -----------------------------------
