@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from gencli import options as o
 from gencli.options import OUTPUT_PANEL, Option, variant
 
+OFFLOAD_MODES = ("model", "sequential")  # image --offload-mode: diffusers' model or sequential CPU offload
+
 
 @dataclass(frozen=True)
 class Command:
@@ -133,8 +135,9 @@ IMAGE = Command(
         Option("num_images", ("--num-images", "-n"), int, 1, per_item=True, minimum=1, maximum=1000,
                cap=True,
                help="How many images to make (at most 1000), in one batch."),
-        variant(o.SEED, help="Make the run repeatable (same device and dtype). Image i (from 0) uses seed+i, so "
-                             "any one can be made again alone. Default: random, shown in the file names."),
+        variant(o.SEED, help="Make the run repeatable (same device and dtype; other devices start from the same "
+                             "noise). Image i (from 0) uses seed+i, so any one can be made again alone. "
+                             "Default: random, shown in the file names."),
         Option("scheduler", ("--scheduler",), str, None, per_item=True, show_default=False, completion="scheduler",
                help="A diffusers scheduler class, e.g. EulerAncestralDiscreteScheduler. Default: the model's."),
         o.NO_STDIN, *_FILE_OPTIONS,
@@ -146,10 +149,17 @@ IMAGE = Command(
         o.DEVICE, o.DTYPE,
         Option("offload", ("--offload",), bool, False, panel=o.MODEL_PANEL, load=True,
                help="On CUDA, keep each model on the CPU until it runs (less GPU memory, slower)."),
+        Option("offload_mode", ("--offload-mode",), str, None, panel=o.MODEL_PANEL, load=True, show_default=False,
+               choices=OFFLOAD_MODES, normalize=lambda value: _offload_mode(value),
+               help="On CUDA, offload this way (implies --offload): model (each model moves to the GPU when it "
+                    "runs; the default) or sequential (each layer: the least GPU memory, far slower)."),
         Option("attention_slicing", ("--attention-slicing",), bool, False, panel=o.MODEL_PANEL, load=True,
-               help="Compute attention in slices: less memory, a little slower."),
+               help="Compute attention in slices: less memory, a little slower (MPS and CPU; ignored on CUDA, "
+                    "whose fused attention already saves that memory)."),
         Option("vae_tiling", ("--vae-tiling",), bool, False, panel=o.MODEL_PANEL, load=True,
                help="Decode the image in tiles: less memory for large sizes."),
+        Option("vae_slicing", ("--vae-slicing",), bool, False, panel=o.MODEL_PANEL, load=True,
+               help="Decode the images of a batch one at a time: less memory for many images."),
         *o.TRUST_OPTIONS,
         *_BATCH_FILE_OPTIONS[:3],
         variant(o.BATCH_SIZE, help="With --batch: images made in one pipeline call (at most 4096), from items with "
@@ -208,6 +218,15 @@ AUDIO = Command(
 
 
 # fmt: on
+
+
+def _offload_mode(value: str) -> str:
+    from gencli.errors import UsageError
+
+    word = value.strip().lower()
+    if word not in OFFLOAD_MODES:
+        raise UsageError(f"--offload-mode takes model or sequential, not {value!r}")
+    return word
 
 
 def _sample_format(value: str) -> str:

@@ -3,7 +3,9 @@
 ``choose(device, dtype)`` turns the user's request (``auto`` or explicit) into a
 :class:`Placement` and says why. What the machine offers is read by
 :func:`probe` into a :class:`Hardware` value, so tests can pass a fake one.
-torch is imported only inside :func:`probe` and :func:`torch_dtype`.
+:func:`apply` sets what a placement asks of torch itself (TF32 matmuls); :func:`choose`
+calls it when it read the real machine. torch is imported only inside :func:`probe`,
+:func:`apply` and :func:`torch_dtype`.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class Hardware:
     """What this machine offers, as torch sees it."""
 
     cuda_names: tuple[str, ...] = ()
-    cuda_bf16: tuple[bool, ...] = ()  # per CUDA device: does it do bf16 natively?
+    cuda_bf16: tuple[bool, ...] = ()  # per CUDA device: Ampere or newer (bf16 natively, and TF32)?
     mps: bool = False
 
     @property
@@ -55,6 +57,7 @@ class Placement:
     reasons: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default=())
     quantize: str = "none"  # "int8" or "int4": packed Linear weights (CPU, bf16)
+    tf32: bool = False  # fp32 matmuls and convolutions in TF32 (fp32 on an Ampere or newer GPU)
 
 
 def probe() -> Hardware:
@@ -170,7 +173,31 @@ def choose(
     else:
         reasons.append(f"dtype {dtype}: requested")
 
-    return Placement(device=device, dtype=dtype, reasons=tuple(reasons), warnings=tuple(warnings))
+    tf32 = dtype == "fp32" and has_bf16
+    if tf32:
+        reasons.append("TF32 matmuls: fp32 on an Ampere or newer GPU (10-bit mantissa products, fp32 sums)")
+    placement = Placement(device=device, dtype=dtype, reasons=tuple(reasons), warnings=tuple(warnings), tf32=tf32)
+    if hardware is None:  # the real machine: the placement is applied as well as decided
+        apply(placement)
+    return placement
+
+
+def apply(placement: Placement, torch_module=None) -> None:
+    """Set what ``placement`` asks of torch itself: TF32 for fp32 work on CUDA (``torch_module``: a fake in tests).
+
+    The CUDA-only switches are used, not ``torch.set_float32_matmul_precision``,
+    which would change CPU (oneDNN) matmuls too; nor the newer ``fp32_precision``
+    attributes, after which torch 2.13 refuses ``get_float32_matmul_precision()``
+    (the legacy and new APIs mixed), which libraries still call.
+    """
+    if not placement.tf32:
+        return
+    if torch_module is None:
+        import torch
+
+        torch_module = torch
+    torch_module.backends.cuda.matmul.allow_tf32 = True
+    torch_module.backends.cudnn.allow_tf32 = True
 
 
 def _quantized(device: str, dtype: str, quantize: str, hw: Hardware) -> Placement:

@@ -6,8 +6,9 @@
 (the user's value, else the model's row, else the pipeline's own default: see
 :mod:`gencli.image_settings`); :meth:`~ImageTask.generate` makes every image of
 a group of items in ONE pipeline call. Image ``i`` (from 0) of an item uses
-seed ``seed + i`` on its own generator, so any one of them can be made again
-alone with ``--seed seed+i``. Each PNG carries its provenance in text chunks.
+seed ``seed + i`` on its own CPU generator, so any one of them can be made again
+alone with ``--seed seed+i``, and starts from the same noise on every device.
+Each PNG carries its provenance in text chunks.
 torch, diffusers and Pillow are imported inside functions only.
 """
 
@@ -151,9 +152,10 @@ class ImageTask(Task):
             placement,
             allow_pickle=spec.allow_pickle,
             trust_remote_code=spec.trust_remote_code,
-            offload=bool(spec.get("offload")),
+            offload=offload_mode(spec.get("offload"), spec.get("offload_mode")),
             attention_slicing=bool(spec.get("attention_slicing")),
             vae_tiling=bool(spec.get("vae_tiling")),
+            vae_slicing=bool(spec.get("vae_slicing")),
             notify=notify,
         )
 
@@ -223,7 +225,8 @@ class ImageTask(Task):
             "scheduler": scheduler,
             "device": placement.device,
             "dtype": placement.dtype,
-            "offload": loaded.offloaded,
+            "offload": bool(loaded.offloaded),
+            "offload_mode": loaded.offloaded,
             "timings": {"load_s": round(loaded.load_seconds, 4), "generate_s": round(elapsed, 4)},
         }
         images = iter(output.images)
@@ -251,6 +254,11 @@ class ImageTask(Task):
         return [result.png_bytes(index, watermark) for index in range(len(result.images))]
 
 
+def offload_mode(offload: bool | None, mode: str | None) -> str | None:
+    """The CPU offload asked for: ``--offload-mode``'s (it implies ``--offload``), else "model" for ``--offload``."""
+    return mode or ("model" if offload else None)
+
+
 def _check_watermark_size(width: int, height: int) -> None:
     from gencli.watermark import MIN_SIDE, can_carry
 
@@ -271,9 +279,8 @@ def _call_arguments(pipe, prepared: list[Prepared], device: str, notify: Notify 
 
     accepts = inspect.signature(pipe.__call__).parameters
     settings = prepared[0].settings
-    # diffusers recommends CPU generators on MPS; elsewhere, the device's own.
-    generator_device = "cpu" if device == "mps" else device
-    generators = [torch.Generator(generator_device).manual_seed(seed) for p in prepared for seed in image_seeds(p.item)]
+    # CPU generators on every device, as diffusers recommends: a seed draws the same starting noise everywhere.
+    generators = [torch.Generator("cpu").manual_seed(seed) for p in prepared for seed in image_seeds(p.item)]
     first = prepared[0]
     prompt: str | list[str]
     negative: str | list[str | None] | None

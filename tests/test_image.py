@@ -398,7 +398,7 @@ def test_memory_switches_run_and_offload_off_cuda_says_it_does_nothing(tiny_sd, 
     (pipe,) = [
         loaded.pipe
         for key, loaded in _LOADED.items()
-        if key[0] == "text-to-image" and key[1].path == tiny_sd and key[-3:] == (True, True, True)
+        if key[0] == "text-to-image" and key[1].path == tiny_sd and key[-4:] == ("model", True, True, False)
     ]
     assert pipe.vae.use_tiling
     assert {type(p).__name__ for p in pipe.unet.attn_processors.values()} == {"SlicedAttnProcessor"}

@@ -1,6 +1,8 @@
 """Loading with diffusers: text-to-image pipelines, once per process, with their memory savers.
 
-diffusers is imported inside the functions.
+In half precision the repository's fp16 weights are read where it has them
+(``*.fp16.safetensors``: half the download and the reading), else its default
+ones. diffusers is imported inside the functions.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gencli.commands import OFFLOAD_MODES
 from gencli.devices import Placement, torch_dtype
 from gencli.models.hub import loaded_provenance, locate
 from gencli.models.loading import cached_load, check_location_fits, load_errors, quiet_diffusers, quiet_libraries
@@ -31,8 +34,12 @@ class LoadedImagePipeline:
     placement: Placement
     provenance: dict = field(default_factory=dict)
     scheduler: Any = None  # a diffusers scheduler
-    offloaded: bool = False
+    offloaded: str | None = None  # the CPU offload in use: "model" or "sequential"
     load_seconds: float = 0.0
+    variant: str | None = None  # the weights variant read ("fp16"), None for the default weights
+
+
+HALF_DTYPES = ("fp16", "bf16")  # where the fp16 weights variant is asked for
 
 
 def load_text_to_image(
@@ -41,17 +48,21 @@ def load_text_to_image(
     *,
     allow_pickle: bool = False,
     trust_remote_code: bool = False,
-    offload: bool = False,
+    offload: str | None = None,
     attention_slicing: bool = False,
     vae_tiling: bool = False,
+    vae_slicing: bool = False,
     notify: Callable[..., None] | None = None,
 ) -> LoadedImagePipeline:
     """Load a text-to-image pipeline through ``AutoPipelineForText2Image``, once per process.
 
-    ``offload`` uses model CPU offload where the device is CUDA (elsewhere it
-    does nothing, with a warning); ``attention_slicing`` and ``vae_tiling``
-    switch on those memory savers where the pipeline offers them.
+    ``offload`` ("model" or "sequential") uses that CPU offload where the device
+    is CUDA (elsewhere it does nothing, with a warning); ``attention_slicing``,
+    ``vae_tiling`` and ``vae_slicing`` switch on those memory savers where the
+    pipeline offers them (attention slicing not on CUDA: see :func:`configure`).
     """
+    if offload is not None and offload not in OFFLOAD_MODES:
+        raise ValueError(f"offload is one of {OFFLOAD_MODES} or None, not {offload!r}")
     key = (
         "text-to-image",
         ref,
@@ -62,17 +73,16 @@ def load_text_to_image(
         offload,
         attention_slicing,
         vae_tiling,
+        vae_slicing,
     )
+    savers = {"attention_slicing": attention_slicing, "vae_tiling": vae_tiling, "vae_slicing": vae_slicing}
     return cached_load(
-        key,
-        lambda: _load_text_to_image(
-            ref, placement, allow_pickle, trust_remote_code, offload, attention_slicing, vae_tiling, notify
-        ),
+        key, lambda: _load_text_to_image(ref, placement, allow_pickle, trust_remote_code, offload, savers, notify)
     )
 
 
 def _load_text_to_image(
-    ref, placement, allow_pickle, trust_remote_code, offload, attention_slicing, vae_tiling, notify
+    ref, placement, allow_pickle, trust_remote_code, offload, savers, notify
 ) -> LoadedImagePipeline:
     started = time.perf_counter()
     location = locate(ref, "model_index.json", allow_pickle)
@@ -80,40 +90,28 @@ def _load_text_to_image(
     quiet_diffusers()
     from diffusers import AutoPipelineForText2Image
 
-    with load_errors(location):
-        check_location_fits(location, allow_pickle)
-        pipe = AutoPipelineForText2Image.from_pretrained(
+    def load(variant: str | None):
+        return AutoPipelineForText2Image.from_pretrained(
             location.target,
             **{_diffusers_dtype_keyword(): torch_dtype(placement.dtype)},
             use_safetensors=None if allow_pickle else True,
             trust_remote_code=trust_remote_code,
+            **({"variant": variant} if variant else {}),
             **location.kwargs,
         )
+
+    with load_errors(location):
+        check_location_fits(location, allow_pickle)
+        pipe, variant = _load_variant(load, "fp16" if placement.dtype in HALF_DTYPES else None)
 
     def warn(message: str) -> None:
         if notify:
             notify(message, "warning")
 
-    offloaded = False
-    if offload and placement.device.startswith("cuda"):
-        pipe.enable_model_cpu_offload(gpu_id=int(placement.device.split(":")[1]))
-        offloaded = True
-    else:
-        if offload:
-            warn(f"--offload moves models between CPU and a CUDA device; it does nothing on {placement.device}")
-        pipe.to(placement.device)
-    if attention_slicing:
-        if any(hasattr(getattr(pipe, name, None), "set_attention_slice") for name in pipe.components):
-            pipe.enable_attention_slicing()
-        else:
-            warn(f"{type(pipe).__name__} offers no attention slicing; --attention-slicing does nothing here")
-    if vae_tiling:
-        try:
-            pipe.vae.enable_tiling()
-        except (AttributeError, NotImplementedError):
-            warn(f"{type(pipe).__name__}'s VAE offers no tiling; --vae-tiling does nothing here")
-
+    offloaded = configure(pipe, placement, offload, warn=warn, **savers)
     provenance = loaded_provenance(ref, location, "model_index.json")
+    if variant:
+        provenance["variant"] = variant
     return LoadedImagePipeline(
         pipe,
         ref,
@@ -122,7 +120,83 @@ def _load_text_to_image(
         scheduler=pipe.scheduler,
         offloaded=offloaded,
         load_seconds=time.perf_counter() - started,
+        variant=variant,
     )
+
+
+def _load_variant(load: Callable[[str | None], Any], variant: str | None) -> tuple[Any, str | None]:
+    """``load(variant)`` where the repository (or the offline cache, or the directory) has that variant's
+    weights, else ``load(None)``: the default weights.
+
+    diffusers itself reads a variant's files component by component, taking
+    the default weights of a component that has none; it refuses the variant,
+    with a ValueError naming it, only when no component has it, and it does so
+    before reading or downloading any weights (the hub's file list, or the
+    folder's, is enough).
+    """
+    if variant is None:
+        return load(None), None
+    try:
+        return load(variant), variant
+    except ValueError as exc:
+        if f"variant={variant}" not in str(exc):
+            raise
+    return load(None), None
+
+
+def configure(
+    pipe: Any,
+    placement: Placement,
+    offload: str | None,
+    *,
+    attention_slicing: bool = False,
+    vae_tiling: bool = False,
+    vae_slicing: bool = False,
+    warn: Callable[[str], None] = lambda message: None,
+) -> str | None:
+    """Put a loaded pipeline on its device with the memory savers asked for; return the offload in use.
+
+    Offload ("model": each model moves to the GPU when it runs; "sequential":
+    each layer, far slower, for the least memory) is a CUDA thing. Attention
+    slicing replaces PyTorch's fused attention (SDPA), which already saves that
+    memory on CUDA, and slows CUDA down (diffusers' ``enable_attention_slicing``
+    says so): it is skipped there, with a warning, and kept on MPS and the CPU.
+    """
+    offloaded = None
+    cuda = placement.device.startswith("cuda")
+    if offload and cuda:
+        gpu = int(placement.device.split(":")[1])
+        if offload == "sequential":
+            pipe.enable_sequential_cpu_offload(gpu_id=gpu)
+        else:
+            pipe.enable_model_cpu_offload(gpu_id=gpu)
+        offloaded = offload
+    else:
+        if offload:
+            warn(f"--offload moves models between CPU and a CUDA device; it does nothing on {placement.device}")
+        pipe.to(placement.device)
+    name = type(pipe).__name__
+    if attention_slicing and cuda:
+        warn(
+            "--attention-slicing is not used on CUDA: PyTorch's fused attention already saves that memory there, "
+            "and slicing would replace it and run slower (try --vae-slicing, --vae-tiling or --offload)"
+        )
+    elif attention_slicing:
+        if any(hasattr(getattr(pipe, part, None), "set_attention_slice") for part in pipe.components):
+            pipe.enable_attention_slicing()
+        else:
+            warn(f"{name} offers no attention slicing; --attention-slicing does nothing here")
+    for asked, method, flag, what in (
+        (vae_tiling, "enable_tiling", "--vae-tiling", "tiling"),
+        (vae_slicing, "enable_slicing", "--vae-slicing", "slicing"),
+    ):
+        if not asked:
+            continue
+        try:
+            getattr(pipe.vae, method)()
+        except (AttributeError, NotImplementedError):
+            warn(f"{name}'s VAE offers no {what}; {flag} does nothing here")
+    return offloaded
 
 
 def _diffusers_dtype_keyword() -> str:
