@@ -202,7 +202,14 @@ def run_one(
         with_origin(exc, params.get("model"))
         raise
     prepared = task.prepare(loaded, item, notify)
-    (result,) = task.generate(loaded, [prepared], stream=stream, notify=notify)
+    try:
+        (result,) = task.generate(loaded, [prepared], stream=stream, notify=notify)
+    except (RuntimeError, MemoryError) as exc:  # out of memory: exit 4 with this task's advice
+        from gencli.models.library_errors import is_out_of_memory, out_of_memory_error
+
+        if is_out_of_memory(exc):
+            raise out_of_memory_error(exc, task=name) from exc
+        raise
     record, data = output_of(task, prepared, result)
     if task.extension is not None:
         if paths is None:

@@ -349,3 +349,13 @@ def test_release_memory_collects_garbage_and_empties_each_backends_cache(monkeyp
     monkeypatch.setattr(library_errors.gc, "collect", lambda: calls.append("gc"))
     library_errors.release_memory()
     assert calls == ["gc", *present]
+
+
+def test_a_single_run_out_of_memory_is_exit_4_with_the_tasks_advice(cli, fake_task, monkeypatch):
+    monkeypatch.setitem(library_errors._ADVICE, "fakefile", ("fewer --repeat", "fewer --repeat (CPU)"))
+    fits(tasks.implementation("fakefile"), 0)  # not even one item fits
+    result = cli("fakefile", "p1", "--seed", "1")
+    assert result.exit_code == 4, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "gencli: error: the CUDA device ran out of memory. Try fewer --repeat, or --device cpu"
+    )
