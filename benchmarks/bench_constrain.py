@@ -81,7 +81,8 @@ def main() -> None:
             rates["schema"].append(decode_rate(constrained, size))
         free_rate, schema_rate = statistics.median(rates["free"]), statistics.median(rates["schema"])
         print(
-            f"{lm.device} {lm.dtype}, batch {size:2d}: free {free_rate:8.1f} tokens/s, --schema {schema_rate:8.1f} tokens/s, "
+            f"{lm.device} {lm.dtype}, batch {size:2d}: free {free_rate:8.1f} tokens/s, "
+            f"--schema {schema_rate:8.1f} tokens/s, "
             f"ratio {schema_rate / free_rate:.2f} (overhead {100 * (1 - schema_rate / free_rate):.0f}%)",
             flush=True,
         )
