@@ -193,9 +193,9 @@ def apply(placement: Placement, torch_module=None) -> None:
     if not placement.tf32:
         return
     if torch_module is None:
-        import torch
+        import torch as real_torch
 
-        torch_module = torch
+        torch_module = real_torch
     torch_module.backends.cuda.matmul.allow_tf32 = True
     torch_module.backends.cudnn.allow_tf32 = True
 

@@ -40,6 +40,9 @@ os.environ.update(
         "XDG_DATA_HOME": str(_ROOT / "xdg-data"),  # the history (gencli logs) of every test run goes here
         "TOKENIZERS_PARALLELISM": "false",
         "GENCLI_DEVICE": "cpu",  # CPU facts on a GPU machine too (see above)
+        # The XMP date every marked file carries (gencli/marking/xmp.py): fixed, so two runs that straddle a
+        # second still write the same bytes, as the tests that compare files expect.
+        "SOURCE_DATE_EPOCH": "1764547200",
     }
 )
 for _name in (

@@ -18,7 +18,7 @@ def config(tmp_path):
 
     def write(text: str) -> dict:
         path.write_text(text)
-        return {"GENCLI_CONFIG": str(path)}
+        return {"GENCLI_CONFIG": str(path), "GENCLI_DEVICE": ""}  # the file's device, not the suite's cpu
 
     return write
 

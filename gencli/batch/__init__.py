@@ -67,7 +67,7 @@ def run_batch(
                 f"{out} was made with --seed {base} (the seed base); this run has {params['seed']}",
                 "use the same options to --resume it, or another --out",
             )
-    state = shards.distributed_state()
+    state = shards.distributed_state(params.get("device", "auto"), notify)
     if state is not None:
         if out is None:
             raise UsageError("accelerate launch needs --out FILE: each process writes a shard of it")
@@ -132,8 +132,8 @@ def _per_process(params: Mapping[str, Any], state) -> dict[str, Any]:
     from gencli.engine import random_seed
 
     settled = dict(params)
-    if settled.get("device", "auto") == "auto" and "device" in settled:
-        settled["device"] = "cpu" if state.device.type == "cpu" else str(state.device)
+    if "device" in settled:
+        settled["device"] = shards.rank_device(settled["device"], state)
     if settled.get("seed") is None:
         settled["seed"] = broadcast_object_list([random_seed()], from_process=0)[0]
     return settled
