@@ -63,7 +63,7 @@ TEXT = Command(
       cat notes.md | gencli text "Summarise this" > summary.txt
       gencli text --batch prompts.jsonl --out results.jsonl --resume
     """,
-    options=(o.model_option("text", shared=True), o.DEVICE, o.DTYPE, o.QUANTIZE, *o.SAMPLING_OPTIONS,
+    options=(o.model_option("text", shared=True), o.DEVICE, o.DTYPE, o.QUANTIZE, o.DEVICE_MAP, *o.SAMPLING_OPTIONS,
              Option("raw", ("--raw",), bool, False, panel=o.SAMPLING_PANEL,
                     help="Send the prompt as plain completion, without the chat template."),
              *o.CONSTRAINT_OPTIONS, *o.CONVERSATION_OPTIONS,
@@ -91,7 +91,7 @@ CODE = Command(
                     "Exit 6 if no attempt passes (the last one is still printed)."),
         Option("retries", ("--retries",), int, 2, minimum=0, maximum=100, cap=True, rule="0 or more",
                help="With --check: further attempts after a failed one (at most 100)."),
-        o.model_option("code", shared=True), o.DEVICE, o.DTYPE, o.QUANTIZE, *o.SAMPLING_OPTIONS, o.SEED,
+        o.model_option("code", shared=True), o.DEVICE, o.DTYPE, o.QUANTIZE, o.DEVICE_MAP, *o.SAMPLING_OPTIONS, o.SEED,
         o.NO_STDIN,
         Option("extract", ("--extract",), bool, False, panel=OUTPUT_PANEL, api=False,
                help="Print only the code, as when piped, even on a terminal."),
@@ -147,6 +147,9 @@ IMAGE = Command(
                help="Also hide an invisible watermark in the pixels, which survives the metadata being stripped "
                     "and JPEG re-encoding (images of 256x256 and up)."),
         o.DEVICE, o.DTYPE,
+        variant(o.DEVICE_MAP, choices=("balanced",),
+                help="For a pipeline larger than one GPU: balanced places its models (UNet, text encoders, VAE) "
+                     "whole over the GPUs, as diffusers does. Not with --offload or --device cpu/mps."),
         Option("offload", ("--offload",), bool, False, panel=o.MODEL_PANEL, load=True,
                help="On CUDA, keep each model on the CPU until it runs (less GPU memory, slower)."),
         Option("offload_mode", ("--offload-mode",), str, None, panel=o.MODEL_PANEL, load=True, show_default=False,
@@ -207,7 +210,8 @@ AUDIO = Command(
         Option("sample_format", ("--sample-format",), str, "pcm16", per_item=True, panel=OUTPUT_PANEL,
                choices=("pcm16", "float32"), normalize=lambda value: _sample_format(value),
                help="pcm16 (16-bit integers) or float32, for the WAV and for --raw."),
-        o.SEED, o.NO_STDIN, *_TEXT_OUT, *o.HISTORY_OPTIONS, *o.MARK_OPTIONS, o.DEVICE, o.DTYPE, *o.TRUST_OPTIONS,
+        o.SEED, o.NO_STDIN, *_TEXT_OUT, *o.HISTORY_OPTIONS, *o.MARK_OPTIONS, o.DEVICE, o.DTYPE,
+        o.DEVICE_MAP, *o.TRUST_OPTIONS,
         *_BATCH_FILE_OPTIONS[:3],
         variant(o.BATCH_SIZE, help="Accepted as other commands take it, but audio items are made one at a time: "
                                    "text-to-audio models (VITS, MusicGen, Bark) differ in what batching they allow."),

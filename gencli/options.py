@@ -202,6 +202,16 @@ def _quantize(value: str) -> str:
     return normalize_quantize(value)
 
 
+DEVICE_MAPS = ("auto", "balanced")  # --device-map: accelerate's big-model placement over the GPUs (and the CPU)
+
+
+def _device_map(value: str) -> str:
+    word = value.strip().lower()
+    if word not in DEVICE_MAPS:
+        raise UsageError(f"--device-map takes auto or balanced, not {value!r}")
+    return word
+
+
 # The declarations are tables: one option per entry, kept compact for reading side by side.
 # fmt: off
 MODEL = Option("model", ("--model", "-m"), str, None, panel=MODEL_PANEL, load=True,
@@ -218,6 +228,11 @@ QUANTIZE = Option("quantize", ("--quantize",), str, "none", panel=MODEL_PANEL, l
                   choices=("none", "int8", "int4"), normalize=_quantize,
                   help="Pack the weights for faster CPU decoding: none, int8 or int4. int4 keeps a Q4_1 GGUF's own "
                        "4-bit weights. Runs in bf16 on the CPU; output differs a little from fp32's.")
+DEVICE_MAP = Option("device_map", ("--device-map",), str, None, panel=MODEL_PANEL, load=True, show_default=False,
+                    choices=DEVICE_MAPS, normalize=_device_map,
+                    help="For a model larger than one GPU: spread its layers over every GPU, then the CPU, as "
+                         "accelerate places them (auto fills GPU 0 first, balanced shares them out; images take "
+                         "balanced, which places whole models). Not with --quantize, --offload or --device cpu/mps.")
 TRUST_REMOTE_CODE = Option("trust_remote_code", ("--trust-remote-code",), bool, False, panel=SAFETY_PANEL, load=True,
                            configurable=False,
                            help="Allow the model's own Python code to run. Only for sources you trust.")

@@ -15,7 +15,14 @@ from typing import Any
 from gencli.commands import OFFLOAD_MODES
 from gencli.devices import Placement, torch_dtype
 from gencli.models.hub import loaded_provenance, locate
-from gencli.models.loading import cached_load, check_location_fits, load_errors, quiet_diffusers, quiet_libraries
+from gencli.models.loading import (
+    cached_load,
+    check_location_fits,
+    device_map_record,
+    load_errors,
+    quiet_diffusers,
+    quiet_libraries,
+)
 from gencli.models.protocols import TextToImagePipeline
 from gencli.models.resolve import ModelRef
 
@@ -37,6 +44,7 @@ class LoadedImagePipeline:
     offloaded: str | None = None  # the CPU offload in use: "model" or "sequential"
     load_seconds: float = 0.0
     variant: str | None = None  # the weights variant read ("fp16"), None for the default weights
+    device_map: dict | None = None  # with --device-map: {"strategy": "balanced", "devices": [...]} (the record's)
 
 
 HALF_DTYPES = ("fp16", "bf16")  # where the fp16 weights variant is asked for
@@ -53,21 +61,27 @@ def load_text_to_image(
     vae_tiling: bool = False,
     vae_slicing: bool = False,
     notify: Callable[..., None] | None = None,
+    device_map: str | None = None,
 ) -> LoadedImagePipeline:
     """Load a text-to-image pipeline through ``AutoPipelineForText2Image``, once per process.
 
     ``offload`` ("model" or "sequential") uses that CPU offload where the device
     is CUDA (elsewhere it does nothing, with a warning); ``attention_slicing``,
     ``vae_tiling`` and ``vae_slicing`` switch on those memory savers where the
-    pipeline offers them (attention slicing not on CUDA: see :func:`configure`).
+    pipeline offers them (attention slicing not on CUDA: see :func:`configure`). ``device_map``
+    ("balanced", the one strategy diffusers has) places the pipeline's models whole over the GPUs;
+    not with ``offload``.
     """
     if offload is not None and offload not in OFFLOAD_MODES:
         raise ValueError(f"offload is one of {OFFLOAD_MODES} or None, not {offload!r}")
+    if device_map not in (None, "balanced") or (device_map and offload):
+        raise ValueError(f"device_map is 'balanced' (without offload) or None, not {device_map!r}")
     key = (
         "text-to-image",
         ref,
         placement.device,
         placement.dtype,
+        device_map,
         allow_pickle,
         trust_remote_code,
         offload,
@@ -77,12 +91,15 @@ def load_text_to_image(
     )
     savers = {"attention_slicing": attention_slicing, "vae_tiling": vae_tiling, "vae_slicing": vae_slicing}
     return cached_load(
-        key, lambda: _load_text_to_image(ref, placement, allow_pickle, trust_remote_code, offload, savers, notify)
+        key,
+        lambda: _load_text_to_image(
+            ref, placement, allow_pickle, trust_remote_code, offload, savers, notify, device_map
+        ),
     )
 
 
 def _load_text_to_image(
-    ref, placement, allow_pickle, trust_remote_code, offload, savers, notify
+    ref, placement, allow_pickle, trust_remote_code, offload, savers, notify, strategy=None
 ) -> LoadedImagePipeline:
     started = time.perf_counter()
     location = locate(ref, "model_index.json", allow_pickle)
@@ -97,6 +114,7 @@ def _load_text_to_image(
             use_safetensors=None if allow_pickle else True,
             trust_remote_code=trust_remote_code,
             **({"variant": variant} if variant else {}),
+            **({"device_map": strategy} if strategy else {}),
             **location.kwargs,
         )
 
@@ -112,6 +130,7 @@ def _load_text_to_image(
     provenance = loaded_provenance(ref, location, "model_index.json")
     if variant:
         provenance["variant"] = variant
+    spread = device_map_record(strategy, pipe.hf_device_map, placement.device)
     return LoadedImagePipeline(
         pipe,
         ref,
@@ -121,6 +140,7 @@ def _load_text_to_image(
         offloaded=offloaded,
         load_seconds=time.perf_counter() - started,
         variant=variant,
+        device_map=spread,
     )
 
 
@@ -174,7 +194,8 @@ def configure(
     else:
         if offload:
             warn(f"--offload moves models between CPU and a CUDA device; it does nothing on {placement.device}")
-        pipe.to(placement.device)
+        if getattr(pipe, "hf_device_map", None) is None:  # a pipeline spread by device_map stays where it went
+            pipe.to(placement.device)
     name = type(pipe).__name__
     if attention_slicing and cuda:
         warn(

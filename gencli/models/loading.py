@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeGuard
 
-from gencli.errors import GencliError, ModelNotFound, debug_enabled
+from gencli.errors import GencliError, ModelNotFound, UsageError, debug_enabled
 from gencli.models.library_errors import to_gencli_error
 from gencli.writers import printable
 
@@ -109,6 +109,58 @@ def quiet_diffusers() -> None:
     warnings.filterwarnings("ignore", module="diffusers")
     # diffusers passes the hub library arguments it has deprecated (a UserWarning per file).
     warnings.filterwarnings("ignore", module="huggingface_hub")
+
+
+# --- --device-map: accelerate's big-model placement -------------------------------------------
+
+
+def device_map_for(
+    strategy: str | None, device: str, *, quantize: str = "none", offload: bool = False, images: bool = False
+) -> str | None:
+    """``--device-map``'s strategy ("auto", "balanced") where it can apply, else a UsageError; None without one.
+
+    ``device`` is the ``--device`` asked for (before ``auto`` is decided): the
+    strategy fills the CUDA GPUs from cuda:0, then the CPU, so an explicit cpu,
+    mps or later GPU contradicts it. Packed weights (``quantize``) and a
+    pipeline's CPU offload (``offload``) place the model their own way. A
+    diffusers pipeline (``images``) places whole models: "balanced" only.
+    """
+    if strategy is None:
+        return None
+    flag = f"--device-map {strategy}"
+    if quantize != "none":
+        raise UsageError(
+            f"{flag} spreads a model over GPUs, but --quantize {quantize} runs it packed on the CPU",
+            "drop --quantize (a GPU runs bf16 fast) or drop --device-map",
+        )
+    if offload:
+        raise UsageError(
+            f"{flag} and --offload both decide where the pipeline's models live",
+            "use --offload for one GPU short of memory, --device-map balanced for several GPUs",
+        )
+    if device in ("cpu", "mps") or (device.startswith("cuda:") and device != "cuda:0"):
+        raise UsageError(
+            f"{flag} fills the CUDA GPUs from cuda:0 (then the CPU); it does not go with --device {device}",
+            "drop --device (choose the GPUs with CUDA_VISIBLE_DEVICES), or drop --device-map",
+        )
+    if images and strategy != "balanced":
+        raise UsageError(
+            f"{flag} is for text and audio models: a diffusers pipeline spreads only whole models over GPUs",
+            "use --device-map balanced",
+        )
+    return strategy
+
+
+def device_map_record(strategy: str | None, placed: dict | None, device: str) -> dict | None:
+    """The record's ``device_map``: the strategy and the devices the weights went to (None without a strategy).
+
+    ``placed`` is the library's ``hf_device_map`` (a part's name to a GPU
+    number or a device name); None where everything went to ``device``.
+    """
+    if strategy is None:
+        return None
+    names = {f"cuda:{where}" if isinstance(where, int) else str(where) for where in (placed or {}).values()}
+    return {"strategy": strategy, "devices": sorted(names or {device}, key=lambda name: (len(name), name))}
 
 
 # --- does the model a config declares fit the weights on disk? ------------------------------

@@ -18,7 +18,14 @@ from gencli.errors import ModelNotFound
 from gencli.models.fingerprint import display_name
 from gencli.models.hub import Location, loaded_provenance, locate
 from gencli.models.library_errors import is_out_of_memory, out_of_memory_error
-from gencli.models.loading import cached_load, check_gguf_fits, check_location_fits, load_errors, quiet_libraries
+from gencli.models.loading import (
+    cached_load,
+    check_gguf_fits,
+    check_location_fits,
+    device_map_record,
+    load_errors,
+    quiet_libraries,
+)
 from gencli.models.protocols import CausalLM, TextToAudioPipeline, Tokenizer
 from gencli.models.resolve import ModelRef
 
@@ -33,6 +40,7 @@ class LoadedModel:
     placement: Placement
     provenance: dict = field(default_factory=dict)
     load_seconds: float = 0.0
+    device_map: dict | None = None  # with --device-map: {"strategy": ..., "devices": [...]} (the record's field)
 
 
 def load_causal_lm(
@@ -42,17 +50,32 @@ def load_causal_lm(
     trust_remote_code: bool = False,
     allow_pickle: bool = False,
     notify: Callable[..., None] | None = None,
+    device_map: str | None = None,
 ) -> LoadedModel:
     """Load a causal language model and its tokenizer, once per process.
 
     With ``placement.quantize`` (int8, int4) the weights load in fp32 and the
-    Linear layers are then packed (see :mod:`gencli.quantize`).
+    Linear layers are then packed (see :mod:`gencli.quantize`). ``device_map``
+    ("auto", "balanced": checked by :func:`~gencli.models.loading.device_map_for`)
+    spreads the layers over the GPUs, then the CPU; the placement's device is
+    then the one that takes the input (the embeddings').
     """
-    key = ("causal-lm", ref, placement.device, placement.dtype, placement.quantize, trust_remote_code, allow_pickle)
-    return cached_load(key, lambda: _load_causal_lm(ref, placement, trust_remote_code, allow_pickle, notify))
+    key = (
+        "causal-lm",
+        ref,
+        placement.device,
+        placement.dtype,
+        placement.quantize,
+        trust_remote_code,
+        allow_pickle,
+        device_map,
+    )
+    return cached_load(
+        key, lambda: _load_causal_lm(ref, placement, trust_remote_code, allow_pickle, notify, device_map)
+    )
 
 
-def _load_causal_lm(ref, placement, trust_remote_code, allow_pickle, notify) -> LoadedModel:
+def _load_causal_lm(ref, placement, trust_remote_code, allow_pickle, notify, strategy=None) -> LoadedModel:
     started = time.perf_counter()
     quiet_libraries()
     # Quantised codes are taken from fp32 weights, so a Q4_1 GGUF's own codes come back exactly.
@@ -69,7 +92,7 @@ def _load_causal_lm(ref, placement, trust_remote_code, allow_pickle, notify) -> 
         }
         try:
             model, tokenizer = _from_pretrained(
-                Location(str(entry.path), {}, provenance), load_as, trust_remote_code, False
+                Location(str(entry.path), {}, provenance), load_as, trust_remote_code, False, strategy
             )
         except ModelNotFound:
             # The entry looked whole but would not load: rebuild it once.
@@ -77,11 +100,11 @@ def _load_causal_lm(ref, placement, trust_remote_code, allow_pickle, notify) -> 
             entry = _converted(ref.path, notify)
             provenance["converted"] = True
             model, tokenizer = _from_pretrained(
-                Location(str(entry.path), {}, provenance), load_as, trust_remote_code, False
+                Location(str(entry.path), {}, provenance), load_as, trust_remote_code, False, strategy
             )
     else:
         location = locate(ref, "config.json", allow_pickle)
-        model, tokenizer = _from_pretrained(location, load_as, trust_remote_code, allow_pickle)
+        model, tokenizer = _from_pretrained(location, load_as, trust_remote_code, allow_pickle, strategy)
         provenance = loaded_provenance(ref, location, "config.json")
 
     if placement.quantize != "none":
@@ -92,7 +115,16 @@ def _load_causal_lm(ref, placement, trust_remote_code, allow_pickle, notify) -> 
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return LoadedModel(model, tokenizer, ref, placement, provenance, time.perf_counter() - started)
+    spread = device_map_record(strategy, getattr(model, "hf_device_map", None), placement.device)
+    if spread is not None:
+        placement = replace(placement, device=_input_device(model, placement.device))
+    return LoadedModel(model, tokenizer, ref, placement, provenance, time.perf_counter() - started, spread)
+
+
+def _input_device(model, default: str) -> str:
+    """Where a spread model takes its input: its embeddings' device (``default`` where they are offloaded)."""
+    device = model.get_input_embeddings().weight.device
+    return default if device.type == "meta" else str(device)
 
 
 def _converted(path, notify) -> convert.Converted:
@@ -105,8 +137,24 @@ def _converted(path, notify) -> convert.Converted:
         raise
 
 
-def _from_pretrained(location: Location, placement: Placement, trust_remote_code: bool, allow_pickle: bool):
+def load_target(placement: Placement, strategy: str | None = None) -> dict:
+    """How ``from_pretrained`` places the weights: ``{"device_map": ...}``, or ``{}`` to build them on the CPU.
+
+    On a GPU the weights are read straight onto it (``device_map`` the device),
+    not built on the CPU and copied over; a strategy ("auto", "balanced") spreads
+    them with accelerate. On the CPU, where they are already, nothing is asked.
+    """
+    if strategy is not None:
+        return {"device_map": strategy}
+    return {} if placement.device == "cpu" else {"device_map": placement.device}
+
+
+def _from_pretrained(
+    location: Location, placement: Placement, trust_remote_code: bool, allow_pickle: bool, strategy=None
+):
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target = load_target(placement, strategy)
 
     with load_errors(location):
         check_location_fits(location, allow_pickle)
@@ -118,9 +166,11 @@ def _from_pretrained(location: Location, placement: Placement, trust_remote_code
             dtype=torch_dtype(placement.dtype),
             use_safetensors=None if allow_pickle else True,
             trust_remote_code=trust_remote_code,
+            **target,
             **location.kwargs,
         )
-    model.to(placement.device)
+    if not target:
+        model.to(placement.device)
     model.eval()
     return model, tokenizer
 
@@ -138,17 +188,26 @@ class LoadedPipeline:
     placement: Placement
     provenance: dict = field(default_factory=dict)
     load_seconds: float = 0.0
+    device_map: dict | None = None  # with --device-map: {"strategy": ..., "devices": [...]} (the record's field)
 
 
 def load_text_to_audio(
-    ref: ModelRef, placement: Placement, *, allow_pickle: bool = False, trust_remote_code: bool = False
+    ref: ModelRef,
+    placement: Placement,
+    *,
+    allow_pickle: bool = False,
+    trust_remote_code: bool = False,
+    device_map: str | None = None,
 ) -> LoadedPipeline:
-    """Load a transformers text-to-audio pipeline (VITS, MusicGen, Bark ...), once per process."""
-    key = ("text-to-audio", ref, placement.device, placement.dtype, trust_remote_code, allow_pickle)
-    return cached_load(key, lambda: _load_text_to_audio(ref, placement, allow_pickle, trust_remote_code))
+    """Load a transformers text-to-audio pipeline (VITS, MusicGen, Bark ...), once per process.
+
+    Read straight onto a GPU; ``device_map`` ("auto", "balanced") spreads the model over the GPUs, then the CPU.
+    """
+    key = ("text-to-audio", ref, placement.device, placement.dtype, trust_remote_code, allow_pickle, device_map)
+    return cached_load(key, lambda: _load_text_to_audio(ref, placement, allow_pickle, trust_remote_code, device_map))
 
 
-def _load_text_to_audio(ref, placement, allow_pickle, trust_remote_code) -> LoadedPipeline:
+def _load_text_to_audio(ref, placement, allow_pickle, trust_remote_code, strategy=None) -> LoadedPipeline:
     started = time.perf_counter()
     quiet_libraries()
     location = locate(ref, "config.json", allow_pickle)
@@ -166,7 +225,7 @@ def _load_text_to_audio(ref, placement, allow_pickle, trust_remote_code) -> Load
             "text-to-audio",
             pipeline_class=Pipeline,
             model=location.target,
-            device=placement.device,
+            **(load_target(placement, strategy) or {"device": placement.device}),
             dtype=torch_dtype(placement.dtype),
             trust_remote_code=trust_remote_code,
             revision=location.kwargs.get("revision"),
@@ -175,4 +234,8 @@ def _load_text_to_audio(ref, placement, allow_pickle, trust_remote_code) -> Load
         )
     pipe.model.eval()
     provenance = loaded_provenance(ref, location, "config.json")
-    return LoadedPipeline(pipe, pipe.model.config.model_type, ref, placement, provenance, time.perf_counter() - started)
+    spread = device_map_record(strategy, getattr(pipe.model, "hf_device_map", None), placement.device)
+    if spread is not None:
+        placement = replace(placement, device=str(pipe.device))  # where the pipeline puts its inputs
+    kind = pipe.model.config.model_type
+    return LoadedPipeline(pipe, kind, ref, placement, provenance, time.perf_counter() - started, spread)
