@@ -28,8 +28,8 @@ def test_a_strategy_goes_with_auto_or_the_first_gpu(device, strategy):
 @pytest.mark.parametrize(
     ("kwargs", "words"),
     [
-        ({"device": "cpu"}, "--device cpu"),
-        ({"device": "mps"}, "--device mps"),
+        ({"device": "cpu"}, "device cpu"),
+        ({"device": "mps"}, "device mps"),
         ({"device": "cuda:1"}, "CUDA_VISIBLE_DEVICES"),
         ({"device": "auto", "quantize": "int8"}, "--quantize int8"),
         ({"device": "auto", "offload": True, "images": True}, "--offload"),

@@ -140,7 +140,8 @@ def device_map_for(
         )
     if device in ("cpu", "mps") or (device.startswith("cuda:") and device != "cuda:0"):
         raise UsageError(
-            f"{flag} fills the CUDA GPUs from cuda:0 (then the CPU); it does not go with --device {device}",
+            f"{flag} fills the CUDA GPUs from cuda:0 (then the CPU); it does not go with device {device}"
+            " (from --device, GENCLI_DEVICE or the config file)",
             "drop --device (choose the GPUs with CUDA_VISIBLE_DEVICES), or drop --device-map",
         )
     if images and strategy != "balanced":
