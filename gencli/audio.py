@@ -37,6 +37,7 @@ from gencli import wav
 from gencli.devices import choose
 from gencli.errors import ModelNotFound, UsageError
 from gencli.models import LoadedPipeline, fetch_command, load_text_to_audio, read_model_config, resolve
+from gencli.models.loading import device_map_for
 from gencli.models.protocols import TextToAudioPipeline
 from gencli.sentences import split_sentences
 from gencli.task import Item, LoadSpec, Notify, Task
@@ -72,6 +73,7 @@ class AudioResult:
     load_seconds: float = 0.0
     model: dict = field(default_factory=dict)
     device: str = ""
+    device_map: dict | None = None  # --device-map's strategy and the devices used
     dtype: str = ""
 
     @property
@@ -117,6 +119,7 @@ class AudioTask(Task):
 
     def load(self, spec: LoadSpec, notify: Notify | None = None) -> LoadedPipeline:
         """The pipeline ``spec`` names, on the device it asks for (loaded once per process)."""
+        device_map = device_map_for(spec.get("device_map"), spec.device)
         placement = choose(spec.device, spec.dtype)
         if notify:
             for warning in placement.warnings:
@@ -126,6 +129,7 @@ class AudioTask(Task):
             placement,
             allow_pickle=spec.allow_pickle,
             trust_remote_code=spec.trust_remote_code,
+            device_map=device_map,
         )
 
     def prepare(self, loaded: LoadedPipeline, item: Item, notify: Notify | None = None) -> Prepared:
@@ -159,6 +163,7 @@ class AudioTask(Task):
             result.load_seconds = loaded.load_seconds
             result.model = dict(loaded.provenance)
             result.device, result.dtype = loaded.placement.device, loaded.placement.dtype
+            result.device_map = loaded.device_map
             results.append(result)
         return results
 
@@ -174,6 +179,7 @@ class AudioTask(Task):
             "seed": result.seed,
             "device": result.device,
             "dtype": result.dtype,
+            "device_map": result.device_map,
             "sentences": len(result.sentences),
             "options": {
                 "duration": params.get("duration"),

@@ -24,6 +24,7 @@ from gencli.devices import choose
 from gencli.errors import UsageError
 from gencli.image_settings import ImageDefaults, check_scheduler_name, scheduler_for, settle, use_scheduler
 from gencli.models import LoadedImagePipeline, load_text_to_image, resolve
+from gencli.models.loading import device_map_for
 from gencli.task import Item, LoadSpec, Notify, Task
 from gencli.tasks import TASKS
 from gencli.version import __version__
@@ -143,6 +144,8 @@ class ImageTask(Task):
 
     def load(self, spec: LoadSpec, notify: Notify | None = None) -> LoadedImagePipeline:
         """The pipeline ``spec`` names, on the device it asks for (loaded once per process)."""
+        offload = offload_mode(spec.get("offload"), spec.get("offload_mode"))
+        device_map = device_map_for(spec.get("device_map"), spec.device, offload=bool(offload), images=True)
         placement = choose(spec.device, spec.dtype)
         for warning in placement.warnings:
             _notify(notify, warning, "warning")
@@ -152,7 +155,8 @@ class ImageTask(Task):
             placement,
             allow_pickle=spec.allow_pickle,
             trust_remote_code=spec.trust_remote_code,
-            offload=offload_mode(spec.get("offload"), spec.get("offload_mode")),
+            offload=offload,
+            device_map=device_map,
             attention_slicing=bool(spec.get("attention_slicing")),
             vae_tiling=bool(spec.get("vae_tiling")),
             vae_slicing=bool(spec.get("vae_slicing")),
@@ -227,6 +231,7 @@ class ImageTask(Task):
             "dtype": placement.dtype,
             "offload": bool(loaded.offloaded),
             "offload_mode": loaded.offloaded,
+            "device_map": loaded.device_map,
             "timings": {"load_s": round(loaded.load_seconds, 4), "generate_s": round(elapsed, 4)},
         }
         images = iter(output.images)

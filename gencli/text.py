@@ -22,6 +22,7 @@ from gencli.devices import choose
 from gencli.errors import GencliError, UsageError
 from gencli.models import LoadedModel, load_causal_lm, resolve
 from gencli.models.chat_template import render_chat
+from gencli.models.loading import device_map_for
 from gencli.sampling import SeededSampler
 from gencli.task import Item, LoadSpec, Notify, Task
 from gencli.tasks import TASKS
@@ -64,6 +65,7 @@ class TextResult:
     device: str = ""
     dtype: str = ""
     quantize: str = "none"
+    device_map: dict | None = None  # --device-map's strategy and the devices used
     constraint: dict | None = None  # the record's "constraint" (--schema, --grammar, --choice)
     complete: bool = True  # False: the token limit cut a constrained output short
 
@@ -120,6 +122,7 @@ class TextTask(Task):
                 lm.placement.dtype,
                 lm.placement.quantize,
             )
+            result.device_map = lm.device_map
         return results
 
     def record(self, prepared: Prepared, result: Any) -> dict:  # a TextResult here; a subclass's own result
@@ -142,6 +145,7 @@ def text_fields(item: Item, result: TextResult) -> dict:
         "device": result.device,
         "dtype": result.dtype,
         "quantize": result.quantize,
+        "device_map": result.device_map,
         "options": {
             **{name: params[name] for name in SAMPLING},
             "stop": list(params.get("stop") or ()),
@@ -174,6 +178,7 @@ def constraint_fields(result: TextResult) -> dict:
 
 def load_model(spec: LoadSpec, task: str, notify: Notify | None = None) -> LoadedModel:
     """The causal LM ``spec`` names (``task``'s default when none), on its device, once per process."""
+    device_map = device_map_for(spec.get("device_map"), spec.device, quantize=spec.quantize)
     placement = choose(spec.device, spec.dtype, quantize=spec.quantize)
     if notify:
         for warning in placement.warnings:
@@ -184,6 +189,7 @@ def load_model(spec: LoadSpec, task: str, notify: Notify | None = None) -> Loade
         trust_remote_code=spec.trust_remote_code,
         allow_pickle=spec.allow_pickle,
         notify=notify,
+        device_map=device_map,
     )
 
 

@@ -208,3 +208,65 @@ def test_an_image_pipeline_loads_balanced_and_refuses_other_strategies(tiny_sd):
     for wrong in ({"device_map": "auto"}, {"device_map": "balanced", "offload": "model"}):
         with pytest.raises(ValueError, match="device_map"):
             load_text_to_image(ref, Placement("cpu", "fp32"), **wrong)
+
+
+# --- through the CLI (callers wired) ------------------------------------------------------------
+
+
+def test_device_map_auto_runs_end_to_end_on_a_machine_without_a_gpu(tiny_llama):
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gencli",
+            "text",
+            "hi",
+            "-m",
+            str(tiny_llama),
+            "--device-map",
+            "auto",
+            "--json",
+            "--max-new-tokens",
+            "3",
+            "--temperature",
+            "0",
+            "--no-log",
+            "--no-stdin",
+        ],
+        capture_output=True,
+        env={**__import__("os").environ, "GENCLI_DEVICE": "auto"},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    record = json.loads(result.stdout)
+    assert record["device_map"] == {"strategy": "auto", "devices": ["cpu"]}
+    assert record["device"] == "cpu"
+
+
+@pytest.mark.parametrize(
+    ("args", "model", "words"),
+    [
+        (["text", "hi", "--device-map", "auto", "--device", "cpu"], "tiny_llama", "device cpu"),
+        (["text", "hi", "--device-map", "auto", "--quantize", "int8"], "tiny_llama", "--quantize int8"),
+        (["image", "a cat", "--device-map", "balanced", "--offload"], "tiny_sd", "--offload"),
+        (["image", "a cat", "--device-map", "auto"], "tiny_sd", "Use --device-map balanced"),
+        (["audio", "hello", "--device-map", "balanced", "--device", "mps"], "tiny_vits", "device mps"),
+    ],
+)
+def test_the_cli_refuses_a_device_map_beside_what_places_the_model_otherwise(args, model, words, tmp_path, request):
+    import os
+    import subprocess
+    import sys
+
+    out = [] if args[0] == "text" else ["-o", f"{tmp_path}/out/"]
+    command = [sys.executable, "-m", "gencli", *args, "-m", str(request.getfixturevalue(model)), *out]
+    env = {**os.environ, "GENCLI_DEVICE": "auto"}  # the suite's own cpu would be refused first
+    result = subprocess.run([*command, "--no-log", "--no-stdin"], capture_output=True, env=env, timeout=300)
+    stderr = result.stderr.decode()
+    assert result.returncode == 2, stderr
+    assert stderr.startswith("gencli: error: ") and words in stderr and len(stderr.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())
