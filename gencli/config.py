@@ -180,34 +180,20 @@ def _stamp(path: Path) -> tuple:
 
 def _read(path: str) -> bytes:
     """The file's bytes: a regular file of at most MAX_BYTES; never blocks (a FIFO) or reads without end."""
+    from gencli.files import NotAFile, read_regular
+
     hint = "point GENCLI_CONFIG at a TOML file"
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        data = read_regular(path, MAX_BYTES)
+    except NotAFile as exc:
+        if stat.S_ISCHR(exc.info.st_mode) and _is_devnull(exc.info):
+            return b""
+        raise UsageError(f"the config file {path} is {exc.kind}", hint) from None
     except OSError as exc:
         raise UsageError(f"cannot read the config file {path}: {exc.strerror}", hint) from None
-    try:
-        found = os.fstat(fd)
-        if stat.S_ISDIR(found.st_mode):
-            raise UsageError(f"the config file {path} is a directory", hint)
-        if not stat.S_ISREG(found.st_mode):
-            if stat.S_ISCHR(found.st_mode) and _is_devnull(found):
-                return b""
-            kind = "a FIFO" if stat.S_ISFIFO(found.st_mode) else "not a regular file"
-            raise UsageError(f"the config file {path} is {kind}", hint)
-        chunks, size = [], 0
-        while size <= MAX_BYTES:
-            chunk = os.read(fd, MAX_BYTES + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as exc:
-        raise UsageError(f"cannot read the config file {path}: {exc.strerror}", hint) from None
-    finally:
-        os.close(fd)
-    if size > MAX_BYTES:
+    if len(data) > MAX_BYTES:
         raise UsageError(f"the config file {path} is larger than {MAX_BYTES >> 20} MiB", hint)
-    return b"".join(chunks)
+    return data
 
 
 def _is_devnull(found: os.stat_result) -> bool:

@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import re
-import stat
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -221,21 +220,17 @@ def _first_line(error: object) -> str:
 
 def read_bounded(path: str, flag: str) -> str:
     """A schema or grammar file's text: a regular file, at most 1 MiB, UTF-8, no NUL; else a UsageError."""
+    from gencli.files import NotAFile, read_regular
+
     shown = printable(path)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not block the open
+        data = read_regular(path, MAX_FILE_BYTES)
     except FileNotFoundError:
         raise UsageError(f"{flag} file {shown!r} does not exist") from None
+    except NotAFile:  # a directory, FIFO or device: never read
+        raise UsageError(f"{flag} {shown!r} is not a regular file", "give a file") from None
     except OSError as exc:
         raise UsageError(f"{flag} file {shown!r} cannot be read: {exc.strerror}") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a directory, FIFO or device: never read
-        os.close(fd)
-        raise UsageError(f"{flag} {shown!r} is not a regular file", "give a file")
-    with os.fdopen(fd, "rb") as handle:
-        try:
-            data = handle.read(MAX_FILE_BYTES + 1)
-        except OSError as exc:
-            raise UsageError(f"{flag} file {shown!r} cannot be read: {exc.strerror}") from None
     if len(data) > MAX_FILE_BYTES:
         raise UsageError(f"{flag} file {shown!r} is over {MAX_FILE_BYTES // 1024} KiB", "give a smaller file")
     if b"\0" in data:

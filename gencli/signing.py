@@ -17,8 +17,6 @@ raises :class:`~gencli.errors.UsageError` (exit 2) naming :data:`INSTALL_HINT`.
 from __future__ import annotations
 
 import json
-import os
-import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -90,16 +88,13 @@ class SignerFiles:
 
 def _read_pem(path: Path, what: str) -> bytes:
     """The bytes of a small regular file, or a one-line UsageError naming it."""
+    from gencli.files import NotAFile, read_regular
+
     try:  # non-blocking, so that a FIFO is refused instead of waited on
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-        try:
-            if not stat.S_ISREG(mode := os.fstat(fd).st_mode):
-                kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-                raise UsageError(f"the {what} {path} is {kind}", f"give the {what} as a PEM file")
-            with open(fd, "rb", closefd=False) as handle:
-                data = handle.read(MAX_PEM_BYTES + 1)
-        finally:
-            os.close(fd)
+        data = read_regular(path, MAX_PEM_BYTES)
+    except NotAFile as error:
+        kind = "a directory" if error.kind == "a directory" else "not a regular file"
+        raise UsageError(f"the {what} {path} is {kind}", f"give the {what} as a PEM file") from None
     except FileNotFoundError:
         raise UsageError(f"the {what} {path} does not exist", "check the path") from None
     except OSError as error:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -132,32 +131,21 @@ def names() -> list[str]:
 
 def read_text(name: str) -> tuple[Path, str]:
     """A template file's path and text: a regular file of at most MAX_BYTES, UTF-8; never blocks."""
+    from gencli.files import NotAFile, read_regular
+
     path = path_of(name)
-    hint = "see gencli templates list"
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        data = read_regular(path, MAX_BYTES)
     except FileNotFoundError:
-        raise UsageError(f"no template {name!r} (in {path.parent})", hint) from None
+        raise UsageError(f"no template {name!r} (in {path.parent})", "see gencli templates list") from None
+    except NotAFile:
+        raise UsageError(f"the template {path} is not a regular file", "remove it with gencli templates rm") from None
     except OSError as exc:
         raise UsageError(f"cannot read the template {path}: {exc.strerror}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise UsageError(f"the template {path} is not a regular file", "remove it with gencli templates rm")
-        chunks, size = [], 0
-        while size <= MAX_BYTES:
-            chunk = os.read(fd, MAX_BYTES + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as exc:
-        raise UsageError(f"cannot read the template {path}: {exc.strerror}") from None
-    finally:
-        os.close(fd)
-    if size > MAX_BYTES:
+    if len(data) > MAX_BYTES:
         raise UsageError(f"the template {path} is larger than {MAX_BYTES // 1024} KiB", "a template is a few lines")
     try:
-        return path, b"".join(chunks).decode("utf-8")
+        return path, data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UsageError(f"{path}: the template is not UTF-8 text (byte {exc.start})") from None
 

@@ -11,8 +11,6 @@ untrusted: values are returned as found, and printing escapes them.
 from __future__ import annotations
 
 import json
-import os
-import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,17 +88,14 @@ def verify(path: str | Path) -> Report:
 
 def read_bounded(path: Path) -> bytes:
     """A regular file's bytes, at most :data:`MAX_FILE` (a FIFO or device is refused, never waited on)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    from gencli.files import NotAFile, read_regular
+
+    if path.is_file() and path.stat().st_size > MAX_FILE:  # said before a byte of it is read
+        raise ValueError(f"over {MAX_FILE >> 30} GiB, more than verify reads")
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError("not a regular file")
-        if info.st_size > MAX_FILE:
-            raise ValueError(f"over {MAX_FILE >> 30} GiB, more than verify reads")
-        with os.fdopen(os.dup(fd), "rb") as file:
-            data = file.read(MAX_FILE + 1)
-    finally:
-        os.close(fd)
+        data = read_regular(path, MAX_FILE)
+    except NotAFile:
+        raise ValueError("not a regular file") from None
     if len(data) > MAX_FILE:
         raise ValueError(f"over {MAX_FILE >> 30} GiB, more than verify reads")
     return data
