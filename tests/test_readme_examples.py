@@ -651,7 +651,7 @@ RUN: dict[str, Example] = {
     "gencli chat -c": Example(saved(RIVERS), lambda r: r.out == "" and len(log_entries(r)) == 1),
     'gencli text "Give me a person as JSON." --schema "name, age int" -t 60': Example(embedded, a_person),
     'gencli text "Is the sky blue?" --choice yes,no': Example(embedded, lambda r: r.out in ("yes\n", "no\n")),
-    'gencli text "Describe a city" --schema city.schema.json --json | jq .data': Example(
+    'gencli text "Describe a city" --schema city.schema.json -t 200 --json | jq .data': Example(
         embedded_with(city__schema__json=CITY), a_city
     ),
     'gencli text "Answer yes or no" --grammar answer.gbnf': Example(
@@ -978,7 +978,8 @@ def test_the_python_example_runs(stage, tmp_path):
 def test_the_config_example_is_a_valid_config_file(stage, tmp_path):
     (text,) = rx.blocks(rx.README.read_text(encoding="utf-8"), "toml")
     (tmp_path / "config.toml").write_text(text, encoding="utf-8")
-    env = {"GENCLI_CONFIG": str(tmp_path / "config.toml"), "GENCLI_TEXT_MODEL": None}  # the file's model, not ours
+    # The file's model and device, not the suite's.
+    env = {"GENCLI_CONFIG": str(tmp_path / "config.toml"), "GENCLI_TEXT_MODEL": None, "GENCLI_DEVICE": None}
     result = run_line(stage, "gencli config show text", tmp_path, env)
     assert result.returncode == 0, result.stderr
     for option, value in (("model", "Qwen/Qwen2.5-0.5B-Instruct"), ("temperature", "0.7"), ("device", "cuda")):

@@ -102,7 +102,7 @@ def test_stdin_over_16_mib_is_exit_2():
         (("text", "--tempreature", "1", "hi"), b"No such option: --tempreature"),
         (("text", "hi", "-t", "abc"), b"Invalid value for '--max-new-tokens'"),
         (("models", "--bogus"), b"No such option: --bogus"),
-        (("nosuchcommand",), b"No such command"),
+        (("models", "nosuchcommand"), b"No such command"),  # (gencli WORD alone is a prompt: gencli text WORD)
     ],
 )
 def test_click_usage_errors_are_one_line_on_a_file(args, words):

@@ -53,8 +53,8 @@ def root(
     1 unexpected failure, 2 bad input, 3 model not available, 4 device or
     memory problem, 5 some batch items failed, 6 code failed --check,
     7 verify: a file not marked, 8 verify: a file changed since it was
-    marked, 9 constrained output cut short by the token limit, 130
-    interrupted (Ctrl-C), 143 terminated (SIGTERM).
+    marked, 9 constrained output cut short by the token limit,
+    130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
     """
 
 
