@@ -63,6 +63,7 @@ class Option:
     metavar: str | None = None
     completion: str | None = None  # "model": complete with aliases and cached models
     api: bool = True  # a keyword of the Python API (presentation-only flags are not)
+    json_object: bool = False  # a str option that also takes a JSON object (API, JSONL), kept as its JSON text
 
     @property
     def flag(self) -> str:
@@ -123,6 +124,13 @@ class Option:
             raise UsageError(f"{label} must be a string or a list of strings, not {value!r}")
         if isinstance(value, bool) and kind is not bool:
             pass
+        elif self.json_object and isinstance(value, dict):
+            import json
+
+            try:
+                return json.dumps(value, ensure_ascii=False)
+            except (TypeError, ValueError, RecursionError):
+                raise UsageError(f"{label} must be a string or a JSON object, not {shown_value(value)}") from None
         elif kind is float and isinstance(value, (int, float)):
             try:
                 return float(value)
@@ -326,6 +334,7 @@ SAMPLING_OPTIONS = (SYSTEM, MAX_NEW_TOKENS, TEMPERATURE, TOP_P, TOP_K, REPETITIO
 
 # Constrained output (gencli/constrain): the text always parses as asked. One of the three at a time.
 SCHEMA = Option("schema", ("--schema",), str, None, per_item=True, show_default=False, metavar="SCHEMA",
+                json_object=True,
                 help="The output is JSON valid against this JSON Schema: a file, inline JSON, or a concise list "
                      "such as 'name, age int, bio: a short bio'. Generation is constrained token by token.")
 GRAMMAR = Option("grammar", ("--grammar",), str, None, per_item=True, show_default=False, metavar="FILE",

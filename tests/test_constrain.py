@@ -213,3 +213,15 @@ def test_quantized_models_are_constrained_too(tiny_json):
 def test_a_choice_the_tokenizer_cannot_spell_is_a_usage_error_not_a_crash(tiny_json):
     with pytest.raises(UsageError, match="cannot write what the constraint requires"):
         run(tiny_json, choice="\u00e9t\u00e9,\u00e0 la", temperature=0)
+
+
+def test_a_schema_may_be_a_json_object_in_a_prompts_file_and_in_the_api(tiny_json, tmp_path):
+    from gencli.api import generate_batch, generate_text
+
+    schema = {"type": "object", "properties": {"n": {"type": "integer", "minimum": 0, "maximum": 9}}, "required": ["n"]}
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text(json.dumps({"id": "o", "prompt": "a", "schema": schema}) + "\n")
+    (record,) = generate_batch("text", prompts, model=tiny_json, max_new_tokens=40, seed=2)
+    assert "error" not in record and 0 <= record["data"]["n"] <= 9 and record["constraint"]["kind"] == "schema"
+    direct = generate_text("a", model=tiny_json, max_new_tokens=40, seed=2, schema=schema)
+    assert direct["text"] == record["text"]  # the object is the schema its JSON text is

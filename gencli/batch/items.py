@@ -99,6 +99,7 @@ def _text_items(lines: list[str]) -> list[Item]:
 
 def _jsonl_items(lines: list[str], name: str, task: str) -> list[Item]:
     allowed = overridable(task)
+    objects = {option.name for option in TASKS[task].command.options if option.json_object}  # e.g. "schema"
     items: list[Item] = []
     seen: dict[str, int] = {}
     for number, line in enumerate(lines, 1):
@@ -128,6 +129,8 @@ def _jsonl_items(lines: list[str], name: str, task: str) -> list[Item]:
         for key, value in record.items():
             if key not in allowed:
                 raise UsageError(f"{where}: unknown key {key!r}", "allowed: prompt, id, " + ", ".join(allowed))
+            if isinstance(value, dict) and key in objects:
+                continue  # a JSON object, as the option takes one (its check keeps it as JSON text)
             kinds = _JSON_TYPES[allowed[key]]
             if (
                 (isinstance(value, bool) and allowed[key] is not bool)
