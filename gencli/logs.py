@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import secrets
 import sqlite3
 import time
@@ -174,16 +175,8 @@ def log_records(rows: list[dict], notify: Callable[..., None] | None = None) -> 
     if not rows:
         return True
     try:
-        path = db_path()
-        connection = connect(path)
-        assert connection is not None
-        try:
-            values = [tuple(_stored(row[name], name) for name in COLUMNS) for row in rows]
-            connection.execute("BEGIN IMMEDIATE")
-            connection.executemany(f"INSERT INTO entries VALUES ({', '.join('?' * len(COLUMNS))})", values)
-            connection.execute("COMMIT")
-        finally:
-            connection.close()
+        values = [tuple(_stored(row[name], name) for name in COLUMNS) for row in rows]
+        _retrying(lambda: _insert(db_path(), values))
         return True
     except Exception as exc:  # the run stands whatever the log does
         reason = exc.message if isinstance(exc, UsageError) else f"{type(exc).__name__}: {exc}"
@@ -193,6 +186,34 @@ def log_records(rows: list[dict], notify: Callable[..., None] | None = None) -> 
             where = _where()
             notify(f"could not log this run to {where}: {first} ({_HINT})", "warning")
         return False
+
+
+def _insert(path: Path, values: list[tuple]) -> None:
+    connection = connect(path)
+    assert connection is not None
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.executemany(f"INSERT INTO entries VALUES ({', '.join('?' * len(COLUMNS))})", values)
+        connection.execute("COMMIT")
+    finally:
+        connection.close()
+
+
+def _retrying(action: Callable[[], Any]) -> Any:
+    """``action()``, tried again for up to BUSY_TIMEOUT_S while SQLite says the database is locked.
+
+    The busy timeout covers most waits, but not all: a process opening the file while another
+    makes it a WAL database, or recovers its WAL, gets "database is locked" at once. A failed
+    attempt's transaction is rolled back, so trying again never writes a row twice.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01 + random.random() * 0.04)  # apart, so two writers do not meet again
 
 
 def _where() -> str:
@@ -214,7 +235,8 @@ def _stored(value: Any, column: str) -> Any:
 def _reading(action: Callable[[sqlite3.Connection], Any], empty: Any, write: bool = False) -> Any:
     """``action`` on the database (``empty`` when there is none yet); an error is exit 2 naming the file."""
     path = db_path()
-    try:
+
+    def attempt() -> Any:
         connection = connect(path, create=False)
         if connection is None:
             return empty
@@ -229,6 +251,9 @@ def _reading(action: Callable[[sqlite3.Connection], Any], empty: Any, write: boo
             return result
         finally:
             connection.close()
+
+    try:
+        return _retrying(attempt)
     except (sqlite3.Error, OSError) as exc:
         raise UsageError(
             f"cannot read the history database {path} ({exc}; set by {db_variable()})", _HINT.split(", or")[0]

@@ -258,3 +258,33 @@ def test_replay_reproduces_a_seeded_sampled_answer(cli_logs, fork, db):
     assert replayed.stdout == first["text"] + "\n"
     again = json.loads(cli_logs("logs", "replay", entry["id"], "--json").stdout)
     assert (again["text"], again["seed"], again["options"]) == (first["text"], 5, first["options"])
+
+
+FIRST_LOG = """
+import sys, time
+from gencli import logs
+while time.time() < float(sys.argv[2]):
+    pass
+said = []
+record = {"schema": 1, "task": "text", "id": None, "prompt": sys.argv[1], "text": "x", "model": {"id": "m"}}
+ok = logs.log_records([logs.row_of(record, {"seed": 1})], notify=lambda message, level="info": said.append(message))
+print(ok, said)
+"""
+
+
+def test_two_processes_making_the_database_at_once_both_log(tmp_path):
+    """Opening a file another process is making a WAL database is "database is locked" at once, past the
+    busy timeout: both first logs must still land (the race lost an entry in one run of two batches)."""
+    import time
+
+    for attempt in range(8):
+        path = tmp_path / f"logs-{attempt}.db"
+        env = {**os.environ, "GENCLI_LOGS_DB": str(path)}
+        start = str(time.time() + 1.0)  # both past their imports, then off together
+        procs = [
+            subprocess.Popen([sys.executable, "-c", FIRST_LOG, name, start], env=env, stdout=subprocess.PIPE, text=True)
+            for name in ("a", "b")
+        ]
+        outputs = [proc.communicate(timeout=60)[0] for proc in procs]
+        assert outputs == ["True []\n", "True []\n"], outputs
+        assert sorted(entry["prompt"] for entry in rows(path)) == ["a", "b"]
