@@ -96,9 +96,25 @@ def batch_file(tmp_path: Path, count: int) -> Path:
 
 def test_ctrl_c_during_a_batch_shows_the_cursor_again(tiny_llama, tmp_path):
     prompts = batch_file(tmp_path, 200)
+    # The records go to a file: piped, unread stdout would fill and block the run. Ctrl-C comes at the
+    # bar's first frame ("/200"): a frame may skip any one count (it shows every 0.1 s, not every item).
+    out = tmp_path / "r.jsonl"
     code, shown, _, _ = on_terminal(
-        [*GENCLI, "text", "--batch", str(prompts), "-m", str(tiny_llama), "-t", "24", "--batch-size", "1"],
-        interrupt_when=b"1/200",
+        [
+            *GENCLI,
+            "text",
+            "--batch",
+            str(prompts),
+            "-m",
+            str(tiny_llama),
+            "-t",
+            "24",
+            "--batch-size",
+            "1",
+            "--out",
+            str(out),
+        ],
+        interrupt_when=b"/200",
     )
     assert code == 130, shown[-2000:]
     assert HIDE_CURSOR in shown
