@@ -45,6 +45,28 @@ MAX_SIZE = 8192
 
 # The declarations are tables: one option per entry, kept compact for reading side by side.
 # fmt: off
+# gencli image's images from images: an input image (image-to-image), a mask (inpainting), variations.
+IMAGE_INPUT_OPTIONS = (
+    Option("image", ("--image",), str, None, per_item=True, configurable=False, show_default=False, metavar="IMG",
+           help="Start from this image (any format Pillow reads; '-': from stdin, the prompt then being the "
+                "argument): image-to-image, or inpainting with --mask. The output has its size, rounded down to a "
+                "multiple of 8 (--width and --height resize it). In a --batch file, relative to the current "
+                "directory."),
+    Option("mask", ("--mask",), str, None, per_item=True, configurable=False, show_default=False, metavar="MASK",
+           help="With --image: inpaint. White is repainted, black kept (grey blends); the same size as the image."),
+    Option("strength", ("--strength",), float, None, per_item=True, minimum=0, maximum=1, show_default=False,
+           help="With --image: how much to change it, 0 (the image as it is) to 1 (drawn anew). Default: the "
+                "pipeline's (0.8 image-to-image, about 1 inpainting)."),
+    Option("keep_unmasked", ("--keep-unmasked",), bool, False, per_item=True,
+           help="With --mask: put the image's own pixels back wherever the mask is black (only the masked part "
+                "changes; --watermark still marks every pixel)."),
+    Option("variations", ("--variations",), int, None, per_item=True, minimum=1, maximum=1000, cap=True,
+           show_default=False,
+           help="Make N images close to --seed S's image: image i (from 1) starts from S's noise blended with "
+                "seed S+i's by --variation-strength. Not with -n or --image."),
+    Option("variation_strength", ("--variation-strength",), float, 0.1, per_item=True, minimum=0, maximum=1,
+           help="With --variations: how far each strays, 0 (S's image itself) to 1 (seed S+i's image)."),
+)
 _FILE_OPTIONS = (o.OUTPUT, o.OVERWRITE)
 _BATCH_FILE_OPTIONS = (*o.BATCH_OPTIONS, o.OUT_DIR)
 _TEXT_OUT = (o.JSON,)
@@ -140,6 +162,7 @@ IMAGE = Command(
                              "Default: random, shown in the file names."),
         Option("scheduler", ("--scheduler",), str, None, per_item=True, show_default=False, completion="scheduler",
                help="A diffusers scheduler class, e.g. EulerAncestralDiscreteScheduler. Default: the model's."),
+        *IMAGE_INPUT_OPTIONS,
         o.NO_STDIN, *_FILE_OPTIONS,
         variant(o.JSON, help="Print one JSON record (the paths and their provenance) instead of the paths."),
         *o.HISTORY_OPTIONS, *o.MARK_OPTIONS,
