@@ -14,6 +14,8 @@ from gencli import options as o
 from gencli.options import OUTPUT_PANEL, Option, variant
 
 OFFLOAD_MODES = ("model", "sequential")  # image --offload-mode: diffusers' model or sequential CPU offload
+VIDEO_FORMATS = ("mp4", "webp", "gif", "png", "frames")  # gencli video's containers (png: animated PNG)
+MAX_FRAMES = 1000  # gencli video --frames: past any model's training length
 
 
 @dataclass(frozen=True)
@@ -244,6 +246,61 @@ AUDIO = Command(
 )
 
 
+VIDEO = Command(
+    help="""Make a short video from a prompt (or from an image with --image) with a diffusers pipeline.
+
+    The container follows -o's suffix: .mp4 (H.264, needs pip install 'gencli[video]'),
+    .webp, .gif or .png (animated PNG); else --format (mp4, webp, gif, png, or frames: a
+    directory of numbered PNGs per video). Each file carries its prompt, model, seed,
+    steps, frames and fps. Nothing is overwritten unless --overwrite. Video i of -n N
+    uses seed+i. Default model: wan-1.3b (Wan-AI/Wan2.1-T2V-1.3B-Diffusers; fetch it
+    with: hf download Wan-AI/Wan2.1-T2V-1.3B-Diffusers).
+
+    Examples:
+      gencli video "a fox running through snow" --seed 7 -o fox.mp4
+      gencli video "waves at dusk" --frames 33 --fps 16 -o waves.gif
+      gencli video "the lighthouse turns on" --image lighthouse.png -m Lightricks/LTX-Video -o lit.mp4
+      gencli video "a cat" --format frames -o frames/
+      gencli video --batch prompts.jsonl --out-dir videos/ --out results.jsonl --resume
+    """,
+    options=(
+        o.model_option("video"),
+        Option("image", ("--image",), str, None, per_item=True, configurable=False, show_default=False, metavar="IMG",
+               help="Start from this image (image-to-video; any format Pillow reads). LTX-Video models switch to "
+                    "their image-to-video pipeline; other text-to-video models refuse it."),
+        variant(IMAGE.option("negative"), help="What the video should not show (needs guidance above 1)."),
+        Option("frames", ("--frames", "--num-frames"), int, None, per_item=True, minimum=1, maximum=MAX_FRAMES,
+               cap=True, show_default=False,
+               help=f"Frames to make, at most {MAX_FRAMES}. Default: the model's (Wan: 81; some need 4k+1 or 8k+1)."),
+        Option("fps", ("--fps",), int, None, per_item=True, minimum=1, maximum=240, cap=True, show_default=False,
+               rule="between 1 and 240", help="Frames a second of the file. Default: the model's (Wan: 16)."),
+        variant(IMAGE.option("steps"), help="Denoising steps, at most 1000. Default: the model's."),
+        variant(IMAGE.option("guidance"), help="Classifier-free guidance scale, 0 to 100. Default: the model's."),
+        IMAGE.option("width"), IMAGE.option("height"),
+        variant(IMAGE.option("num_images"), name="num_videos", flags=("--num-videos", "-n"), maximum=100,
+                help="How many videos to make (at most 100), one after another."),
+        variant(o.SEED, help="Make the run repeatable (same device and dtype). Video i (from 0) uses seed+i, so any "
+                             "one can be made again alone. Default: random, shown in the file names."),
+        o.NO_STDIN, *_FILE_OPTIONS,
+        Option("format", ("--format",), str, "mp4", panel=OUTPUT_PANEL, choices=VIDEO_FORMATS,
+               normalize=lambda value: _video_format(value),
+               help="The container when -o has no video suffix (a directory, or --batch): mp4, webp, gif, png "
+                    "(animated) or frames (a directory of numbered PNGs for each video)."),
+        variant(o.JSON, help="Print one JSON record (the paths and their provenance) instead of the paths."),
+        *o.HISTORY_OPTIONS, *o.MARK_OPTIONS, o.DEVICE, o.DTYPE,
+        IMAGE.option("offload"), IMAGE.option("offload_mode"), IMAGE.option("vae_tiling"),
+        variant(IMAGE.option("vae_slicing"), help="Decode the frames in slices: less memory for long videos."),
+        *o.TRUST_OPTIONS,
+        *_BATCH_FILE_OPTIONS[:3],
+        variant(o.BATCH_SIZE, help="Accepted as other commands take it, but videos are made one at a time."),
+        variant(o.PROGRESS, help="Progress lines on stderr even when it is not a terminal (steps, then encoding; "
+                                 "with --batch, items)."),
+        o.OUT_DIR),
+    writes_files=True,
+    presenter="gencli.cli.present_video:present",
+)
+
+
 # fmt: on
 
 
@@ -253,6 +310,15 @@ def _offload_mode(value: str) -> str:
     word = value.strip().lower()
     if word not in OFFLOAD_MODES:
         raise UsageError(f"--offload-mode takes model or sequential, not {value!r}")
+    return word
+
+
+def _video_format(value: str) -> str:
+    from gencli.errors import UsageError
+
+    word = value.strip().lower().lstrip(".")
+    if word not in VIDEO_FORMATS:
+        raise UsageError(f"--format takes {', '.join(VIDEO_FORMATS)}, not {value!r}")
     return word
 
 
