@@ -36,7 +36,7 @@ LAYERS = [
     },
     {"commands", "tasks"},
     {"convert", "quantize", "models", "outputs", "verify", "conversation"},
-    {"text", "code", "image", "image_settings", "audio"},
+    {"text", "code", "image", "image_settings", "image_inputs", "image_modes", "image_result", "variations", "audio"},
     {"engine", "batch"},
     {"api"},
     {"cli", "__init__", "__main__"},
