@@ -8,7 +8,9 @@
 a group of items in ONE pipeline call. Image ``i`` (from 0) of an item uses
 seed ``seed + i`` on its own CPU generator, so any one of them can be made again
 alone with ``--seed seed+i``, and starts from the same noise on every device.
-Each PNG carries its provenance in text chunks.
+Each PNG carries its provenance in text chunks. ``--image``, ``--mask`` and
+``--variations`` draw with the same loaded pipeline (:mod:`gencli.image_modes`,
+:mod:`gencli.image_inputs`, :mod:`gencli.variations`).
 torch, diffusers and Pillow are imported inside functions only.
 """
 
@@ -17,27 +19,48 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from gencli.devices import choose
 from gencli.errors import UsageError
+from gencli.image_inputs import Inputs, check_flags, fitted_inputs, read_inputs
+from gencli.image_modes import (
+    TEXT_TO_IMAGE,
+    VARIATION,
+    add_call_arguments,
+    finish,
+    mode_of,
+    needs_pipeline,
+    pipeline_for,
+    provenance,
+    settle_strength,
+)
+from gencli.image_result import WATERMARK_PAYLOAD, ImageResult
 from gencli.image_settings import ImageDefaults, check_scheduler_name, scheduler_for, settle, use_scheduler
 from gencli.models import LoadedImagePipeline, load_text_to_image, resolve
 from gencli.models.loading import device_map_for
 from gencli.task import Item, LoadSpec, Notify, Task
 from gencli.tasks import TASKS
-from gencli.version import __version__
-from gencli.writers import numbered_name
+from gencli.writers import numbered_name, slugify
 
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed's signed range
 SIZE_MULTIPLE = 8
-WATERMARK_PAYLOAD = b"gencli"  # what --watermark hides: who made the image, found again by gencli verify
+__all__ = ["WATERMARK_PAYLOAD", "ImageResult", "ImageTask"]
+
+
+def image_count(params: Mapping[str, Any]) -> int:
+    """How many images an item makes: ``--variations N`` or ``-n``."""
+    variations = params.get("variations")
+    return variations if variations is not None else params.get("num_images", 1)
 
 
 def image_seeds(item: Item) -> list[int]:
-    """Each image's seed: ``seed + i`` for image ``i``."""
-    return [item.seed + i for i in range(item.params.get("num_images", 1))]
+    """Each image's seed: ``seed + i`` for image ``i``; every variation's is the item's seed (its noise blends
+    in seed + i, see :mod:`gencli.variations`)."""
+    if item.params.get("variations") is not None:
+        return [item.seed] * image_count(item.params)
+    return [item.seed + i for i in range(image_count(item.params))]
 
 
 @dataclass(frozen=True)
@@ -47,6 +70,10 @@ class Prepared:
     item: Item
     settings: ImageDefaults  # steps, guidance, width and height, as the call uses them
     scheduler: str | None = None  # the scheduler class asked for (None: the model's own)
+    mode: str = TEXT_TO_IMAGE  # see gencli.image_modes.MODES
+    strength: float | None = None  # image-to-image and inpainting
+    inputs: Inputs | None = None  # the input image and mask, fitted to the drawing size
+    variation_strength: float | None = None  # variations
 
     @property
     def negative(self) -> str | None:
@@ -54,61 +81,7 @@ class Prepared:
 
     @property
     def num_images(self) -> int:
-        return self.item.params.get("num_images", 1)
-
-
-@dataclass
-class ImageResult:
-    """An item's images, with their seeds and the facts their provenance needs."""
-
-    images: list  # PIL.Image.Image, one per seed
-    seeds: list[int]
-    prompt: str
-    negative: str | None
-    fields: dict = field(default_factory=dict)  # shared by every image of the call: model, steps, ...
-
-    def metadata(self, index: int) -> dict[str, str]:
-        """The PNG text chunks of image ``index`` (from 0), as strings (unset fields left out)."""
-        fields, model = self.fields, self.fields["model"]
-        chunks = {
-            "prompt": self.prompt,
-            "negative": self.negative,
-            "model": model.get("id"),  # a local model by its name and sha256, never its path
-            "revision": model.get("revision"),
-            "model_sha256": model.get("sha256"),
-            "seed": self.seeds[index],
-            "steps": fields["steps"],
-            "guidance": fields["guidance"],
-            "size": f"{fields['width']}x{fields['height']}",
-            "scheduler": fields["scheduler"],
-            "pipeline": fields["pipeline"],
-            "device": fields["device"],
-            "dtype": fields["dtype"],
-            "gencli_version": __version__,
-            "Software": f"gencli {__version__}",
-        }
-        return {key: str(value) for key, value in chunks.items() if value is not None}
-
-    def png_bytes(self, index: int, watermark: bool = False) -> bytes:
-        """Image ``index`` as PNG, with :meth:`metadata` in text chunks (iTXt where not Latin-1).
-
-        ``watermark``: the pixels carry gencli's invisible watermark (:mod:`gencli.watermark`).
-        """
-        import io
-
-        from PIL.PngImagePlugin import PngInfo
-
-        info = PngInfo()
-        for key, value in self.metadata(index).items():
-            info.add_text(key, value)
-        image = self.images[index]
-        if watermark:
-            from gencli.watermark import embed
-
-            image = embed(image, WATERMARK_PAYLOAD)
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG", pnginfo=info)
-        return buffer.getvalue()
+        return image_count(self.item.params)
 
 
 class ImageTask(Task):
@@ -129,16 +102,26 @@ class ImageTask(Task):
                     f"{flag} must be a positive multiple of {SIZE_MULTIPLE}, not {value}",
                     f"try {max(SIZE_MULTIPLE, round(value / SIZE_MULTIPLE) * SIZE_MULTIPLE)}",
                 )
-        seed, count = params.get("seed"), params.get("num_images", 1)
+        check_flags(params)
+        seed, count = params.get("seed"), image_count(params)
         if seed is not None and not 0 <= seed <= MAX_SEED - (count - 1):
             raise UsageError(f"--seed must be between 0 and {MAX_SEED - (count - 1)}, not {seed}")
         if params.get("scheduler"):
             check_scheduler_name(params["scheduler"])  # imports diffusers, which loading needs anyway
 
+    def check_item(self, item: Item) -> None:
+        """The input image and mask read and checked (exit 2 naming the file) before anything loads."""
+        read_inputs(item.params)
+
     def file_names(self, item: Item) -> list[str]:
         """``NNNN-<seed>-<prompt>.png``: NNNN is the image's number in a single run (0001-7 ... 0004-10, as
-        the README shows), the item's in a batch (an item id is set), so a batch item's images share it."""
+        the README shows), the item's in a batch (an item id is set), so a batch item's images share it.
+        Variation i of seed S is ``NNNN-SvI-<prompt>.png``."""
         seeds = image_seeds(item)
+        if item.params.get("variations") is not None:
+            slug, number = slugify(item.prompt), item.index + 1
+            numbers = [number] * len(seeds) if item.id is not None else range(1, len(seeds) + 1)
+            return [f"{n:04d}-{item.seed}v{i}-{slug}.png" for i, n in enumerate(numbers, start=1)]
         numbers = [item.index + 1] * len(seeds) if item.id is not None else range(1, len(seeds) + 1)
         return [numbered_name(number, seed, item.prompt, "png") for number, seed in zip(numbers, seeds, strict=True)]
 
@@ -169,9 +152,19 @@ class ImageTask(Task):
         scheduler = scheduler_for(loaded, name).__name__ if name else None
         _warn_if_truncated(loaded.pipe, item, notify)
         settings = settle(item.params, loaded.ref, loaded.pipe)
+        mode = mode_of(item.params)
+        scale = getattr(loaded.pipe, "vae_scale_factor", None)  # the latents' pixels a side
+        inputs, resized = fitted_inputs(item.params, max(SIZE_MULTIPLE, scale if isinstance(scale, int) else 0))
+        if resized:
+            _notify(notify, resized, "warning")
+        if inputs is not None:
+            settings = ImageDefaults(settings.steps, settings.guidance, *inputs.image.size)
+        strength, steps = settle_strength(item.params, pipeline_for(loaded, mode), settings.steps)
+        settings = ImageDefaults(steps, settings.guidance, settings.width, settings.height)
         if item.params.get("watermark"):
             _check_watermark_size(settings.width, settings.height)
-        return Prepared(item, settings, scheduler)
+        variation = item.params.get("variation_strength") if mode == VARIATION else None
+        return Prepared(item, settings, scheduler, mode, strength, inputs, variation)
 
     def group_key(self, prepared: Prepared) -> tuple:
         """What items must share to be drawn in one pipeline call; prompts, seeds and counts may differ.
@@ -179,7 +172,7 @@ class ImageTask(Task):
         Whether there is a negative prompt matters, not what it says: some
         pipelines (SDXL) treat "no negative prompt" apart from any text.
         """
-        return (prepared.settings, prepared.scheduler, bool(prepared.negative))
+        return (prepared.settings, prepared.scheduler, bool(prepared.negative), prepared.mode, prepared.strength)
 
     def weight(self, prepared: Prepared) -> int:
         return prepared.num_images
@@ -195,13 +188,16 @@ class ImageTask(Task):
         first = prepared[0]
         if any(self.group_key(p) != self.group_key(first) for p in prepared):
             raise ValueError("items drawn together must share their call settings")
-        pipe, placement, settings = loaded.pipe, loaded.placement, first.settings
+        placement, settings = loaded.placement, first.settings
         scheduler = use_scheduler(loaded, first.scheduler)
-        call = _call_arguments(pipe, prepared, placement.device, notify)
-
-        pipe.set_progress_bar_config(disable=True)  # gencli shows its own status on a terminal, no bars
+        pipe = pipeline_for(loaded, first.mode)
         started = time.perf_counter()
-        output = pipe(**call)
+        if needs_pipeline(first):
+            call = add_call_arguments(_call_arguments(pipe, prepared, placement.device, notify), pipe, prepared)
+            pipe.set_progress_bar_config(disable=True)  # gencli shows its own status on a terminal, no bars
+            output = pipe(**call)
+        else:  # strength 0: the input as it is
+            output = _Unchanged([p.inputs.image for p in prepared for _ in range(p.num_images)])  # type: ignore[union-attr]
         elapsed = time.perf_counter() - started
 
         width, height = output.images[0].size
@@ -238,9 +234,8 @@ class ImageTask(Task):
         results = []
         for value in prepared:
             item_seeds = image_seeds(value.item)
-            results.append(
-                ImageResult([next(images) for _ in item_seeds], item_seeds, value.item.prompt, value.negative, shared)
-            )
+            drawn = finish(value, [next(images) for _ in item_seeds])
+            results.append(ImageResult(drawn, item_seeds, value.item.prompt, value.negative, shared, provenance(value)))
         return results
 
     def record(self, prepared: Prepared, result: ImageResult) -> dict:
@@ -250,6 +245,7 @@ class ImageTask(Task):
             "seeds": list(result.seeds),
             "num_images": len(result.seeds),
             "negative": result.negative,
+            **result.extra,
             **fields,
             "timings": dict(fields["timings"]),
         }
@@ -257,6 +253,13 @@ class ImageTask(Task):
     def files(self, prepared: Prepared, result: ImageResult) -> list[bytes]:
         watermark = bool(prepared.item.params.get("watermark")) and prepared.item.params.get("mark", True)
         return [result.png_bytes(index, watermark) for index in range(len(result.images))]
+
+
+@dataclass
+class _Unchanged:
+    """What a pipeline call would return, for images that need none (strength 0)."""
+
+    images: list
 
 
 def offload_mode(offload: bool | None, mode: str | None) -> str | None:
