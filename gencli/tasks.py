@@ -71,6 +71,14 @@ TASKS: dict[str, Task] = {
     "audio": Task(
         "audio", "gencli.audio:AudioTask", commands.AUDIO, "transformers", "text-to-audio", "facebook/mms-tts-eng"
     ),
+    "video": Task(
+        "video",
+        "gencli.video:VideoTask",
+        commands.VIDEO,
+        "diffusers",
+        "text-to-video",
+        "Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
+    ),
 }
 
 # Short names for models. An alias naming a model that has an embedded copy
@@ -80,6 +88,8 @@ ALIASES: dict[str, str] = {
     "qwen-coder": "Qwen/Qwen2.5-Coder-0.5B-Instruct",
     "sd-turbo": "stabilityai/sd-turbo",
     "mms-tts-eng": "facebook/mms-tts-eng",
+    "wan-1.3b": "Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
+    "ltx-video": "Lightricks/LTX-Video",
 }
 
 EMBEDDED: dict[str, Embedded] = {SMOLLM2.hub_id: SMOLLM2}
