@@ -194,6 +194,7 @@ IMAGE = Command(
                                    "the same settings (fewer use less memory). Default: 4."),
         o.PROGRESS, o.OUT_DIR),
     writes_files=True,
+    presenter="gencli.cli.present_image:present",
 )
 
 AUDIO = Command(
