@@ -1,6 +1,6 @@
 """What a file says about how it was made: the reading side of :mod:`gencli.marking`.
 
-:func:`verify` reads one file (a PNG or a WAV; bounded, never executed) and
+:func:`verify` reads one file (a PNG, WAV, MP4, GIF or WebP; bounded, never executed) and
 returns a :class:`Report`: whether it is marked as AI-generated and by what
 (XMP, a C2PA manifest, the invisible watermark), what made it (generator,
 model, revision, seed, settings), and whether its pixels or samples still
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gencli.errors import EXIT_NOT_MARKED, EXIT_OK, EXIT_TAMPERED, EXIT_USAGE, UsageError
-from gencli.marking import MIME, png, riff, xmp
+from gencli.marking import MIME, picture_hash, png, riff, video, xmp
 
 MAX_FILE = 1 << 30  # 1 GiB: more than any file gencli writes by default; larger ones are not read
 
@@ -78,9 +78,12 @@ def verify(path: str | Path) -> Report:
         elif riff.is_wav(data):
             report.format = "wav"
             _read_wav(data, report)
+        elif video.container(data) in ("mp4", "gif", "webp"):
+            report.format = video.container(data)
+            _read_video(data, report)
         else:
-            report.problems.append("not a PNG or WAV file, the formats gencli marks")
-    except (png.NotPNG, riff.NotWAV) as exc:
+            report.problems.append("not a PNG or WAV file, nor an MP4, GIF or WebP video: the formats gencli marks")
+    except (png.NotPNG, riff.NotWAV, video.NotVideo) as exc:
         report.problems.append(str(exc))
     report.status = _status(report)
     return report
@@ -103,7 +106,7 @@ def read_bounded(path: Path) -> bytes:
 
 def _read_png(data: bytes, report: Report) -> None:
     _read_xmp(png.read_xmp(data), report)
-    _check_content(report, lambda: png.pixel_hash(data), "pixels")
+    _check_content(report, lambda: picture_hash(data), "pixels")
     if png.has_chunk(data, png.C2PA_CHUNK):
         _read_c2pa(data, "png", report)
     _read_watermark(data, report)
@@ -114,6 +117,12 @@ def _read_wav(data: bytes, report: Report) -> None:
     _check_content(report, lambda: riff.sample_hash(data), "samples")
     if riff.has_chunk(data, riff.C2PA_CHUNK):
         _read_c2pa(data, "wav", report)
+
+
+def _read_video(data: bytes, report: Report) -> None:
+    """MP4, GIF or WebP from gencli video: the XMP, and the frames (MP4: its stream) against their hash."""
+    _read_xmp(video.read_xmp(data), report)
+    _check_content(report, lambda: video.content_hash(data), "frames")
 
 
 def _read_xmp(packet: bytes | None, report: Report) -> None:
@@ -149,7 +158,7 @@ def _check_content(report: Report, digest, what: str) -> None:
         return
     try:
         actual = digest()
-    except (png.NotPNG, riff.NotWAV) as exc:
+    except (png.NotPNG, riff.NotWAV, video.NotVideo) as exc:
         report.content = "unreadable"
         report.problems.append(str(exc))
         return

@@ -190,6 +190,10 @@ class VideoTask(Task):
             if "negative_prompt" not in accepts:
                 raise UsageError(f"{loaded.class_name} takes no negative prompt", "drop --negative")
             call["negative_prompt"] = params["negative"]
+        step, frames = loaded.family.frame_step, params.get("frames")
+        if frames is not None and step > 1 and frames % step != 1:
+            fitting = max(1, round((frames - 1) / step)) * step + 1
+            raise UsageError(f"{loaded.class_name} makes {step}k+1 frames, not {frames}", f"try --frames {fitting}")
         for key in ("frame_rate", "fps"):  # LTX conditions on the frame rate, SVD on fps
             if key in accepts:
                 call[key] = fps

@@ -74,7 +74,7 @@ def describe(report: Report) -> str:
     else:
         fact("settings", report.settings)
     if report.format is not None:
-        what = "pixels" if report.format == "png" else "samples"
+        what = {"png": "pixels", "wav": "samples"}.get(report.format, "frames")
         content = {
             "intact": f"{what} match the hash recorded when it was written",
             "changed": f"{what} DIFFER from the hash recorded when it was written",

@@ -7,7 +7,7 @@ writes them (``engine.output_of`` calls it, for single runs and batches alike):
   ``trainedAlgorithmicMedia``, the generator, the model's id, revision and
   sha256, the seed, the settings and the hash of the content, in the file's
   standard place (PNG: an ``iTXt`` chunk; WAV: a ``_PMX`` chunk beside a
-  ``LIST``/``INFO`` one). See :mod:`gencli.marking.xmp`.
+  ``LIST``/``INFO`` one; MP4, GIF, WebP: :mod:`gencli.marking.video`). See :mod:`gencli.marking.xmp`.
 - **C2PA** (``--sign``, with the ``gencli[sign]`` extra): a manifest signed with
   the user's certificate, over the marked file (:mod:`gencli.signing`).
 
@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from gencli.errors import UsageError
-from gencli.marking import png, riff, xmp
+from gencli.marking import png, riff, video, xmp
 from gencli.version import __version__
 
-MIME = {"png": "image/png", "wav": "audio/wav"}
+MIME = {"png": "image/png", "wav": "audio/wav", "mp4": "video/mp4", "gif": "image/gif", "webp": "image/webp"}
 # Record fields that are not settings: the prompt (kept out of metadata other tools show),
 # where files went, how long it took, what the mark itself says.
 _NOT_SETTINGS = {
@@ -70,6 +70,9 @@ def facts_of(record: Mapping[str, Any], index: int = 0) -> dict[str, Any]:
     found = record.get("model")
     model: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     seeds = record.get("seeds")
+    frames = record.get("frames")
+    if record.get("container") == "frames" and isinstance(frames, int) and frames > 0:
+        index //= frames  # gencli video --format frames: a file a frame, a video's frames in a row
     seed = seeds[index] if isinstance(seeds, list) and index < len(seeds) else record.get("seed")
     return {
         "generator": f"gencli {__version__}",
@@ -107,13 +110,21 @@ def mark_files(data: list[bytes], extension: str | None, record: dict, params: M
             from gencli import signing
 
             signed_facts = {key: value for key, value in facts.items() if value is not None and key != "date"}
-            file = signing.sign(file, MIME[extension or ""], signed_facts, signer_of(params))
+            mime = video.MIME.get(video.container(file) or "", MIME[extension or ""])
+            file = signing.sign(file, mime, signed_facts, signer_of(params))
         marked.append(file)
     return marked
 
 
-def _png(file: bytes, facts: dict) -> bytes:
-    return png.with_xmp(file, xmp.packet(facts))
+def picture_hash(file: bytes) -> str:
+    """A PNG's pixel hash; an animated PNG's (and any video container's) over every frame."""
+    if video.container(file) == "png":
+        return png.pixel_hash(file)
+    return video.content_hash(file)
+
+
+def _video(file: bytes, facts: dict) -> bytes:
+    return video.with_xmp(file, xmp.packet(facts))
 
 
 def _wav(file: bytes, facts: dict) -> bytes:
@@ -125,6 +136,10 @@ def _wav(file: bytes, facts: dict) -> bytes:
 
 
 _MARKERS: dict[str, tuple[Callable[[bytes], str], Callable[[bytes, dict], bytes]]] = {
-    "png": (png.pixel_hash, _png),
+    "png": (picture_hash, _video),  # a PNG, or gencli video's animated PNG (and its frames)
     "wav": (riff.sample_hash, _wav),
+    # gencli video: the container is read from the bytes, so a file is marked as what it is
+    "mp4": (video.content_hash, _video),
+    "gif": (video.content_hash, _video),
+    "webp": (video.content_hash, _video),
 }

@@ -35,15 +35,16 @@ class VideoFamily:
     fps: int  # the frame rate its videos are made for (the file's, unless --fps)
     image_to_video: str | None = None  # a t2v class's i2v sibling with the same components (for --image)
     prompt: bool = True  # whether the pipeline reads a prompt (Stable Video Diffusion does not)
+    frame_step: int = 1  # the frame counts it makes: frame_step * k + 1 (its VAE's time compression)
 
 
 VIDEO_PIPELINES: dict[str, VideoFamily] = {
-    "WanPipeline": VideoFamily("t2v", 16),
-    "WanImageToVideoPipeline": VideoFamily("i2v", 16),
-    "LTXPipeline": VideoFamily("t2v", 25, image_to_video="LTXImageToVideoPipeline"),
-    "LTXImageToVideoPipeline": VideoFamily("i2v", 25),
-    "CogVideoXPipeline": VideoFamily("t2v", 8),
-    "CogVideoXImageToVideoPipeline": VideoFamily("i2v", 8),
+    "WanPipeline": VideoFamily("t2v", 16, frame_step=4),
+    "WanImageToVideoPipeline": VideoFamily("i2v", 16, frame_step=4),
+    "LTXPipeline": VideoFamily("t2v", 25, image_to_video="LTXImageToVideoPipeline", frame_step=8),
+    "LTXImageToVideoPipeline": VideoFamily("i2v", 25, frame_step=8),
+    "CogVideoXPipeline": VideoFamily("t2v", 8, frame_step=4),
+    "CogVideoXImageToVideoPipeline": VideoFamily("i2v", 8, frame_step=4),
     "AnimateDiffPipeline": VideoFamily("t2v", 8),
     "TextToVideoSDPipeline": VideoFamily("t2v", 8),
     "StableVideoDiffusionPipeline": VideoFamily("i2v", 7, prompt=False),
