@@ -250,7 +250,7 @@ AUDIO = Command(
 VIDEO = Command(
     help="""Make a short video from a prompt (or from an image with --image) with a diffusers pipeline.
 
-    The container follows -o's suffix: .mp4 (H.264, needs pip install 'gencli[video]'),
+    The container follows -o's suffix: .mp4 (H.264, needs PyAV: the 'video' extra),
     .webp, .gif or .png (animated PNG); else --format (mp4, webp, gif, png, or frames: a
     directory of numbered PNGs per video). Each file carries its prompt, model, seed,
     steps, frames and fps. Nothing is overwritten unless --overwrite. Video i of -n N
