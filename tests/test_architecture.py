@@ -45,6 +45,7 @@ LAYERS = [
         "image_modes",
         "image_result",
         "variations",
+        "upscale",
         "audio",
         "video",
         "video_files",
