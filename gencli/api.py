@@ -3,11 +3,13 @@
 ::
 
     from gencli import generate, generate_batch, generate_text, generate_code, generate_image, generate_audio
+    from gencli import generate_video
 
     generate_text("Write a haiku about the sea", seed=7)["text"]
     generate_code("reverse a string", lang="python")["code"]
     generate_image("a lighthouse at dusk", seed=7, num_images=2, output="out/")["paths"]
     generate_audio("Hello there", output="hello.wav")["paths"][0]
+    generate_video("a fox in the snow", seed=7, frames=33, output="fox.mp4")["paths"][0]
     generate("text", "hi", max_new_tokens=8)                     # any registered task by name
     generate_batch("text", ["one", "two"], seed=1)               # records in input order
 
@@ -38,7 +40,15 @@ from typing import Any
 from gencli.errors import UsageError
 from gencli.options import BATCH_SIZE
 
-__all__ = ["generate", "generate_batch", "generate_text", "generate_code", "generate_image", "generate_audio"]
+__all__ = [
+    "generate",
+    "generate_batch",
+    "generate_text",
+    "generate_code",
+    "generate_image",
+    "generate_audio",
+    "generate_video",
+]
 
 Notify = Callable[..., None]  # notify(message, level="info" | "warning")
 
@@ -182,6 +192,7 @@ generate_text = _function("text")
 generate_code = _function("code")
 generate_image = _function("image")
 generate_audio = _function("audio")
+generate_video = _function("video")
 
 
 def __getattr__(name: str):

@@ -249,3 +249,16 @@ def test_marking_a_video_twice_replaces_its_xmp_and_a_changed_frame_is_seen():
 
     with Image.open(io.BytesIO(marked)) as image:  # Pillow still reads the GIF whole
         assert image.n_frames == 3
+
+
+def test_the_api_has_generate_video_with_the_commands_options(tiny_wan, tmp_path):
+    import inspect
+
+    from gencli import generate_video
+
+    parameters = inspect.signature(generate_video).parameters
+    assert {"frames", "fps", "num_videos", "image", "format", "negative", "seed"} <= set(parameters)
+    record = generate_video("a cat", model=str(tiny_wan), seed=1, output=str(tmp_path / "a.webp"), **WAN)
+    assert record["task"] == "video" and Path(record["paths"][0]).is_file()
+    with pytest.raises(UsageError, match="--fps"):
+        generate_video("a cat", fps=0)
