@@ -27,6 +27,7 @@ from gencli.errors import UsageError
 from gencli.image_inputs import Inputs, check_flags, fitted_inputs, read_inputs
 from gencli.image_modes import (
     TEXT_TO_IMAGE,
+    UPSCALE,
     VARIATION,
     add_call_arguments,
     finish,
@@ -42,6 +43,8 @@ from gencli.models import LoadedImagePipeline, load_text_to_image, resolve
 from gencli.models.loading import device_map_for
 from gencli.task import Item, LoadSpec, Notify, Task
 from gencli.tasks import TASKS
+from gencli.upscale import check_flags as check_upscale
+from gencli.upscale import load_upscaler
 from gencli.writers import numbered_name, slugify
 
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed's signed range
@@ -103,6 +106,7 @@ class ImageTask(Task):
                     f"try {max(SIZE_MULTIPLE, round(value / SIZE_MULTIPLE) * SIZE_MULTIPLE)}",
                 )
         check_flags(params)
+        check_upscale(params)
         seed, count = params.get("seed"), image_count(params)
         if seed is not None and not 0 <= seed <= MAX_SEED - (count - 1):
             raise UsageError(f"--seed must be between 0 and {MAX_SEED - (count - 1)}, not {seed}")
@@ -128,6 +132,8 @@ class ImageTask(Task):
     def load(self, spec: LoadSpec, notify: Notify | None = None) -> LoadedImagePipeline:
         """The pipeline ``spec`` names, on the device it asks for (loaded once per process)."""
         offload = offload_mode(spec.get("offload"), spec.get("offload_mode"))
+        if spec.get("upscale"):  # an upscaler in place of the text-to-image pipeline
+            return load_upscaler(spec, offload, notify)
         device_map = device_map_for(spec.get("device_map"), spec.device, offload=bool(offload), images=True)
         placement = choose(spec.device, spec.dtype)
         for warning in placement.warnings:
@@ -158,7 +164,9 @@ class ImageTask(Task):
         if resized:
             _notify(notify, resized, "warning")
         if inputs is not None:
-            settings = ImageDefaults(settings.steps, settings.guidance, *inputs.image.size)
+            factor = item.params["upscale"] if mode == UPSCALE else 1
+            width, height = inputs.image.size
+            settings = ImageDefaults(settings.steps, settings.guidance, width * factor, height * factor)
         strength, steps = settle_strength(item.params, pipeline_for(loaded, mode), settings.steps)
         settings = ImageDefaults(steps, settings.guidance, settings.width, settings.height)
         if item.params.get("watermark"):

@@ -1,4 +1,4 @@
-"""What ``gencli image`` makes beside text-to-image: image-to-image, inpainting and variations.
+"""What ``gencli image`` makes beside text-to-image: image-to-image, inpainting, variations and upscaling.
 
 One loaded text-to-image pipeline serves every mode: image-to-image and
 inpainting pipelines are made from it with diffusers'
@@ -6,7 +6,8 @@ inpainting pipelines are made from it with diffusers'
 second load) and kept on the loaded object (:func:`pipeline_for`). This module
 settles a mode's own settings (:func:`settle_strength`), adds its arguments to
 the pipeline call (:func:`add_call_arguments`) and finishes its images
-(:func:`finish`). diffusers is imported inside functions only.
+(:func:`finish`). An upscaler is loaded in place of the pipeline
+(:mod:`gencli.upscale`). diffusers is imported inside functions only.
 """
 
 from __future__ import annotations
@@ -18,11 +19,15 @@ from typing import Any
 from gencli.errors import UsageError
 
 TEXT_TO_IMAGE, IMAGE_TO_IMAGE, INPAINT, VARIATION = "text-to-image", "image-to-image", "inpaint", "variation"
-MODES = (TEXT_TO_IMAGE, IMAGE_TO_IMAGE, INPAINT, VARIATION)
+UPSCALE = "upscale"
+MODES = (TEXT_TO_IMAGE, IMAGE_TO_IMAGE, INPAINT, VARIATION, UPSCALE)
+FROM_IMAGE = (IMAGE_TO_IMAGE, INPAINT, UPSCALE)  # the modes that take --image
 DEFAULT_STRENGTH = 0.8  # where the pipeline does not say its own
 
 
 def mode_of(params: Mapping[str, Any]) -> str:
+    if params.get("upscale") is not None:
+        return UPSCALE
     if params.get("image"):
         return INPAINT if params.get("mask") else IMAGE_TO_IMAGE
     return VARIATION if params.get("variations") is not None else TEXT_TO_IMAGE
@@ -30,7 +35,7 @@ def mode_of(params: Mapping[str, Any]) -> str:
 
 def pipeline_for(loaded, mode: str):
     """The pipeline that draws ``mode``: the loaded one, or one made from it once (kept on ``loaded``)."""
-    if mode in (TEXT_TO_IMAGE, VARIATION):
+    if mode in (TEXT_TO_IMAGE, VARIATION, UPSCALE):
         return loaded.pipe
     derived: dict = vars(loaded).setdefault("derived_pipelines", {})
     if mode not in derived:
@@ -58,7 +63,7 @@ def settle_strength(params: Mapping[str, Any], pipe, steps: int) -> tuple[float 
     at strength 0.5 becomes two); with it, exit 2. Strength 0 makes no step at all:
     the image comes back as it is.
     """
-    if not params.get("image"):
+    if mode_of(params) not in (IMAGE_TO_IMAGE, INPAINT):
         return None, steps
     strength = params.get("strength")
     if strength is None:
@@ -84,15 +89,16 @@ def add_call_arguments(call: dict, pipe, prepared: list) -> dict:
     first = prepared[0]
     mode = first.mode
     per_image = [(p, p.num_images) for p in prepared]
-    if mode in (IMAGE_TO_IMAGE, INPAINT):
+    if mode in FROM_IMAGE:
         images = [p.inputs.image for p, count in per_image for _ in range(count if len(prepared) > 1 else 1)]
         call["image"] = images[0] if len(images) == 1 else images
-        call["strength"] = first.strength
+        if mode != UPSCALE:
+            call["strength"] = first.strength
         if mode == INPAINT:
             masks = [p.inputs.mask for p, count in per_image for _ in range(count if len(prepared) > 1 else 1)]
             call["mask_image"] = masks[0] if len(masks) == 1 else masks
         accepts = inspect.signature(pipe.__call__).parameters
-        if mode == IMAGE_TO_IMAGE:  # its size is the image's
+        if mode != INPAINT:  # the size is the image's (times the upscale)
             call.pop("width", None)
             call.pop("height", None)
         return {key: value for key, value in call.items() if key in accepts or key == "prompt"}
@@ -127,6 +133,9 @@ def finish(prepared, images: list) -> list:
 def provenance(prepared) -> dict:
     """The item's mode fields for its record and PNG chunks (see ``ImageResult.extra``)."""
     fields: dict[str, Any] = {"mode": prepared.mode}
+    if prepared.mode == UPSCALE:
+        fields["upscale"] = prepared.item.params["upscale"]
+        fields["image_sha256"] = prepared.inputs.image_sha256
     if prepared.mode in (IMAGE_TO_IMAGE, INPAINT):
         fields["strength"] = prepared.strength
         fields["image_sha256"] = prepared.inputs.image_sha256

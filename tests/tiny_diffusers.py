@@ -213,3 +213,99 @@ def build_tiny_sdxl(directory: Path, *, seed: int = 0) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     pipe.save_pretrained(directory)
     return directory
+
+
+def _tiny_upscaler_parts(seed: int, vae_blocks: int, scaling_factor: float = 0.18215):
+    """The VAE, text encoder and tokenizer of the tiny upscalers (``vae_blocks``: 3 for x4, 4 for the latent x2)."""
+    import torch
+    from diffusers import AutoencoderKL
+    from transformers import CLIPTextModel
+
+    torch.manual_seed(seed)
+    vae = AutoencoderKL(
+        block_out_channels=[8, 8, 16, 16][:vae_blocks],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D"] * vae_blocks,
+        up_block_types=["UpDecoderBlock2D"] * vae_blocks,
+        latent_channels=4,
+        norm_num_groups=4,
+        scaling_factor=scaling_factor,
+    )
+    tokenizer = build_clip_tokenizer()
+    torch.manual_seed(seed)
+    text_encoder = CLIPTextModel(_clip_config(tokenizer, num_hidden_layers=2, hidden_act="gelu"))
+    return vae, text_encoder, tokenizer
+
+
+def build_tiny_x4_upscaler(directory: Path, *, seed: int = 0) -> Path:
+    """A StableDiffusionUpscalePipeline (the x4 upscaler's shape): its VAE draws 4 pixels a latent side."""
+    import torch
+    from diffusers import DDIMScheduler, DDPMScheduler, StableDiffusionUpscalePipeline, UNet2DConditionModel
+
+    vae, text_encoder, tokenizer = _tiny_upscaler_parts(seed, 3, scaling_factor=0.08333)  # the x4 upscaler's
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        sample_size=32,
+        in_channels=7,  # the noisy latents and the low-resolution image
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=4,
+        use_linear_projection=True,
+        num_class_embeds=100,
+        norm_num_groups=4,
+    )
+    pipe = StableDiffusionUpscalePipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        low_res_scheduler=DDPMScheduler(),
+        scheduler=DDIMScheduler(prediction_type="v_prediction"),
+        max_noise_level=350,
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    pipe.save_pretrained(directory)
+    return directory
+
+
+def build_tiny_x2_latent_upscaler(directory: Path, *, seed: int = 0) -> Path:
+    """A StableDiffusionLatentUpscalePipeline (the x2 latent upscaler's shape, K-diffusion UNet blocks)."""
+    import torch
+    from diffusers import EulerDiscreteScheduler, StableDiffusionLatentUpscalePipeline, UNet2DConditionModel
+
+    vae, text_encoder, tokenizer = _tiny_upscaler_parts(seed, 3)
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        act_fn="gelu",
+        attention_head_dim=8,
+        norm_num_groups=None,
+        block_out_channels=[32, 32, 64, 64],  # K blocks: groups of attention_head_dim channels
+        time_cond_proj_dim=160,
+        conv_in_kernel=1,
+        conv_out_kernel=1,
+        cross_attention_dim=32,
+        down_block_types=("KDownBlock2D", "KCrossAttnDownBlock2D", "KCrossAttnDownBlock2D", "KCrossAttnDownBlock2D"),
+        in_channels=8,
+        mid_block_type=None,
+        only_cross_attention=False,
+        out_channels=5,
+        resnet_time_scale_shift="scale_shift",
+        time_embedding_type="fourier",
+        timestep_post_act="gelu",
+        up_block_types=("KCrossAttnUpBlock2D", "KCrossAttnUpBlock2D", "KCrossAttnUpBlock2D", "KUpBlock2D"),
+    )
+    pipe = StableDiffusionLatentUpscalePipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=EulerDiscreteScheduler(prediction_type="sample"),
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    pipe.save_pretrained(directory)
+    return directory
