@@ -54,6 +54,7 @@ from conftest import GENCLI
 # --- what is not run, and why ----------------------------------------------------------------------
 
 NETWORK = "downloads (pip, PyPI or the hub): needs the network"
+VIDEO = "needs a video model's hub weights (Wan 2.1 1.3B, LTX-Video): tests/test_video.py runs the same on tiny ones"
 SKIP = {
     'gencli image "a cat" -o cat.png --watermark': "the stand-in pipeline draws 64x64, too small for a watermark;"
     " tests/test_marking_cli.py marks a 256x256 image and verifies it",
@@ -67,6 +68,14 @@ SKIP = {
     "hf download Qwen/Qwen2.5-Coder-0.5B-Instruct": NETWORK,
     "hf download stabilityai/sd-turbo": NETWORK,
     "hf download facebook/mms-tts-eng": NETWORK,
+    # gencli video: the tiny Wan, LTX and other video pipelines run these shapes in tests/test_video.py and
+    # tests/test_video_families.py (the stand-in stage has no video model in its hub cache).
+    'gencli video "a fox running through snow" --seed 7 -o fox.mp4': VIDEO,
+    'gencli video "waves at dusk" --frames 33 --fps 16 -o waves.gif': VIDEO,
+    'gencli video "a lighthouse" --seed 7 -n 2 --format webp -o clips/': VIDEO,
+    'gencli video "a cat" --frames 17 --format frames -o frames/': VIDEO,
+    'gencli video "the lighthouse turns on" --image lighthouse.png -m ltx-video -o lit.mp4': VIDEO,
+    "gencli video --batch prompts.jsonl --out-dir videos/ --format gif --out results.jsonl --resume": VIDEO,
     "make install": "runs pip on this checkout; the target is checked with make -n",
     "make test": "runs the whole suite, this test among it; checked with make -n",
     "make test-fast": "runs the suite; checked with make -n",
