@@ -212,7 +212,7 @@ def fitted_inputs(params: Mapping[str, Any], multiple: int) -> tuple[Inputs | No
     image, mask = read_inputs(params)
     if image is None:
         return None, None
-    picture, stencil, note = fit(
-        image.image, mask.image if mask else None, params.get("width"), params.get("height"), multiple
-    )
+    upscale = params.get("upscale") is not None  # the input's own size, times the factor: no --width/--height
+    width, height = (None, None) if upscale else (params.get("width"), params.get("height"))
+    picture, stencil, note = fit(image.image, mask.image if mask else None, width, height, multiple)
     return Inputs(picture, image.sha256, stencil, mask.sha256 if mask else None), note

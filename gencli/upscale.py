@@ -3,7 +3,9 @@
 ``--upscale 4`` runs a ``StableDiffusionUpscalePipeline`` (default
 stabilityai/stable-diffusion-x4-upscaler), ``--upscale 2`` a
 ``StableDiffusionLatentUpscalePipeline`` (default stabilityai/sd-x2-latent-upscaler);
-``-m`` names another model of that class. The upscaler loads in place of the
+``-m`` names another model of that class. The output is the input's size (rounded
+down to a multiple of 8) times the factor: ``--width`` and ``--height`` (a config
+file's standing ones too) do not apply. The upscaler loads in place of the
 text-to-image pipeline (``upscale`` is a load option), once per process, through
 the same cache, locating, error mapping and device placement as every pipeline.
 diffusers is imported inside functions only.
@@ -34,9 +36,6 @@ def check_flags(params: Mapping[str, Any]) -> None:
     for flag, name in (("--mask", "mask"), ("--strength", "strength"), ("--variations", "variations")):
         if params.get(name) is not None:
             raise UsageError(f"--upscale does not take {flag}", f"drop {flag}, or --upscale")
-    for flag, name in (("--width", "width"), ("--height", "height")):
-        if params.get(name) is not None:
-            raise UsageError(f"--upscale makes the image {params['upscale']} times its size; {flag} does not apply")
     if params.get("num_images", 1) != 1:
         raise UsageError("--upscale makes one image of each input", "drop -n")
 

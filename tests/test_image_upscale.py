@@ -63,6 +63,12 @@ def test_upscale_equals_a_direct_diffusers_call_and_is_factor_times_larger(facto
     assert written.text["image_sha256"] == hashlib.sha256(small.read_bytes()).hexdigest()
 
 
+def test_width_and_height_do_not_apply_to_an_upscale(upscalers, small, tmp_path):
+    """A config file's standing --width/--height must not stop --upscale, nor resize its input."""
+    record = run(tmp_path / "w.png", model=str(upscalers[2]), upscale=2, image=str(small), width=32, height=32)
+    assert (record["width"], record["height"]) == (128, 96)
+
+
 def test_a_text_to_image_model_is_not_an_upscaler(tiny_sd, small, tmp_path):
     with pytest.raises(UsageError, match="is a StableDiffusionPipeline, not an upscaler: --upscale 4 takes a Stable"):
         run(tmp_path / "x.png", model=str(tiny_sd), upscale=4, image=str(small))
@@ -75,7 +81,6 @@ def test_a_text_to_image_model_is_not_an_upscaler(tiny_sd, small, tmp_path):
         ({"upscale": 4}, "--upscale makes an image larger: it needs --image IMG"),
         ({"upscale": 4, "image": "i.png", "mask": "m.png"}, "--upscale does not take --mask"),
         ({"upscale": 2, "image": "i.png", "strength": 0.5}, "--upscale does not take --strength"),
-        ({"upscale": 2, "image": "i.png", "width": 64}, "--width does not apply"),
         ({"upscale": 2, "image": "i.png", "num_images": 2}, "--upscale makes one image of each input"),
     ],
 )
