@@ -68,6 +68,8 @@ SKIP = {
     "hf download Qwen/Qwen2.5-Coder-0.5B-Instruct": NETWORK,
     "hf download stabilityai/sd-turbo": NETWORK,
     "hf download facebook/mms-tts-eng": NETWORK,
+    'gencli image "a lighthouse" --image small.png --upscale 4 -o big.png': "needs the x4 upscaler's hub weights:"
+    " tests/test_image_upscale.py runs --upscale 2 and 4 on tiny random upscalers",
     # gencli video: the tiny Wan, LTX and other video pipelines run these shapes in tests/test_video.py and
     # tests/test_video_families.py (the stand-in stage has no video model in its hub cache).
     'gencli video "a fox running through snow" --seed 7 -o fox.mp4': VIDEO,
@@ -259,6 +261,39 @@ def four_seeded_images(run: Run) -> None:
 def scheduler_used(run: Run) -> None:
     (path,) = run.dir.glob("*.png")
     assert "EulerAncestralDiscreteScheduler" in png_text(path).values()
+
+
+def pictures(directory: Path, stage: Stage) -> None:
+    """photo.jpg, house.png and door-mask.png (white where the door goes), 64x48, for the images-from-images lines."""
+    from PIL import Image
+
+    Image.new("RGB", (64, 48), (90, 140, 200)).save(directory / "photo.jpg")
+    Image.new("RGB", (64, 48), (200, 190, 170)).save(directory / "house.png")
+    mask = Image.new("L", (64, 48), 0)
+    mask.paste(255, (24, 16, 40, 48))
+    mask.save(directory / "door-mask.png")
+
+
+def drawn_from(name: str, picture: str, mode: str, out: str | None = None) -> Callable[[Run], None]:
+    """``name`` is a PNG drawn in ``mode`` from ``picture`` (its sha256 in the chunks); stdout says ``out``."""
+
+    def check(run: Run) -> None:
+        import hashlib
+
+        assert run.out == (f"{name}\n" if out is None else out), run.out
+        chunks = png_text(run.dir / name)
+        assert (
+            chunks["mode"] == mode
+            and chunks["image_sha256"] == hashlib.sha256((run.dir / picture).read_bytes()).hexdigest()
+        )
+
+    return check
+
+
+def four_variations(run: Run) -> None:
+    names = [f"vars/{i:04d}-7v{i}-a-lighthouse-at-dusk.png" for i in (1, 2, 3, 4)]
+    assert run.out.splitlines() == names
+    assert [png_text(run.dir / name)["variation_seed"] for name in names] == ["8", "9", "10", "11"]
 
 
 def xmp_of(name: str) -> dict:
@@ -626,6 +661,16 @@ RUN: dict[str, Example] = {
         copy_model("sd", "my-pipeline/"), scheduler_used
     ),
     'gencli image "a lighthouse at dusk" -o lighthouse.png': Example(check=marked_and_verified),
+    'gencli image "a watercolour of this" --image photo.jpg --strength 0.6 -o painted.png': Example(
+        pictures, drawn_from("painted.png", "photo.jpg", "image-to-image")
+    ),
+    'gencli image "a red door" --image house.png --mask door-mask.png --keep-unmasked -o door.png': Example(
+        pictures, drawn_from("door.png", "house.png", "inpaint")
+    ),
+    'gencli image "a lighthouse at dusk" --seed 7 --variations 4 -o vars/': Example(check=four_variations),
+    'cat photo.jpg | gencli image "a woodcut" --image - -o - > woodcut.png': Example(
+        pictures, drawn_from("woodcut.png", "photo.jpg", "image-to-image", out="")
+    ),
     "gencli verify lighthouse.png": Example(marked_lighthouse, verified),
     "gencli verify --json lighthouse.png | jq -r .status": Example(marked_lighthouse, lambda r: r.out == "marked\n"),
     'gencli image "a lighthouse at dusk" -o plain.png --no-mark': Example(check=unmarked),
