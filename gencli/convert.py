@@ -16,18 +16,18 @@ import hashlib
 import importlib.util
 import io
 import json
-import math
 import os
 import re
 import shutil
-import struct
 import uuid
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gencli.errors import GencliError, ModelNotFound, UsageError
+from gencli.gguf_header import BadGGUF, GGUFHeader, read_gguf_header  # noqa: F401 (re-exported)
 from gencli.paths import cache_dir, writable_cache_dir
 from gencli.tasks import Embedded
 from gencli.version import __version__
@@ -43,6 +43,22 @@ class Converted:
     path: Path
     sha256: str
     converted_now: bool
+    built: Any = None  # a variant's model, made just now: the converting run uses it without reading it back
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Another form of a GGUF file's entry (packed int4 weights ...): its name's suffix and how it is made.
+
+    ``make(gguf)`` builds it in memory (a failure there is the file's fault:
+    exit 3); ``save(built, scratch)`` writes its files (a failure there is the
+    cache's); the marker is written after them, as for a converted entry.
+    """
+
+    suffix: str
+    what: str  # for the notice: "packing X as int4 once (about 10 s)"
+    make: Callable[[Path], Any]
+    save: Callable[[Any, Path], None]
 
 
 def locate_embedded(embedded: Embedded) -> Path | None:
@@ -66,15 +82,17 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def entry_dir(gguf: Path) -> Path:
+def entry_dir(gguf: Path, suffix: str = "") -> Path:
     """The cache directory for one GGUF file, named by its content's sha256: equal files share one entry.
+
+    ``suffix`` names a :class:`Variant`'s entry beside the converted one.
 
     The sha256 is remembered per path, size and mtime in ``index.json``
     beside the entries, so a warm start hashes nothing; two environments
     holding the same wheel's file convert it once between them.
     """
     root = cache_dir() / "gguf"
-    return root / f"{gguf.stem}-{known_sha256(gguf, root)[:16]}"
+    return root / f"{gguf.stem}-{known_sha256(gguf, root)[:16]}{'-' + suffix if suffix else ''}"
 
 
 def known_sha256(gguf: Path, root: Path) -> str:
@@ -178,41 +196,41 @@ def cache_error(exc: BaseException, place: Path) -> GencliError:
 
 
 def ensure_converted(
-    gguf: Path, notify: Callable[[str], None] | None = None, check: Callable[[Path], None] | None = None
+    gguf: Path,
+    notify: Callable[[str], None] | None = None,
+    check: Callable[[Path], None] | None = None,
+    variant: Variant | None = None,
 ) -> Converted:
-    """The converted entry for ``gguf``, converting it first if needed.
+    """The converted entry for ``gguf`` (or its ``variant``'s), making it first if needed.
 
     ``check(gguf)`` runs before anything is built from the file, and may refuse it (a GencliError)."""
-    target = entry_dir(gguf)
+    target = entry_dir(gguf, variant.suffix if variant else "")
     marker = read_valid_entry(target)
     if marker is not None:
         return Converted(target, marker["sha256"], converted_now=False)
 
     if notify:
-        notify(f"converting {gguf.name} to safetensors once (about 15 s); later runs load the cache")
+        what = variant.what if variant else "converting {name} to safetensors once (about 15 s)"
+        notify(what.format(name=gguf.name) + "; later runs load the cache")
     try:
         writable_cache_dir("gguf")  # exit 2 naming the path and the variable that chose it
     except OSError as exc:  # no room, or an I/O error
         raise cache_error(exc, target.parent) from exc
     _remove_leftovers(target, gguf)
     scratch = target.parent / f".tmp-{target.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    built = None
     try:
         try:
-            if check is not None:
-                check(gguf)
-            sha256 = _convert_into(gguf, scratch)
-        except (KeyboardInterrupt, MemoryError, GencliError):
-            raise
+            with reading(gguf):
+                if check is not None:
+                    check(gguf)
+                if variant is None:
+                    sha256 = _convert_into(gguf, scratch)
+                else:
+                    built = variant.make(gguf)
+                    sha256 = _save_into(gguf, scratch, lambda: variant.save(built, scratch))
         except _CacheWriteFailed as exc:
             raise cache_error(exc.__cause__ or exc, target.parent) from exc.__cause__
-        except Exception as exc:  # a truncated or foreign file: the GGUF reader fails in many ways
-            if type(exc).__name__ == "OutOfMemoryError":
-                raise
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ModelNotFound(
-                f"cannot read the GGUF file {printable(str(gguf))}: {printable(first)}",
-                "check that the file is complete, or download it again",
-            ) from exc
         if target.exists() and read_valid_entry(target) is None:
             remove_entry(target)  # a damaged entry: replace it
         try:
@@ -223,7 +241,25 @@ def ensure_converted(
     finally:
         if scratch.exists():
             remove_entry(scratch)
-    return Converted(target, sha256, converted_now=True)
+    return Converted(target, sha256, converted_now=True, built=built)
+
+
+@contextlib.contextmanager
+def reading(gguf: Path):
+    """Errors while building from ``gguf`` as exit 3 naming the file (a truncated or foreign file makes the
+    GGUF reader fail in many ways); gencli's own errors, memory and Ctrl-C pass through, as do cache faults."""
+    try:
+        yield
+    except (KeyboardInterrupt, MemoryError, GencliError, _CacheWriteFailed):
+        raise
+    except Exception as exc:
+        if type(exc).__name__ == "OutOfMemoryError":
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelNotFound(
+            f"cannot read the GGUF file {printable(str(gguf))}: {printable(first)}",
+            "check that the file is complete, or download it again",
+        ) from exc
 
 
 def _convert_into(gguf: Path, scratch: Path) -> str:
@@ -240,11 +276,22 @@ def _convert_into(gguf: Path, scratch: Path) -> str:
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
         model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
     _drop_gguf_marker(model)
+
+    def save() -> None:
+        model.save_pretrained(scratch)
+        tokenizer.save_pretrained(scratch)
+
+    return _save_into(gguf, scratch, save)
+
+
+def _save_into(gguf: Path, scratch: Path, save: Callable[[], None]) -> str:
+    """Make ``scratch``, ``save()`` the files into it, then the marker; the GGUF's sha256.
+
+    A failure here is the cache's (:class:`_CacheWriteFailed`): the GGUF was read already."""
     sha256 = known_sha256(gguf, scratch.parent)
     try:
         scratch.mkdir(parents=True)
-        model.save_pretrained(scratch)
-        tokenizer.save_pretrained(scratch)
+        save()
         write_marker(scratch, gguf, sha256)
     except (KeyboardInterrupt, MemoryError):
         raise
@@ -266,12 +313,15 @@ def _drop_gguf_marker(model) -> None:
 
 
 def _remove_leftovers(target: Path, gguf: Path) -> None:
-    """Delete scratch left by killed conversions, and entries made from this path before (older content)."""
+    """Delete scratch left by killed conversions, and entries made from this path before (older content).
+
+    Entries of the same content (its converted and packed forms) share the name up to the hash, and stay."""
+    same_content = target.name[: len(gguf.stem) + 17]  # "<stem>-<16 hex>"
     for path in target.parent.iterdir():
         pid = path.name.rsplit("-", 2)[-2] if path.name.startswith(".tmp-") else ""
         if pid.isdigit() and not _alive(int(pid)):
             path.unlink() if path.is_file() else remove_entry(path)
-        elif path != target and not path.name.startswith(".") and path.is_dir():
+        elif not path.name.startswith((".", same_content)) and path.is_dir():
             with contextlib.suppress(OSError, ValueError, AttributeError):
                 if json.loads((path / MARKER).read_text()).get("source") == str(gguf.resolve()):
                     remove_entry(path)
@@ -293,107 +343,3 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-# --- reading a GGUF header with every count and size bounded by the file --------------------
-
-_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
-_STRING, _ARRAY = 8, 9
-MAX_DIMS = 4  # ggml's GGML_MAX_DIMS
-MAX_KEPT_STRING = 1 << 16  # longer metadata strings (a chat template is a few KB) are skipped, not kept
-
-
-class BadGGUF(ValueError):
-    """The file is not a GGUF file, or its header claims more than the file holds."""
-
-
-@dataclass
-class GGUFHeader:
-    metadata: dict  # scalars and short strings as they are; arrays by their length
-    tensors: int
-    data_bytes: int  # the bytes the tensors take, each checked to lie inside the file
-
-
-class _Reader:
-    def __init__(self, handle, size: int):
-        self.handle, self.size = handle, size
-
-    def take(self, count: int, what: str, skip: bool = False) -> bytes:
-        if count > self.size - self.handle.tell():
-            raise BadGGUF(f"{what} claims {count:,} bytes, more than the file has left")
-        if skip:
-            self.handle.seek(count, os.SEEK_CUR)
-        return b"" if skip else self.handle.read(count)
-
-    def scalar(self, kind: int, what: str):
-        return struct.unpack(_SCALARS[kind], self.take(struct.calcsize(_SCALARS[kind]), what))[0]
-
-    def string(self, what: str, keep: bool = True) -> str | None:
-        length = self.scalar(10, what)
-        if not keep or length > MAX_KEPT_STRING:
-            self.take(length, what, skip=True)
-            return None
-        return self.take(length, what).decode("utf-8", "replace")
-
-    def value(self, kind: int, key: str):
-        if kind in _SCALARS:
-            return self.scalar(kind, key)
-        if kind == _STRING:
-            return self.string(key)
-        if kind != _ARRAY:
-            raise BadGGUF(f"{key} has an unknown value type {kind}")
-        inner, count = self.scalar(4, key), self.scalar(10, key)
-        if inner in _SCALARS:
-            self.take(count * struct.calcsize(_SCALARS[inner]), key, skip=True)
-        elif inner == _STRING:
-            self.take(count * 8, f"{key}'s {count:,} strings")  # each has its 8-byte length at least
-            self.handle.seek(-count * 8, os.SEEK_CUR)
-            for _ in range(count):
-                self.string(key, keep=False)
-        else:
-            raise BadGGUF(f"{key} is an array of an unsupported type {inner}")
-        return count
-
-
-def read_gguf_header(path: Path) -> GGUFHeader:
-    """The metadata and tensor table of a GGUF file, refusing any count or size the file cannot hold."""
-    from gguf.constants import GGML_QUANT_SIZES
-
-    sizes = {int(kind): value for kind, value in GGML_QUANT_SIZES.items()}
-    size = path.stat().st_size
-    with open(path, "rb") as handle:
-        reader = _Reader(handle, size)
-        if reader.take(4, "the magic") != b"GGUF":
-            raise BadGGUF("it does not start with GGUF")
-        if (version := reader.scalar(4, "the version")) not in (2, 3):
-            raise BadGGUF(f"GGUF version {version} is not one this reader knows")
-        tensors, keys = reader.scalar(10, "tensors"), reader.scalar(10, "keys")
-        if max(keys * 13, tensors * 24) > size - handle.tell():  # the smallest a key or a tensor entry can be
-            raise BadGGUF(f"the header claims {keys:,} keys and {tensors:,} tensors, more than the file holds")
-        metadata = {}
-        for _ in range(keys):
-            key = reader.string("a key") or ""
-            metadata[key] = reader.value(reader.scalar(4, key), key)
-        extents = []
-        for _ in range(tensors):
-            name = reader.string("a tensor name") or "?"
-            dims = reader.scalar(4, name)
-            if not 1 <= dims <= MAX_DIMS:
-                raise BadGGUF(f"tensor {name} has {dims} dimensions (at most {MAX_DIMS})")
-            shape = [reader.scalar(10, name) for _ in range(dims)]
-            kind, offset = reader.scalar(4, name), reader.scalar(10, name)
-            if kind not in sizes:
-                raise BadGGUF(f"tensor {name} has an unknown type {kind}")
-            block, block_bytes = sizes[kind]
-            elements = math.prod(shape)
-            if shape[0] % block:
-                raise BadGGUF(f"tensor {name}'s rows of {shape[0]} are not whole blocks of {block}")
-            extents.append((name, offset, elements // block * block_bytes))
-        alignment = metadata.get("general.alignment", 32)
-        if not isinstance(alignment, int) or not 1 <= alignment <= 1 << 20:
-            raise BadGGUF(f"general.alignment {alignment} is not a sensible alignment")
-        start = -(-handle.tell() // alignment) * alignment
-    for name, offset, nbytes in extents:
-        if start + offset + nbytes > size:
-            raise BadGGUF(f"tensor {name} claims {nbytes:,} bytes at {offset:,}, past the end of the file")
-    return GGUFHeader(metadata, tensors, sum(nbytes for _, _, nbytes in extents))

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "gencli"
 
 # Lowest first. A module may import its own layer or lower ones, never a higher one.
 LAYERS = [
-    {"version", "errors", "paths", "files"},
+    {"version", "errors", "paths", "files", "gguf_header"},
     {
         "options",
         "writers",
