@@ -45,6 +45,7 @@ from gencli.task import Item, LoadSpec, Notify, Task
 from gencli.tasks import TASKS
 from gencli.upscale import check_flags as check_upscale
 from gencli.upscale import load_upscaler
+from gencli.variations import latent_shape
 from gencli.writers import numbered_name, slugify
 
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed's signed range
@@ -172,6 +173,8 @@ class ImageTask(Task):
         if item.params.get("watermark"):
             _check_watermark_size(settings.width, settings.height)
         variation = item.params.get("variation_strength") if mode == VARIATION else None
+        if mode == VARIATION:  # a pipeline whose noise is not a UNet's is exit 2 here, not mid-batch
+            latent_shape(loaded.pipe, settings.width, settings.height)
         return Prepared(item, settings, scheduler, mode, strength, inputs, variation)
 
     def group_key(self, prepared: Prepared) -> tuple:

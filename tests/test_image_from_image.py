@@ -296,3 +296,20 @@ def test_the_api_takes_an_image_path(tiny_sd, picture, tmp_path):
     )
     assert record["mode"] == "image-to-image"
     assert np.array_equal(pixels(record["paths"][0]), pixels(picture))
+
+
+def test_variations_need_a_unet_pipeline():
+    from types import SimpleNamespace
+
+    from gencli.variations import latent_shape
+
+    unet = SimpleNamespace(config=SimpleNamespace(in_channels=4))
+    assert latent_shape(SimpleNamespace(unet=unet, vae_scale_factor=8), 64, 32) == (1, 4, 4, 8)
+
+    class FluxPipeline:
+        vae_scale_factor = 8  # a transformer, no UNet: its latents are packed otherwise
+
+    with pytest.raises(
+        UsageError, match="--variations needs a UNet pipeline .* FluxPipeline draws its noise otherwise"
+    ):
+        latent_shape(FluxPipeline(), 64, 64)
