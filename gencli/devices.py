@@ -17,8 +17,8 @@ from gencli.errors import DeviceError, UsageError
 
 DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps."
 DTYPE_HELP = "auto, fp32, fp16 or bf16."
-QUANTIZE_MODES = ("none", "int8", "int4")  # see gencli.quantize
-QUANTIZE_HELP = "none, int8 or int4."
+QUANTIZE_MODES = ("auto", "none", "int8", "int4")  # see gencli.quantize; auto: gencli.models.packed.auto_mode
+QUANTIZE_HELP = "auto, none, int8 or int4."
 
 # Every spelling a user may reach for, mapped to the one name gencli uses.
 _DTYPE_NAMES = {
@@ -42,6 +42,7 @@ class Hardware:
     cuda_names: tuple[str, ...] = ()
     cuda_bf16: tuple[bool, ...] = ()  # per CUDA device: Ampere or newer (bf16 natively, and TF32)?
     mps: bool = False
+    cpu_bf16: bool = False  # the CPU multiplies bf16 natively (AVX512-BF16 or AMX)
 
     @property
     def cuda_count(self) -> int:
@@ -73,7 +74,41 @@ def probe() -> Hardware:
             bf16.append(major >= 8)  # Ampere and newer compute in bf16 natively
     mps_backend = getattr(torch.backends, "mps", None)
     mps = bool(mps_backend and mps_backend.is_available())
-    return Hardware(cuda_names=tuple(names), cuda_bf16=tuple(bf16), mps=mps)
+    return Hardware(cuda_names=tuple(names), cuda_bf16=tuple(bf16), mps=mps, cpu_bf16=cpu_has_bf16())
+
+
+def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether the CPU multiplies bf16 natively: the avx512_bf16 or amx_bf16 flag (Linux; False elsewhere)."""
+    try:
+        with open(cpuinfo, encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return bool({"avx512_bf16", "amx_bf16"} & set(line.split()))
+    except OSError:
+        pass
+    return False
+
+
+BF16_ROWS = 16  # from this many prompts at once, bf16 beats packed int4 on a CPU with native bf16 (see settle_auto)
+
+
+def settle_auto(device: str, dtype: str, packable: str, rows: int, hw: Hardware) -> tuple[str, str, tuple[str, ...]]:
+    """``--quantize auto``: ``(quantize, dtype, reasons)`` for a model that ``packable`` says can be packed.
+
+    ``packable`` is ``int4``/``int8`` for a quantised GGUF file of a family the
+    packed layers compute (``none`` for anything else): on the CPU, with no
+    dtype asked for, it runs on its own codes, packed. At ``rows`` prompts at
+    once or more than :data:`BF16_ROWS`, a CPU with native bf16 runs plain
+    bf16 weights faster (measured: benchmarks/README.md); a GPU, an explicit
+    dtype, or another model keeps the usual choice.
+    """
+    gpu = device == "auto" and (hw.cuda_count or hw.mps)
+    if packable == "none" or dtype != "auto" or device not in ("auto", "cpu") or gpu:
+        return "none", dtype, ()
+    if rows >= BF16_ROWS and hw.cpu_bf16:
+        why = f"dtype bf16: {rows} prompts at once run faster in bf16 than packed, on a CPU with native bf16"
+        return "none", "bf16", (why,)
+    return packable, dtype, (f"quantize {packable}: the GGUF file's own quantised weights, packed",)
 
 
 def normalize_device(text: str) -> str:
@@ -94,7 +129,7 @@ def normalize_dtype(text: str) -> str:
 
 def normalize_quantize(text: str) -> str:
     """Validate a ``--quantize`` value."""
-    value = (text or "none").strip().lower()
+    value = (text or "auto").strip().lower()
     if value not in QUANTIZE_MODES:
         raise UsageError(f"unknown quantisation {text!r}", f"use {QUANTIZE_HELP}")
     return value
@@ -116,6 +151,8 @@ def choose(
     dtype = normalize_dtype(dtype)
     quantize = normalize_quantize(quantize)
     hw = hardware if hardware is not None else probe()
+    if quantize == "auto":
+        raise ValueError("--quantize auto is settled before choose(): see settle_auto")
     if quantize != "none":
         return _quantized(device, dtype, quantize, hw)
     reasons: list[str] = []

@@ -232,10 +232,12 @@ DEVICE = Option("device", ("--device",), str, "auto", panel=MODEL_PANEL, load=Tr
 DTYPE = Option("dtype", ("--dtype",), str, "auto", panel=MODEL_PANEL, load=True, envvar="GENCLI_DTYPE",
                choices=("auto", "fp32", "fp16", "bf16"), normalize=_dtype,
                help="Precision: auto, fp32, fp16 or bf16.")
-QUANTIZE = Option("quantize", ("--quantize",), str, "none", panel=MODEL_PANEL, load=True, envvar="GENCLI_QUANTIZE",
-                  choices=("none", "int8", "int4"), normalize=_quantize,
-                  help="Pack the weights for faster CPU decoding: none, int8 or int4. int4 keeps a Q4_1 GGUF's own "
-                       "4-bit weights. Runs in bf16 on the CPU; output differs a little from fp32's.")
+QUANTIZE = Option("quantize", ("--quantize",), str, "auto", panel=MODEL_PANEL, load=True, envvar="GENCLI_QUANTIZE",
+                  choices=("auto", "none", "int8", "int4"), normalize=_quantize,
+                  help="Pack the weights for faster CPU decoding: auto, none, int8 or int4. auto (the default): a "
+                       "quantised GGUF file runs on its own 4- or 8-bit weights, packed, on the CPU (bf16 for 16 or "
+                       "more prompts at once where the CPU has native bf16); anything else as it is. none with "
+                       "--dtype fp32 is the exact fp32 path. Packed weights compute in bf16.")
 DEVICE_MAP = Option("device_map", ("--device-map",), str, None, panel=MODEL_PANEL, load=True, show_default=False,
                     choices=DEVICE_MAPS, normalize=_device_map,
                     help="For a model larger than one GPU: spread its layers over every GPU, then the CPU, as "

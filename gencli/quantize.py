@@ -26,6 +26,8 @@ being quantised.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -84,17 +86,39 @@ class _PackedLinear(nn.Module):
 
 
 class Int4Linear(_PackedLinear):
-    """A Linear layer with Q4_1-style 4-bit weights, multiplied by ``_weight_int4pack_mm_for_cpu``."""
+    """A Linear layer with Q4_1-style 4-bit weights, multiplied by ``_weight_int4pack_mm_for_cpu``.
 
-    def __init__(self, linear: nn.Linear, group: int = GROUP):
+    ``Int4Linear(linear)`` packs a Linear's weights; ``Int4Linear.empty(...)``
+    makes the module with its buffers shaped but unfilled (on the meta device
+    inside ``torch.device("meta")``), for a packed cache to be loaded into.
+    """
+
+    def __init__(self, linear: nn.Linear | None, group: int = GROUP, shape: tuple[int, int] | None = None):
         super().__init__()
-        codes, scale, minimum = int4_codes(linear.weight, group)
-        # The kernel computes (code - 8) * scale + zero, so zero is the minimum moved by 8 steps.
-        scales_and_zeros = torch.stack([scale.t(), (minimum + 8 * scale).t()], dim=-1)
-        self.register_buffer("packed", torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes, 1))
-        self.register_buffer("scales_and_zeros", scales_and_zeros.to(torch.bfloat16).contiguous())
-        self.bias = linear.bias
-        self.group, self.in_features, self.out_features = group, linear.in_features, linear.out_features
+        if linear is None:  # shapes only: (out_features, in_features)
+            assert shape is not None
+            self.out_features, self.in_features = shape
+            packed = torch.empty(self.out_features, self.in_features // 2, dtype=torch.uint8)
+            scales_and_zeros = torch.empty(self.in_features // group, self.out_features, 2, dtype=torch.bfloat16)
+            self.bias = None
+        else:
+            codes, scale, minimum = int4_codes(linear.weight, group)
+            # The kernel computes (code - 8) * scale + zero, so zero is the minimum moved by 8 steps.
+            pairs = torch.stack([scale.t(), (minimum + 8 * scale).t()], dim=-1)
+            packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes, 1)
+            scales_and_zeros = pairs.to(torch.bfloat16).contiguous()
+            self.bias = linear.bias
+            self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.register_buffer("packed", packed)
+        self.register_buffer("scales_and_zeros", scales_and_zeros)
+        self.group = group
+
+    @classmethod
+    def empty(cls, linear: nn.Linear, group: int = GROUP) -> Int4Linear:
+        """The module ``Int4Linear(linear)`` would be, with unfilled buffers (and ``linear``'s bias)."""
+        module = cls(None, group, shape=(linear.out_features, linear.in_features))
+        module.bias = linear.bias
+        return module
 
     @staticmethod
     def fits(linear: nn.Linear, group: int = GROUP) -> bool:
@@ -108,13 +132,28 @@ class Int4Linear(_PackedLinear):
 class Int8Linear(_PackedLinear):
     """A Linear layer with int8 weights and a scale per output, multiplied by ``_weight_int8pack_mm``."""
 
-    def __init__(self, linear: nn.Linear):
+    def __init__(self, linear: nn.Linear | None, shape: tuple[int, int] | None = None):
         super().__init__()
-        codes, scale = int8_codes(linear.weight)
+        if linear is None:  # shapes only: (out_features, in_features)
+            assert shape is not None
+            self.out_features, self.in_features = shape
+            codes = torch.empty(shape, dtype=torch.int8)
+            scale = torch.empty(self.out_features, dtype=torch.bfloat16)
+            self.bias = None
+        else:
+            codes, scale = int8_codes(linear.weight)
+            scale = scale.to(torch.bfloat16)
+            self.bias = linear.bias
+            self.in_features, self.out_features = linear.in_features, linear.out_features
         self.register_buffer("codes", codes)
-        self.register_buffer("scale", scale.to(torch.bfloat16))
-        self.bias = linear.bias
-        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.register_buffer("scale", scale)
+
+    @classmethod
+    def empty(cls, linear: nn.Linear) -> Int8Linear:
+        """The module ``Int8Linear(linear)`` would be, with unfilled buffers (and ``linear``'s bias)."""
+        module = cls(None, shape=(linear.out_features, linear.in_features))
+        module.bias = linear.bias
+        return module
 
     @staticmethod
     def fits(linear: nn.Linear) -> bool:
@@ -125,12 +164,15 @@ class Int8Linear(_PackedLinear):
         return torch.ops.aten._weight_int8pack_mm(flat, self.codes, self.scale)
 
 
-def packed(linear: nn.Linear, mode: str) -> nn.Module:
-    """``linear`` with packed weights in ``mode`` where a kernel takes its shape: int4, else int8, else as it was."""
+def packed(linear: nn.Linear, mode: str, empty: bool = False) -> nn.Module:
+    """``linear`` with packed weights in ``mode`` where a kernel takes its shape: int4, else int8, else as it was.
+
+    ``empty``: the same module with its buffers shaped but unfilled (see :meth:`Int4Linear.empty`).
+    """
     if mode == "int4" and Int4Linear.fits(linear):
-        return Int4Linear(linear)
+        return Int4Linear.empty(linear) if empty else Int4Linear(linear)
     if Int8Linear.fits(linear):
-        return Int8Linear(linear)
+        return Int8Linear.empty(linear) if empty else Int8Linear(linear)
     return linear
 
 
@@ -162,7 +204,7 @@ class PackedDecoderLayer(nn.Module):
     shared key/value heads in place (about 25 operations a layer, not 50).
     """
 
-    def __init__(self, layer: nn.Module, mode: str):
+    def __init__(self, layer: nn.Module, mode: str, empty: bool = False):
         super().__init__()
         attention, mlp = layer.self_attn, layer.mlp
         config = attention.config
@@ -171,10 +213,10 @@ class PackedDecoderLayer(nn.Module):
             self.attention_type = layer.attention_type
         self.heads, self.kv_heads = config.num_attention_heads, config.num_key_value_heads
         self.head_dim, self.scaling = attention.head_dim, attention.scaling
-        self.qkv = packed(_joined(attention.q_proj, attention.k_proj, attention.v_proj), mode)
-        self.o = packed(attention.o_proj, mode)
-        self.gate_up = packed(_joined(mlp.gate_proj, mlp.up_proj), mode)
-        self.down = packed(mlp.down_proj, mode)
+        self.qkv = packed(_joined(attention.q_proj, attention.k_proj, attention.v_proj), mode, empty)
+        self.o = packed(attention.o_proj, mode, empty)
+        self.gate_up = packed(_joined(mlp.gate_proj, mlp.up_proj), mode, empty)
+        self.down = packed(mlp.down_proj, mode, empty)
         self.attention_norm = layer.input_layernorm.weight
         self.mlp_norm = layer.post_attention_layernorm.weight
         self.eps = layer.input_layernorm.variance_epsilon
@@ -228,24 +270,34 @@ class PackedDecoderLayer(nn.Module):
         return hidden_states + self.down(nn.functional.silu(gate) * up)
 
 
-def quantize_model(model: nn.Module, mode: str) -> dict[str, int]:
+def quantize_model(
+    model: nn.Module, mode: str, *, empty: bool = False, before_layer: Callable[[int, nn.Module], None] | None = None
+) -> dict[str, int]:
     """Pack the Linear layers of ``model`` (fp32 weights, on the CPU) in place; the rest becomes bf16.
 
     A Llama-like model's decoder layers become :class:`PackedDecoderLayer`;
     any other model keeps its layers, with each Linear packed. Returns how
     many matrices became ``int4``, ``int8`` or were ``kept``.
+
+    ``empty``: ``model`` is a skeleton on the meta device and the packed
+    modules get unfilled buffers, for a packed state dict to be loaded into
+    (:mod:`gencli.models.packed`). ``before_layer(index, layer)`` fills a
+    decoder layer's weights just before it is packed, so a model read one
+    layer at a time never holds more than one layer in fp32.
     """
-    if mode not in MODES[1:]:
+    if mode not in MODES[2:]:
         raise ValueError(f"unknown quantisation {mode!r}")
     if PackedDecoderLayer.fits(model):
         layers = model.model.layers
         for index, layer in enumerate(layers):
-            layers[index] = PackedDecoderLayer(layer, mode)
+            if before_layer is not None:
+                before_layer(index, layer)
+            layers[index] = PackedDecoderLayer(layer, mode, empty)
     head = model.get_output_embeddings()
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if type(child) is nn.Linear:
-                setattr(parent, name, packed(child, "int8" if child is head else mode))
+                setattr(parent, name, packed(child, "int8" if child is head else mode, empty))
     # Parameters (norms, embeddings, biases, kept layers) become bf16; buffers keep their dtypes: the packed
     # ones theirs, and the rotary frequencies fp32, as transformers keeps them in a bf16 model.
     for parameter in model.parameters():

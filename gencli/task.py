@@ -46,10 +46,11 @@ class LoadSpec:
     model: str | None = None
     device: str = "auto"
     dtype: str = "auto"
-    quantize: str = "none"
+    quantize: str = "auto"
     trust_remote_code: bool = False
     allow_pickle: bool = False
     extra: tuple[tuple[str, Any], ...] = ()  # a task's own load options, e.g. ("offload", True)
+    rows: int = 1  # prompts run at once at most (a batch's size): text picks packed or bf16 weights by it
 
     def get(self, name: str, default: Any = None) -> Any:
         return dict(self.extra).get(name, default)

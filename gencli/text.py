@@ -18,14 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gencli import constrain
-from gencli.devices import choose
 from gencli.errors import GencliError, UsageError
-from gencli.models import LoadedModel, load_causal_lm, resolve
+from gencli.models import LoadedModel
 from gencli.models.chat_template import render_chat
-from gencli.models.loading import device_map_for
+from gencli.models.language import load_model
 from gencli.sampling import SeededSampler
 from gencli.task import Item, LoadSpec, Notify, Task
-from gencli.tasks import TASKS
 from gencli.textstream import IncrementalDecoder, Shaper
 
 SAMPLING = ("max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty")
@@ -174,23 +172,6 @@ def constraint_fields(result: TextResult) -> dict:
     if not result.complete:
         fields["error"] = constrain.incomplete(result.constraint["kind"], result.completion_tokens).one_line()
     return fields
-
-
-def load_model(spec: LoadSpec, task: str, notify: Notify | None = None) -> LoadedModel:
-    """The causal LM ``spec`` names (``task``'s default when none), on its device, once per process."""
-    device_map = device_map_for(spec.get("device_map"), spec.device, quantize=spec.quantize)
-    placement = choose(spec.device, spec.dtype, quantize=spec.quantize)
-    if notify:
-        for warning in placement.warnings:
-            notify(warning, "warning")
-    return load_causal_lm(
-        resolve(spec.model, TASKS[task]),
-        placement,
-        trust_remote_code=spec.trust_remote_code,
-        allow_pickle=spec.allow_pickle,
-        notify=notify,
-        device_map=device_map,
-    )
 
 
 def tokenize(

@@ -9,7 +9,7 @@ from gencli.errors import UsageError
 def test_empty_values_mean_the_defaults():
     assert normalize_device("") == "auto"
     assert normalize_dtype("") == "auto"
-    assert normalize_quantize("") == "none"
+    assert normalize_quantize("") == "auto"
 
 
 @pytest.mark.parametrize(
@@ -17,7 +17,7 @@ def test_empty_values_mean_the_defaults():
     [
         (normalize_device, "tpu", "unknown device 'tpu'. Use auto, cpu, cuda, cuda:N or mps."),
         (normalize_dtype, "fp8", "unknown dtype 'fp8'. Use auto, fp32, fp16 or bf16."),
-        (normalize_quantize, "int2", "unknown quantisation 'int2'. Use none, int8 or int4."),
+        (normalize_quantize, "int2", "unknown quantisation 'int2'. Use auto, none, int8 or int4."),
     ],
 )
 def test_an_unknown_value_names_itself_and_the_choices(normalize, value, line):

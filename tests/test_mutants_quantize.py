@@ -34,7 +34,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def test_the_group_and_the_llama_like_families():
     assert GROUP == 32
     assert LLAMA_LIKE == ("llama", "mistral", "qwen2")
-    assert quantize.MODES == ("none", "int8", "int4")
+    assert quantize.MODES == ("auto", "none", "int8", "int4")
 
 
 # --- int4 codes ------------------------------------------------------------------------------------
@@ -297,7 +297,7 @@ class _Tiny(nn.Module):
         return self.head
 
 
-@pytest.mark.parametrize("mode", ["none", "int2", "INT4", ""])
+@pytest.mark.parametrize("mode", ["none", "auto", "int2", "INT4", ""])
 def test_quantize_model_refuses_modes_it_does_not_pack(mode):
     with pytest.raises(ValueError) as caught:
         quantize_model(_Tiny(), mode)

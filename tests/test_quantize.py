@@ -169,7 +169,7 @@ def test_without_quantize_the_record_says_none(tiny_llama, cli):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--quantize", "int3"], "gencli: error: unknown quantisation 'int3'. Use none, int8 or int4.\n"),
+        (["--quantize", "int3"], "gencli: error: unknown quantisation 'int3'. Use auto, none, int8 or int4.\n"),
         (
             ["--quantize", "int4", "--dtype", "fp32"],
             "gencli: error: --quantize int4 computes in bf16, not fp32. Drop --dtype or --quantize\n",

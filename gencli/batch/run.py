@@ -121,8 +121,8 @@ def run(
         return summary
     if files is not None:
         files.check_free(pending, getattr(sink, "claimed", frozenset()))
-    loaded = task.load(spec_of(name, params), notify)
     size = batch_size or task.default_batch_size
+    loaded = task.load(replace(spec_of(name, params), rows=min(size, len(pending))), notify)
     started = time.perf_counter()
 
     def write(records: list[dict]) -> None:

@@ -128,7 +128,7 @@ def device_map_for(
     if strategy is None:
         return None
     flag = f"--device-map {strategy}"
-    if quantize != "none":
+    if quantize not in ("none", "auto"):
         raise UsageError(
             f"{flag} spreads a model over GPUs, but --quantize {quantize} runs it packed on the CPU",
             "drop --quantize (a GPU runs bf16 fast) or drop --device-map",

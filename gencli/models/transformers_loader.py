@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from gencli import convert
 from gencli.devices import Placement, torch_dtype
 from gencli.errors import ModelNotFound
+from gencli.models import packed
 from gencli.models.fingerprint import display_name
 from gencli.models.hub import Location, loaded_provenance, locate
 from gencli.models.library_errors import is_out_of_memory, out_of_memory_error
@@ -26,6 +27,7 @@ from gencli.models.loading import (
     load_errors,
     quiet_libraries,
 )
+from gencli.models.packed import packable_family
 from gencli.models.protocols import CausalLM, TextToAudioPipeline, Tokenizer
 from gencli.models.resolve import ModelRef
 
@@ -51,11 +53,15 @@ def load_causal_lm(
     allow_pickle: bool = False,
     notify: Callable[..., None] | None = None,
     device_map: str | None = None,
+    from_file: bool = False,
 ) -> LoadedModel:
     """Load a causal language model and its tokenizer, once per process.
 
-    With ``placement.quantize`` (int8, int4) the weights load in fp32 and the
-    Linear layers are then packed (see :mod:`gencli.quantize`). ``device_map``
+    With ``placement.quantize`` (int8, int4) the Linear layers are packed (see
+    :mod:`gencli.quantize`): a GGUF file of a Llama-like family is read a layer
+    at a time and cached packed (:mod:`gencli.models.packed`); anything else
+    loads in fp32 first. ``from_file``: a GGUF file in ``placement.dtype`` is
+    read straight from the file, not through the fp32 cache. ``device_map``
     ("auto", "balanced": checked by :func:`~gencli.models.loading.device_map_for`)
     spreads the layers over the GPUs, then the CPU; the placement's device is
     then the one that takes the input (the embeddings').
@@ -69,18 +75,24 @@ def load_causal_lm(
         trust_remote_code,
         allow_pickle,
         device_map,
+        from_file,
     )
     return cached_load(
-        key, lambda: _load_causal_lm(ref, placement, trust_remote_code, allow_pickle, notify, device_map)
+        key, lambda: _load_causal_lm(ref, placement, trust_remote_code, allow_pickle, notify, device_map, from_file)
     )
 
 
-def _load_causal_lm(ref, placement, trust_remote_code, allow_pickle, notify, strategy=None) -> LoadedModel:
+def _load_causal_lm(
+    ref, placement, trust_remote_code, allow_pickle, notify, strategy=None, from_file=False
+) -> LoadedModel:
     started = time.perf_counter()
     quiet_libraries()
     # Quantised codes are taken from fp32 weights, so a Q4_1 GGUF's own codes come back exactly.
     load_as = replace(placement, dtype="fp32") if placement.quantize != "none" else placement
-    if ref.source == "gguf":
+    packs = ref.source == "gguf" and (placement.quantize != "none" or from_file) and packable_family(ref.path)
+    if packs:
+        model, tokenizer, provenance = _from_gguf(ref, placement, notify, from_file)
+    elif ref.source == "gguf":
         entry = _converted(ref.path, notify)
         provenance = {
             "id": ref.id if ref.embedded else display_name(ref.path),  # the hub id, or the file's name
@@ -107,7 +119,7 @@ def _load_causal_lm(ref, placement, trust_remote_code, allow_pickle, notify, str
         model, tokenizer = _from_pretrained(location, load_as, trust_remote_code, allow_pickle, strategy)
         provenance = loaded_provenance(ref, location, "config.json")
 
-    if placement.quantize != "none":
+    if placement.quantize != "none" and not packs:
         from gencli.quantize import quantize_model
 
         quantize_model(model, placement.quantize)
@@ -121,16 +133,43 @@ def _load_causal_lm(ref, placement, trust_remote_code, allow_pickle, notify, str
     return LoadedModel(model, tokenizer, ref, placement, provenance, time.perf_counter() - started, spread)
 
 
+def _from_gguf(ref, placement, notify, from_file: bool):
+    """``(model, tokenizer, provenance)`` of a Llama-like GGUF file: packed, from the cache (made on first
+    use), or with ``from_file`` in ``placement.dtype``, read from the file itself."""
+    provenance = {"id": ref.id if ref.embedded else display_name(ref.path), "revision": None, "source": "gguf"}
+    if from_file:
+        check_gguf_fits(ref.path)
+        with convert.reading(ref.path):
+            model, tokenizer, _ = packed.build(ref.path, "none", placement.dtype)
+        sha256 = convert.known_sha256(ref.path, convert.cache_dir() / "gguf")
+        return model, tokenizer, {**provenance, "sha256": sha256, "converted": False, "embedded": ref.embedded}
+    for attempt in (1, 2):
+        entry = _converted(ref.path, notify, packed.variant(placement.quantize))
+        if entry.built is not None:
+            model, tokenizer = entry.built[:2]
+            break
+        try:
+            model, tokenizer = packed.load(entry.path, placement.quantize)
+            break
+        except Exception:  # a damaged or foreign entry (its marker checked out): rebuild it, once
+            if attempt == 2:
+                raise
+            convert.remove_entry(entry.path)
+    provenance |= {"sha256": entry.sha256, "converted": entry.converted_now, "embedded": ref.embedded}
+    return model, tokenizer, provenance
+
+
 def _input_device(model, default: str) -> str:
     """Where a spread model takes its input: its embeddings' device (``default`` where they are offloaded)."""
     device = model.get_input_embeddings().weight.device
     return default if device.type == "meta" else str(device)
 
 
-def _converted(path, notify) -> convert.Converted:
-    """The GGUF's converted entry; its metadata checked against its tensors before anything is built."""
+def _converted(path, notify, variant: convert.Variant | None = None) -> convert.Converted:
+    """The GGUF's converted (or ``variant``) entry; its metadata checked against its tensors before anything is
+    built."""
     try:
-        return convert.ensure_converted(path, notify, check=check_gguf_fits)
+        return convert.ensure_converted(path, notify, check=check_gguf_fits, variant=variant)
     except ModelNotFound as error:
         if error.__cause__ is not None and is_out_of_memory(error.__cause__):
             raise out_of_memory_error(error.__cause__) from error.__cause__

@@ -16,13 +16,13 @@ import signal
 import struct
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from gencli import convert
 from gencli.errors import ModelNotFound
 from gencli.models.loading import check_directory_fits, check_gguf_fits, declared_size
+from tiny_gguf import write_gguf
 
 MEMORY_LIMIT = 3 << 30
 
@@ -48,50 +48,6 @@ def one_line(stderr: bytes) -> str:
     errors = [line for line in lines if line.startswith("gencli: error:")]
     assert len(errors) == 1, lines
     return errors[0]
-
-
-def write_gguf(path: Path, declared_layers: int, present_layers: int = 2, hidden: int = 64, ff: int = 128) -> Path:
-    """A small llama GGUF with a byte-ish tokenizer; its metadata claims ``declared_layers``."""
-    import gguf
-    import numpy as np
-
-    vocab = 300
-    writer = gguf.GGUFWriter(str(path), "llama")
-    writer.add_block_count(declared_layers)
-    writer.add_context_length(128)
-    writer.add_embedding_length(hidden)
-    writer.add_feed_forward_length(ff)
-    writer.add_head_count(4)
-    writer.add_head_count_kv(4)
-    writer.add_layer_norm_rms_eps(1e-6)
-    writer.add_vocab_size(vocab)
-    writer.add_tokenizer_model("gpt2")
-    writer.add_token_list([chr(0x21 + i) if i < 94 else f"t{i}" for i in range(vocab)])
-    writer.add_token_types([1] * vocab)
-    writer.add_token_merges([])
-    writer.add_token_scores([0.0] * vocab)
-    writer.add_bos_token_id(0)
-    writer.add_eos_token_id(1)
-    rng = np.random.default_rng(0)
-
-    def weights(*shape: int):
-        return rng.standard_normal(shape).astype(np.float32)
-
-    writer.add_tensor("token_embd.weight", weights(vocab, hidden))
-    writer.add_tensor("output_norm.weight", weights(hidden))
-    writer.add_tensor("output.weight", weights(vocab, hidden))
-    square, up, down = (hidden, hidden), (ff, hidden), (hidden, ff)
-    for i in range(present_layers):
-        for name, shape in [("attn_norm", (hidden,)), ("ffn_norm", (hidden,)), ("attn_q", square), ("attn_k", square)]:
-            writer.add_tensor(f"blk.{i}.{name}.weight", weights(*shape))
-        for name, shape in [("attn_v", square), ("attn_output", square), ("ffn_gate", up), ("ffn_up", up)]:
-            writer.add_tensor(f"blk.{i}.{name}.weight", weights(*shape))
-        writer.add_tensor(f"blk.{i}.ffn_down.weight", weights(*down))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
 
 
 # --- real processes under a memory limit ------------------------------------------------------
