@@ -23,8 +23,8 @@ the transformer steps and of the VAE decoding is the real model's.
 Device and dtype ``auto`` are settled first by ``gencli env --json``; the
 default size follows the device: 832x480, 33 frames, 10 steps on CUDA (the
 model's own size, fewer frames and steps than its 81 and 50); 64x64, 5
-frames, 2 steps elsewhere (small on a CPU: about a minute a run on 2 cores, mostly the
-VAE and the guided text encoding).
+frames, 2 steps elsewhere (small on a CPU: with 1 step, 55 s a run on 2 cores,
+42 s of it the pipeline call).
 
     .venv/bin/python benchmarks/bench_video.py [--device auto] [--dtype auto] [--steps S] [--frames F]
         [--width W] [--height H] [--runs 2] [--pipeline-dir DIR] [--rebuild] [--build-only] [--gencli PATH]
