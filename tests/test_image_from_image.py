@@ -313,3 +313,15 @@ def test_variations_need_a_unet_pipeline():
         UsageError, match="--variations needs a UNet pipeline .* FluxPipeline draws its noise otherwise"
     ):
         latent_shape(FluxPipeline(), 64, 64)
+
+
+def test_a_batch_item_with_a_bad_input_is_exit_2_naming_its_line_before_loading(picture, tmp_path):
+    import gencli
+
+    prompts = tmp_path / "prompts.jsonl"
+    lines = [{"prompt": "a cat", "image": str(picture)}, {"prompt": "a dog", "image": str(tmp_path / "gone.png")}]
+    prompts.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with pytest.raises(UsageError) as caught:
+        gencli.generate_batch("image", str(prompts), model=str(tmp_path / "no-model"), out_dir=str(tmp_path / "o"))
+    assert caught.value.message == f"line 2: --image {tmp_path}/gone.png: no such file"
+    assert not (tmp_path / "o").exists()
