@@ -120,9 +120,11 @@ def _read_wav(data: bytes, report: Report) -> None:
 
 
 def _read_video(data: bytes, report: Report) -> None:
-    """MP4, GIF or WebP from gencli video: the XMP, and the frames (MP4: its stream) against their hash."""
+    """MP4, GIF or WebP from gencli video: the XMP, the frames (MP4: its stream) against their hash, C2PA."""
     _read_xmp(video.read_xmp(data), report)
     _check_content(report, lambda: video.content_hash(data), "frames")
+    if report.format is not None and video.has_c2pa(data):
+        _read_c2pa(data, report.format, report)
 
 
 def _read_xmp(packet: bytes | None, report: Report) -> None:

@@ -262,3 +262,25 @@ def test_the_api_has_generate_video_with_the_commands_options(tiny_wan, tmp_path
     assert record["task"] == "video" and Path(record["paths"][0]).is_file()
     with pytest.raises(UsageError, match="--fps"):
         generate_video("a cat", fps=0)
+
+
+def test_signed_videos_carry_a_c2pa_manifest_that_verify_checks(tmp_path):
+    pytest.importorskip("c2pa")
+    import numpy as np
+
+    from c2pa_certs import make_chain
+    from gencli.marking import mark_files
+    from gencli.video_files import encode
+
+    chain = make_chain(tmp_path / "certs")
+    frames = (np.random.default_rng(1).random((3, 16, 16, 3)) * 255).astype(np.uint8)
+    record = {"task": "video", "seed": 1, "seeds": [1], "frames": 3, "model": {"id": "m"}}
+    params = {"sign": True, "sign_cert": str(chain.chain), "sign_key": str(chain.key)}
+    for container in ("mp4", "gif", "webp"):
+        (data,) = encode(container, frames, 8, {"prompt": "p"})
+        assert not video_marks.has_c2pa(data)
+        (signed,) = mark_files([data], container, dict(record), params)
+        assert video_marks.has_c2pa(signed)
+        (tmp_path / f"v.{container}").write_bytes(signed)
+        report = verify(tmp_path / f"v.{container}")
+        assert report.marks == ["xmp", "c2pa"] and report.content == "intact", (container, report.problems)

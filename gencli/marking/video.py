@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from gencli.marking import png
 
 XMP_UUID = bytes.fromhex("BE7ACFCB97A942E89C71999491E3AFAC")
+C2PA_UUID = bytes.fromhex("D8FEC3D61B0E483C92975828877EC481")  # where C2PA keeps its manifest store in an MP4
+C2PA_GIF = b"\x21\xff\x0bC2PA_GIF"  # ... and in a GIF: an application extension
 GIF_XMP = b"\x21\xff\x0bXMP DataXMP"
 GIF_TRAILER = b"\x01" + bytes(range(255, -1, -1)) + b"\x00"  # the magic trailer, then the block terminator
 WEBP_XMP_FLAG = 0x04
@@ -98,6 +100,18 @@ def read_xmp(data: bytes) -> bytes | None:
     if kind in ("png", "apng"):
         return png.read_xmp(data)
     return None
+
+
+def has_c2pa(data: bytes) -> bool:
+    """Whether an MP4, GIF or WebP carries a C2PA manifest store (where c2pa-python puts one)."""
+    kind = container(data)
+    if kind == "mp4":
+        return any(name == b"uuid" and data[start + 8 : start + 24] == C2PA_UUID for name, start, _ in boxes(data))
+    if kind == "gif":
+        return C2PA_GIF in data
+    if kind == "webp":
+        return any(name == b"C2PA" for name, _, _ in _webp_chunks(data))
+    return False
 
 
 def content_hash(data: bytes) -> str:
