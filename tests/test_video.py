@@ -284,3 +284,40 @@ def test_signed_videos_carry_a_c2pa_manifest_that_verify_checks(tmp_path):
         (tmp_path / f"v.{container}").write_bytes(signed)
         report = verify(tmp_path / f"v.{container}")
         assert report.marks == ["xmp", "c2pa"] and report.content == "intact", (container, report.problems)
+
+
+def test_a_terminal_gets_a_bar_for_the_steps_then_the_encoding(tiny_wan, tmp_path):
+    """stderr on a pseudo-terminal: the bar's rows appear, and it leaves the cursor shown; stdout is the path."""
+    import os
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    args = ["-m", str(tiny_wan), "--frames", "9", "--width", "16", "--height", "16", "--steps", "3", "--seed", "1"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gencli", "video", "a cat", *args, "--device", "cpu", "-o", str(tmp_path / "a.gif")],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
+        env={**os.environ, "TERM": "xterm-256color", "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    os.close(slave)
+    shown = bytearray()
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], 120)
+            if not ready:
+                break
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        out, _ = process.communicate(timeout=120)
+    finally:
+        os.close(master)
+    assert process.returncode == 0, shown.decode(errors="replace")
+    assert out == f"{tmp_path / 'a.gif'}\n".encode()
+    assert b"steps" in shown and b"encoding" in shown and b"\xe2\x94\x81" in shown  # the bar's rows, drawn
+    assert shown.index(b"steps") < shown.rindex(b"encoding")
+    assert shown.rstrip().endswith(b"\x1b[?25h") or b"\x1b[?25h" in shown[-200:]  # the cursor given back
