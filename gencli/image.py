@@ -36,6 +36,7 @@ from gencli.image_modes import (
     pipeline_for,
     provenance,
     settle_strength,
+    with_inputs,
 )
 from gencli.image_result import WATERMARK_PAYLOAD, ImageResult
 from gencli.image_settings import ImageDefaults, check_scheduler_name, scheduler_for, settle, use_scheduler
@@ -76,7 +77,10 @@ class Prepared:
     scheduler: str | None = None  # the scheduler class asked for (None: the model's own)
     mode: str = TEXT_TO_IMAGE  # see gencli.image_modes.MODES
     strength: float | None = None  # image-to-image and inpainting
-    inputs: Inputs | None = None  # the input image and mask, fitted to the drawing size
+    # The input image and mask, fitted to the drawing size: read again as its group is drawn (with_inputs), so
+    # a batch holds the pixels of one group at a time, and the sha256 is of the bytes the pixels came from.
+    inputs: Inputs | None = None
+    input_size: tuple[int, int] | None = None  # the size the input is fitted to, settled in prepare
     variation_strength: float | None = None  # variations
 
     @property
@@ -175,7 +179,8 @@ class ImageTask(Task):
         variation = item.params.get("variation_strength") if mode == VARIATION else None
         if mode == VARIATION:  # a pipeline whose noise is not a UNet's is exit 2 here, not mid-batch
             latent_shape(loaded.pipe, settings.width, settings.height)
-        return Prepared(item, settings, scheduler, mode, strength, inputs, variation)
+        size = inputs.image.size if inputs is not None else None
+        return Prepared(item, settings, scheduler, mode, strength, None, size, variation)
 
     def group_key(self, prepared: Prepared) -> tuple:
         """What items must share to be drawn in one pipeline call; prompts, seeds and counts may differ.
@@ -199,6 +204,7 @@ class ImageTask(Task):
         first = prepared[0]
         if any(self.group_key(p) != self.group_key(first) for p in prepared):
             raise ValueError("items drawn together must share their call settings")
+        prepared = [with_inputs(p) for p in prepared]
         placement, settings = loaded.placement, first.settings
         scheduler = use_scheduler(loaded, first.scheduler)
         pipe = pipeline_for(loaded, first.mode)

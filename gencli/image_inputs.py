@@ -207,12 +207,19 @@ class Inputs:
     mask_sha256: str | None = None
 
 
-def fitted_inputs(params: Mapping[str, Any], multiple: int) -> tuple[Inputs | None, str | None]:
-    """:func:`read_inputs` brought to the drawing size (:func:`fit`), and the warning a resize makes."""
+def fitted_inputs(
+    params: Mapping[str, Any], multiple: int, size: tuple[int, int] | None = None
+) -> tuple[Inputs | None, str | None]:
+    """:func:`read_inputs` brought to the drawing size (:func:`fit`), and the warning a resize makes.
+
+    ``size``: the size settled before (the input read again to be drawn), else from the flags and the image.
+    """
     image, mask = read_inputs(params)
     if image is None:
         return None, None
     upscale = params.get("upscale") is not None  # the input's own size, times the factor: no --width/--height
     width, height = (None, None) if upscale else (params.get("width"), params.get("height"))
+    if size is not None:
+        width, height = size
     picture, stencil, note = fit(image.image, mask.image if mask else None, width, height, multiple)
     return Inputs(picture, image.sha256, stencil, mask.sha256 if mask else None), note

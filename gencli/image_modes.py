@@ -116,6 +116,18 @@ def add_call_arguments(call: dict, pipe, prepared: list) -> dict:
     return call
 
 
+def with_inputs(prepared):
+    """``prepared`` with its input image and mask read and fitted to the size settled for it (none: as it is)."""
+    if prepared.input_size is None:
+        return prepared
+    from dataclasses import replace
+
+    from gencli.image_inputs import fitted_inputs
+
+    inputs, _ = fitted_inputs(prepared.item.params, 1, prepared.input_size)
+    return replace(prepared, inputs=inputs)
+
+
 def needs_pipeline(prepared) -> bool:
     """Strength 0 changes nothing: the input comes back without a pipeline call."""
     return not (prepared.mode in (IMAGE_TO_IMAGE, INPAINT) and prepared.strength == 0)

@@ -325,3 +325,19 @@ def test_a_batch_item_with_a_bad_input_is_exit_2_naming_its_line_before_loading(
         gencli.generate_batch("image", str(prompts), model=str(tmp_path / "no-model"), out_dir=str(tmp_path / "o"))
     assert caught.value.message == f"line 2: --image {tmp_path}/gone.png: no such file"
     assert not (tmp_path / "o").exists()
+
+
+def test_prepared_items_hold_no_pixels_until_their_group_is_drawn(tiny_sd, picture):
+    """A batch prepares every item before drawing: each keeps its input's size, not its pixels."""
+    from gencli import engine
+    from gencli.image_modes import with_inputs
+    from gencli.task import Item
+    from gencli.tasks import implementation
+
+    task = implementation("image")
+    params = engine.seeded(engine.settle("image", {"model": str(tiny_sd), "image": str(picture), "steps": 2}))
+    prepared = task.prepare(task.load(engine.spec_of("image", params)), Item("a cat", params))
+    assert prepared.inputs is None and prepared.input_size == (48, 32)
+    drawn = with_inputs(prepared)
+    assert drawn.inputs.image.size == (48, 32)
+    assert drawn.inputs.image_sha256 == hashlib.sha256(picture.read_bytes()).hexdigest()
