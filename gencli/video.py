@@ -231,6 +231,13 @@ class VideoTask(Task):
                 output = pipe(**call, generator=torch.Generator("cpu").manual_seed(seed), output_type="np")
             except ValueError as exc:  # the pipeline's own check of the inputs (sizes, frame counts ...)
                 raise UsageError(f"{loaded.class_name}: {str(exc).splitlines()[0]}") from exc
+            except NameError as exc:  # a module diffusers imports only where installed (Wan I2V's ftfy)
+                if not _missing_module(exc.name):
+                    raise
+                raise UsageError(
+                    f"{type(pipe).__name__} needs the Python package {exc.name}, which is not installed",
+                    f"install it: pip install {exc.name}",
+                ) from exc
             generate_s += time.perf_counter() - started
             frames = to_uint8(output.frames)
             shape = frames.shape
@@ -303,6 +310,18 @@ class VideoTask(Task):
 
     def files(self, prepared: Prepared, result: VideoResult) -> list[bytes]:
         return [data for video in result.files for data in video]
+
+
+def _missing_module(name: str | None) -> bool:
+    """Whether ``name`` is a module that is not installed (a name diffusers uses only when it is)."""
+    import importlib.util
+
+    if not name or not name.isidentifier():
+        return False
+    try:
+        return importlib.util.find_spec(name) is None
+    except (ImportError, ValueError):
+        return False
 
 
 def _default(pipe, name: str) -> Any:

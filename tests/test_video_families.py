@@ -85,3 +85,32 @@ def test_an_unreadable_input_image_is_exit_2(tiny_svd, tmp_path):
         generate("video", "a cat", model=str(tiny_svd), image=str(tmp_path / "bad.png"), output=str(tmp_path / "o.gif"))
     with pytest.raises(UsageError, match="no such file"):
         generate("video", "a cat", model=str(tiny_svd), image=str(tmp_path / "missing.png"))
+
+
+@pytest.fixture(scope="module")
+def tiny_wan_i2v(tmp_path_factory) -> Path:
+    from tiny_video import build_tiny_wan_i2v
+
+    return build_tiny_wan_i2v(tmp_path_factory.mktemp("tiny-wan-i2v"))
+
+
+def test_wan_image_to_video(tiny_wan_i2v, tmp_path):
+    """Wan's I2V pipeline cleans prompts with ftfy, which diffusers imports only where installed."""
+    import importlib.util
+
+    from PIL import Image
+
+    Image.new("RGB", (16, 16), "red").save(tmp_path / "in.png")
+    small = {"frames": 9, "width": 16, "height": 16, "steps": 2, "device": "cpu", "seed": 1}
+    with pytest.raises(UsageError, match="needs an input image"):
+        generate("video", "a cat", model=str(tiny_wan_i2v), output=str(tmp_path / "no.gif"), **small)
+    run = {"model": str(tiny_wan_i2v), "image": str(tmp_path / "in.png"), "output": str(tmp_path / "w.gif"), **small}
+    if importlib.util.find_spec("ftfy") is None:
+        with pytest.raises(UsageError, match="WanImageToVideoPipeline needs the Python package ftfy") as caught:
+            generate("video", "a cat", **run)
+        assert caught.value.hint == "install it: pip install ftfy"
+        assert not (tmp_path / "w.gif").exists()
+        return
+    made = generate("video", "a cat", **run)
+    assert (made["pipeline"], made["frames"]) == ("WanImageToVideoPipeline", 9)
+    assert frame_count(made["paths"][0]) == 9

@@ -362,3 +362,57 @@ def build_tiny_svd(directory: Path, *, seed: int = 0) -> Path:
         feature_extractor=CLIPImageProcessor(crop_size=224, size=224),
     )
     return _save(pipe, directory)
+
+
+def build_tiny_wan_i2v(directory: Path, *, seed: int = 0) -> Path:
+    """A Wan 2.1 image-to-video pipeline (a CLIP vision encoder beside T5): 16x16, frames 4k+1."""
+    import torch
+    from diffusers import (
+        AutoencoderKLWan,
+        FlowMatchEulerDiscreteScheduler,
+        WanImageToVideoPipeline,
+        WanTransformer3DModel,
+    )
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    torch.manual_seed(seed)
+    vae = AutoencoderKLWan(
+        base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
+    )
+    torch.manual_seed(seed)
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=12,
+        in_channels=36,
+        out_channels=16,
+        text_dim=T5_DIM,
+        freq_dim=256,
+        ffn_dim=32,
+        num_layers=2,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32,
+        image_dim=4,
+    )
+    torch.manual_seed(seed)
+    vision = CLIPVisionConfig(
+        hidden_size=4,
+        projection_dim=4,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=32,
+        intermediate_size=16,
+        patch_size=1,
+    )
+    text_encoder, tokenizer = build_t5(seed)
+    pipe = WanImageToVideoPipeline(
+        transformer=transformer,
+        vae=vae,
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        image_encoder=CLIPVisionModelWithProjection(vision),
+        image_processor=CLIPImageProcessor(crop_size=32, size=32),
+    )
+    return _save(pipe, directory)
