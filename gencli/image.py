@@ -112,7 +112,8 @@ class ImageTask(Task):
                 )
         check_flags(params)
         check_upscale(params)
-        seed, count = params.get("seed"), image_count(params)
+        # The seeds used: seed ... seed+n-1, or with --variations N, seed+1 ... seed+N blended in.
+        seed, count = params.get("seed"), image_count(params) + (params.get("variations") is not None)
         if seed is not None and not 0 <= seed <= MAX_SEED - (count - 1):
             raise UsageError(f"--seed must be between 0 and {MAX_SEED - (count - 1)}, not {seed}")
         if params.get("scheduler"):

@@ -341,3 +341,14 @@ def test_prepared_items_hold_no_pixels_until_their_group_is_drawn(tiny_sd, pictu
     drawn = with_inputs(prepared)
     assert drawn.inputs.image.size == (48, 32)
     assert drawn.inputs.image_sha256 == hashlib.sha256(picture.read_bytes()).hexdigest()
+
+
+def test_the_last_variation_seed_must_be_a_seed_too():
+    from gencli import engine
+    from gencli.image import MAX_SEED
+    from gencli.tasks import implementation
+
+    check = implementation("image").check
+    check(engine.settle("image", {"seed": MAX_SEED - 3, "variations": 3}))  # S+3 is the largest seed
+    with pytest.raises(UsageError, match=f"--seed must be between 0 and {MAX_SEED - 3}, not {MAX_SEED - 2}"):
+        check(engine.settle("image", {"seed": MAX_SEED - 2, "variations": 3}))

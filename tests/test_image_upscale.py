@@ -90,3 +90,15 @@ def test_upscale_flags(given, message):
 
     with pytest.raises(UsageError, match=message):
         implementation("image").check(engine.seeded(engine.settle("image", given)))
+
+
+def test_the_status_line_names_the_upscaler_that_loads(monkeypatch):
+    """Without -m, --upscale 2 loads stabilityai/sd-x2-latent-upscaler: what the terminal's status line names."""
+    from gencli.cli import present, present_image
+
+    seen = {}
+    monkeypatch.setattr(present, "present_files", lambda name, params, flags, argument: seen.update(params) or {})
+    present_image.present("image", {"upscale": 2, "model": None, "image": "i.png"}, {}, "a cat")
+    assert seen["model"] == "stabilityai/sd-x2-latent-upscaler"
+    present_image.present("image", {"upscale": 2, "model": "./mine", "image": "i.png"}, {}, "a cat")
+    assert seen["model"] == "./mine"

@@ -37,6 +37,10 @@ def present(name: str, params: dict, flags: dict, argument: str | None) -> dict:
     """Make the images and print their paths (the record with --json); the record."""
     from gencli.cli.present import present_files
 
+    if params.get("upscale") and not params.get("model"):  # the status line names the upscaler that loads
+        from gencli.upscale import UPSCALERS
+
+        params = {**params, "model": UPSCALERS[params["upscale"]][0]}
     flag = reads_stdin(params)
     if flag is not None:
         check_flags(params, flags, batch=False)
