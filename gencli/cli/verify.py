@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
 @app.command()
 def verify(
-    files: Annotated[list[Path], typer.Argument(show_default=False, metavar="FILE", help="PNG or WAV files to read.")],
+    files: Annotated[
+        list[Path], typer.Argument(show_default=False, metavar="FILE", help="PNG, WAV, MP4, GIF or WebP files to read.")
+    ],
     json_out: JsonOpt = False,
 ) -> None:
     """Read the marks of files: AI-generated or not, what made them, and whether they were changed since.
