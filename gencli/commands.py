@@ -58,13 +58,14 @@ IMAGE_INPUT_OPTIONS = (
            help="With --image: inpaint. White is repainted, black kept (the pipeline rounds grey to either); the "
                 "same size as the image."),
     Option("strength", ("--strength",), float, None, per_item=True, minimum=0, maximum=1, show_default=False,
+           configurable=False,  # a standing one would refuse every run without --image (it needs one)
            help="With --image: how much to change it, 0 (the image as it is) to 1 (drawn anew). Default: the "
                 "pipeline's (0.8 image-to-image, 1 inpainting)."),
-    Option("keep_unmasked", ("--keep-unmasked",), bool, False, per_item=True,
+    Option("keep_unmasked", ("--keep-unmasked",), bool, False, per_item=True, configurable=False,
            help="With --mask: put the image's own pixels back wherever the mask is black, blended where it is grey "
                 "(only the masked part changes; --watermark still marks every pixel)."),
     Option("variations", ("--variations",), int, None, per_item=True, minimum=1, maximum=1000, cap=True,
-           show_default=False,
+           show_default=False, configurable=False,
            help="Make N images close to --seed S's image: image i (from 1) starts from S's noise blended with "
                 "seed S+i's by --variation-strength. Not with -n or --image."),
     Option("variation_strength", ("--variation-strength",), float, 0.1, per_item=True, minimum=0, maximum=1,

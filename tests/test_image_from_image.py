@@ -352,3 +352,16 @@ def test_the_last_variation_seed_must_be_a_seed_too():
     check(engine.settle("image", {"seed": MAX_SEED - 3, "variations": 3}))  # S+3 is the largest seed
     with pytest.raises(UsageError, match=f"--seed must be between 0 and {MAX_SEED - 3}, not {MAX_SEED - 2}"):
         check(engine.settle("image", {"seed": MAX_SEED - 2, "variations": 3}))
+
+
+@pytest.mark.parametrize("key", ["image", "mask", "strength", "keep-unmasked", "variations", "upscale"])
+def test_the_input_flags_are_per_run_not_standing_config_defaults(tmp_path, key):
+    """A standing strength or --keep-unmasked would refuse every run without --image or --mask."""
+    from gencli import config
+
+    path = tmp_path / "config.toml"
+    path.write_text(f"[image]\n{key} = 1\n")
+    from gencli.cli import declared_options
+
+    with pytest.raises(UsageError, match=f"config.toml:2: {key} is decided per run and cannot be set"):
+        config.load(path).validate(declared_options())
