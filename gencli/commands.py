@@ -67,7 +67,7 @@ IMAGE_INPUT_OPTIONS = (
     Option("variations", ("--variations",), int, None, per_item=True, minimum=1, maximum=1000, cap=True,
            show_default=False, configurable=False,
            help="Make N images close to --seed S's image: image i (from 1) starts from S's noise blended with "
-                "seed S+i's by --variation-strength. Not with -n or --image."),
+                "seed S+i's by --variation-strength. Not with --image; -n gives way."),
     Option("variation_strength", ("--variation-strength",), float, 0.1, per_item=True, minimum=0, maximum=1,
            help="With --variations: how far each strays, 0 (S's image itself) to 1 (seed S+i's image)."),
     Option("upscale", ("--upscale",), int, None, load=True, configurable=False, show_default=False,

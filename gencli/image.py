@@ -31,11 +31,13 @@ from gencli.image_modes import (
     VARIATION,
     add_call_arguments,
     finish,
+    ignored,
     mode_of,
     needs_pipeline,
     pipeline_for,
     provenance,
     settle_strength,
+    unchanged,
     with_inputs,
 )
 from gencli.image_result import WATERMARK_PAYLOAD, ImageResult
@@ -55,7 +57,9 @@ __all__ = ["WATERMARK_PAYLOAD", "ImageResult", "ImageTask"]
 
 
 def image_count(params: Mapping[str, Any]) -> int:
-    """How many images an item makes: ``--variations N`` or ``-n``."""
+    """How many images an item makes: ``--variations N``, one upscale, or ``-n`` (see image_modes.ignored)."""
+    if params.get("upscale") is not None:
+        return 1
     variations = params.get("variations")
     return variations if variations is not None else params.get("num_images", 1)
 
@@ -163,6 +167,8 @@ class ImageTask(Task):
         name = item.params.get("scheduler")
         scheduler = scheduler_for(loaded, name).__name__ if name else None
         _warn_if_truncated(loaded.pipe, item, notify)
+        for message in ignored(item.params):
+            _notify(notify, message, "warning")
         settings = settle(item.params, loaded.ref, loaded.pipe)
         mode = mode_of(item.params)
         scale = getattr(loaded.pipe, "vae_scale_factor", None)  # the latents' pixels a side
@@ -215,7 +221,7 @@ class ImageTask(Task):
             pipe.set_progress_bar_config(disable=True)  # gencli shows its own status on a terminal, no bars
             output = pipe(**call)
         else:  # strength 0: the input as it is
-            output = _Unchanged([p.inputs.image for p in prepared for _ in range(p.num_images)])  # type: ignore[union-attr]
+            output = unchanged(prepared)
         elapsed = time.perf_counter() - started
 
         width, height = output.images[0].size
@@ -271,13 +277,6 @@ class ImageTask(Task):
     def files(self, prepared: Prepared, result: ImageResult) -> list[bytes]:
         watermark = bool(prepared.item.params.get("watermark")) and prepared.item.params.get("mark", True)
         return [result.png_bytes(index, watermark) for index in range(len(result.images))]
-
-
-@dataclass
-class _Unchanged:
-    """What a pipeline call would return, for images that need none (strength 0)."""
-
-    images: list
 
 
 def offload_mode(offload: bool | None, mode: str | None) -> str | None:

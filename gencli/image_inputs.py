@@ -55,11 +55,8 @@ def check_flags(params: Mapping[str, Any]) -> None:
         raise UsageError("--keep-unmasked goes with --mask MASK", "add --mask, or drop --keep-unmasked")
     if STDIN in (image, mask) and image == mask:
         raise UsageError("--image - and --mask - would both read stdin", "give the mask as a file")
-    if params.get("variations") is not None:
-        if image:
-            raise UsageError("--variations starts from a seed's noise, not from --image", "drop one of them")
-        if params.get("num_images", 1) != 1:
-            raise UsageError("--variations N already says how many images to make", "drop -n")
+    if params.get("variations") is not None and image:
+        raise UsageError("--variations starts from a seed's noise, not from --image", "drop one of them")
 
 
 def read_inputs(params: Mapping[str, Any]) -> tuple[InputImage | None, InputImage | None]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from gencli.errors import UsageError
@@ -31,6 +32,18 @@ def mode_of(params: Mapping[str, Any]) -> str:
     if params.get("image"):
         return INPAINT if params.get("mask") else IMAGE_TO_IMAGE
     return VARIATION if params.get("variations") is not None else TEXT_TO_IMAGE
+
+
+def ignored(params: Mapping[str, Any]) -> list[str]:
+    """Warnings for flags a mode leaves aside (a config file's -n, say): -n with --variations or --upscale."""
+    count = params.get("num_images", 1)
+    if count == 1:
+        return []
+    if params.get("upscale") is not None:
+        return [f"-n {count} does not apply to --upscale, which makes one image of each input"]
+    if params.get("variations") is not None:
+        return [f"-n {count} does not apply to --variations {params['variations']}, which says how many to make"]
+    return []
 
 
 def pipeline_for(loaded, mode: str):
@@ -131,6 +144,18 @@ def with_inputs(prepared):
 def needs_pipeline(prepared) -> bool:
     """Strength 0 changes nothing: the input comes back without a pipeline call."""
     return not (prepared.mode in (IMAGE_TO_IMAGE, INPAINT) and prepared.strength == 0)
+
+
+@dataclass
+class Unchanged:
+    """What a pipeline call would return, for images that need none (strength 0)."""
+
+    images: list
+
+
+def unchanged(prepared: list) -> Unchanged:
+    """Strength 0: each item's input as it is, once per image it makes."""
+    return Unchanged([p.inputs.image for p in prepared for _ in range(p.num_images)])
 
 
 def finish(prepared, images: list) -> list:

@@ -36,8 +36,6 @@ def check_flags(params: Mapping[str, Any]) -> None:
     for flag, name in (("--mask", "mask"), ("--strength", "strength"), ("--variations", "variations")):
         if params.get(name) is not None:
             raise UsageError(f"--upscale does not take {flag}", f"drop {flag}, or --upscale")
-    if params.get("num_images", 1) != 1:
-        raise UsageError("--upscale makes one image of each input", "drop -n")
 
 
 def load_upscaler(spec: LoadSpec, offload: str | None, notify: Notify | None = None):

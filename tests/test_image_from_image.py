@@ -213,7 +213,6 @@ def test_png_chunks_and_the_record_carry_the_inputs_sha256(tiny_sd, picture, mas
         ({"strength": 0.5}, "--strength goes with --image IMG"),
         ({"image": "i.png", "keep_unmasked": True}, "--keep-unmasked goes with --mask MASK"),
         ({"image": "i.png", "variations": 2}, "--variations starts from a seed's noise, not from --image"),
-        ({"variations": 2, "num_images": 3}, "--variations N already says how many images to make"),
         ({"image": "-", "mask": "-"}, "would both read stdin"),
     ],
 )
@@ -365,3 +364,19 @@ def test_the_input_flags_are_per_run_not_standing_config_defaults(tmp_path, key)
 
     with pytest.raises(UsageError, match=f"config.toml:2: {key} is decided per run and cannot be set"):
         config.load(path).validate(declared_options())
+
+
+def test_n_gives_way_to_variations_with_a_warning(tiny_sd, tmp_path):
+    """A config file's standing -n must not stop --variations: N images, and a warning that -n was left aside."""
+    said = []
+    record = run(
+        tiny_sd,
+        f"{tmp_path}/v/",
+        notify=lambda message, level="info": said.append((level, message)),
+        variations=2,
+        num_images=3,
+        width=32,
+        height=32,
+    )
+    assert len(record["paths"]) == 2 and record["num_images"] == 2
+    assert ("warning", "-n 3 does not apply to --variations 2, which says how many to make") in said

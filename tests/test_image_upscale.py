@@ -81,7 +81,6 @@ def test_a_text_to_image_model_is_not_an_upscaler(tiny_sd, small, tmp_path):
         ({"upscale": 4}, "--upscale makes an image larger: it needs --image IMG"),
         ({"upscale": 4, "image": "i.png", "mask": "m.png"}, "--upscale does not take --mask"),
         ({"upscale": 2, "image": "i.png", "strength": 0.5}, "--upscale does not take --strength"),
-        ({"upscale": 2, "image": "i.png", "num_images": 2}, "--upscale makes one image of each input"),
     ],
 )
 def test_upscale_flags(given, message):
@@ -102,3 +101,16 @@ def test_the_status_line_names_the_upscaler_that_loads(monkeypatch):
     assert seen["model"] == "stabilityai/sd-x2-latent-upscaler"
     present_image.present("image", {"upscale": 2, "model": "./mine", "image": "i.png"}, {}, "a cat")
     assert seen["model"] == "./mine"
+
+
+def test_n_gives_way_to_an_upscale_with_a_warning(upscalers, small, tmp_path):
+    from gencli import engine
+
+    said = []
+    params = {"model": str(upscalers[2]), "upscale": 2, "image": str(small), "num_images": 2, "steps": 2}
+    params["output"] = f"{tmp_path}/u/"
+    record = engine.run_one(
+        "image", "a cat", engine.settle("image", params), notify=lambda m, level="info": said.append((level, m))
+    )
+    assert len(record["paths"]) == 1
+    assert ("warning", "-n 2 does not apply to --upscale, which makes one image of each input") in said
