@@ -13,10 +13,12 @@ the pipeline call (:func:`add_call_arguments`) and finishes its images
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gencli.commands import IMAGE
 from gencli.errors import UsageError
 
 TEXT_TO_IMAGE, IMAGE_TO_IMAGE, INPAINT, VARIATION = "text-to-image", "image-to-image", "inpaint", "variation"
@@ -85,16 +87,22 @@ def settle_strength(params: Mapping[str, Any], pipe, steps: int) -> tuple[float 
         strength = float(default) if isinstance(default, (int, float)) else DEFAULT_STRENGTH
     if strength == 0 or int(steps * strength) >= 1:
         return strength, steps
+    least = math.ceil(1 / strength)
+    while int(least * strength) < 1:  # float rounding: a step more at most
+        least += 1
+    most = int(IMAGE.option("steps").maximum or least)
+    if least > most:
+        raise UsageError(
+            f"--strength {strength:g} is too small for one denoising step in {most} steps",
+            f"use --strength 0 for the image as it is, or {1 / most:g} or more",
+        )
     if params.get("steps") is not None:
-        least = next(n for n in range(steps, 10**6) if int(n * strength) >= 1)
         raise UsageError(
             f"--strength {strength:g} with --steps {steps} leaves no denoising step "
             f"(diffusers runs steps x strength of them)",
             f"use --steps {least} or more, or a larger --strength",
         )
-    while int(steps * strength) < 1:
-        steps += 1
-    return strength, steps
+    return strength, least
 
 
 def add_call_arguments(call: dict, pipe, prepared: list) -> dict:

@@ -135,8 +135,14 @@ def test_too_little_strength_for_the_steps_is_refused_or_the_steps_rise(tiny_sd,
     with pytest.raises(UsageError, match=r"--strength 0.2 with --steps 2 leaves no denoising step") as caught:
         run(tiny_sd, tmp_path / "x.png", image=str(picture), strength=0.2)
     assert caught.value.hint == "use --steps 5 or more, or a larger --strength"
-    record = run(tiny_sd, tmp_path / "y.png", image=str(picture), strength=0.2, steps=None)
-    assert record["steps"] * 0.2 >= 1
+    from conftest import in_hub_cache
+
+    with in_hub_cache(tiny_sd, "stabilityai/sd-turbo"):  # sd-turbo's own 1 step: 0.2 of it is none
+        record = run("stabilityai/sd-turbo", tmp_path / "y.png", image=str(picture), strength=0.2, steps=None)
+    assert record["steps"] == 5
+    assert run(tiny_sd, tmp_path / "w.png", image=str(picture), strength=0.2, steps=None)["steps"] == 50  # DDIM's
+    with pytest.raises(UsageError, match=r"--strength 1e-12 is too small for one denoising step in 1000 steps"):
+        run(tiny_sd, tmp_path / "z.png", image=str(picture), strength=1e-12, steps=None)
 
 
 def test_an_odd_sized_input_is_resized_with_a_warning(tiny_sd, tmp_path):
