@@ -146,10 +146,11 @@ def output_of(task, prepared: Any, result: Any, batch_size: int = 1) -> tuple[di
     from gencli.marking import mark_files
 
     record = record_of(task, prepared, result, None, batch_size)
-    if task.extension is None:
+    item = task.item_of(prepared)
+    extension = task.extension_of(item)
+    if extension is None:
         return record, []
-    data = mark_files(task.files(prepared, result), task.extension, record, task.item_of(prepared).params)
-    return record, data
+    return record, mark_files(task.files(prepared, result), extension, record, item.params)
 
 
 def run_one(
@@ -183,7 +184,8 @@ def run_one(
         params = begin(params)
     item = Item(prompt, params, argument=argument)
     paths = None
-    if task.extension is not None:  # where the files go is checked first: a wrong -o is exit 2 whatever else
+    extension = task.extension_of(item)  # this item's container (video: -o's suffix or --format)
+    if extension is not None:  # where the files go is checked first: a wrong -o is exit 2 whatever else
         output = params.get("output")
         if output == "-" and to_stdout is None:
             raise UsageError("output '-' (a file on stdout) is for the command line", "give a file or a directory")
@@ -191,7 +193,7 @@ def run_one(
             output,
             task.file_names(item),
             params.get("overwrite", False),
-            task.extension,
+            extension,
             notify,
             strict_suffix=task.strict_suffix,
         )
@@ -211,7 +213,7 @@ def run_one(
             raise out_of_memory_error(exc, task=name) from exc
         raise
     record, data = output_of(task, prepared, result)
-    if task.extension is not None:
+    if extension is not None:
         if paths is None:
             assert to_stdout is not None  # output "-" without to_stdout was refused above
             to_stdout(data[0])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from gencli.errors import UsageError
 from gencli.writers import atomic_write_bytes, not_a_file, remove_dead_scratch_of, target_kind
@@ -183,16 +184,27 @@ class BatchFiles:
         self.notify = notify
         self.planned: dict[str, list[Path]] = {}
 
-    def plan(self, items: list, names_of: Callable[[object], list[str]]) -> None:
-        """Every item's paths, from its ``output`` or ``names_of(item)``; exit 2 naming a bad line."""
+    def plan(
+        self,
+        items: list,
+        names_of: Callable[[Any], list[str]],
+        extension_of: Callable[[Any], str | None] | None = None,
+    ) -> None:
+        """Every item's paths, from its ``output`` or ``names_of(item)``; exit 2 naming a bad line.
+
+        An ``output`` file's suffix is checked against ``extension_of(item)`` (the task's
+        :meth:`~gencli.task.Task.extension_of`: a video item's own container), else the batch's ``extension``.
+        """
         if self.out_dir.exists() and not self.out_dir.is_dir():
             raise UsageError(f"--out-dir {self.out_dir} is not a directory")
         root = self._root()
         owners: dict[Path, int] = {}
         for item in items:
             where = f"line {item.line}"
+            own = extension_of(item) if extension_of is not None else None
+            suffix = "." + own.lstrip(".") if own else self.extension
             try:
-                paths = self._paths(item.params.get("output"), names_of(item), root)
+                paths = self._paths(item.params.get("output"), names_of(item), root, suffix)
             except UsageError as exc:
                 raise UsageError(f"{where}: {exc.message}", exc.hint) from None
             for path in paths:
@@ -207,7 +219,7 @@ class BatchFiles:
     def _root(self) -> Path:
         return self.out_dir.resolve()
 
-    def _paths(self, output, names: list[str], root: Path) -> list[Path]:
+    def _paths(self, output, names: list[str], root: Path, suffix: str) -> list[Path]:
         if output is None:
             paths = [self.out_dir / name for name in names]
         else:
@@ -232,11 +244,11 @@ class BatchFiles:
                 if target.suffix:  # a bare name is taken as it is, even where a suffix would only warn
                     check_suffix(
                         target,
-                        self.extension,
+                        suffix,
                         self.strict_suffix,
                         self.notify,
                         f'"output" {output!r}',
-                        target.with_suffix(self.extension).name,
+                        target.with_suffix(suffix).name,
                     )
         for path in paths:
             check_name_length(path)

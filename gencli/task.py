@@ -10,7 +10,8 @@ in this order:
    loads (a UsageError is exit 2; in a batch, named by its line), then
    :meth:`Task.check_item` — the item with its prompt (it may read the model's
    config, never its weights);
-2. :meth:`Task.file_names` — the files an item will write, planned before loading;
+2. :meth:`Task.file_names` — the files an item will write, planned before loading
+   (their suffix checked against :meth:`Task.extension_of`);
 3. :meth:`Task.load` — once per process for a spec (the loaders cache it);
 4. :meth:`Task.prepare` — an item against the loaded model: validate, settle
    defaults (a task's own), build the model input;
@@ -76,7 +77,8 @@ class Task:
     """The base every task implements; see the module docstring for the order of calls."""
 
     name: str = ""
-    extension: str | None = None  # the files' suffix for a task that writes files; None for text output
+    extension: str | None = None  # the files' suffix for a task that writes files (None: text output);
+    # a task whose items choose their container (video) keeps its default here and answers extension_of
     strict_suffix: bool = True  # a file task: another suffix on -o / "output" is refused (False: a warning)
     default_batch_size: int = 64  # --batch-size when not given
     max_group: int | None = None  # the most items one generate() call takes (None: the batch size)
@@ -87,9 +89,14 @@ class Task:
     def check_item(self, item: Item) -> None:
         """Refuse an item before anything loads; may read the model's metadata, not its weights."""
 
+    def extension_of(self, item: Item) -> str | None:
+        """The suffix of ``item``'s files (default: :attr:`extension`); read from the item, never from state
+        a check left behind, so a batch may mix containers. None only for a task that writes no files."""
+        return self.extension
+
     def file_names(self, item: Item) -> list[str]:
         """The names of the files ``item`` writes (task with an ``extension``)."""
-        return [numbered_name(item.index + 1, item.seed, item.prompt, self.extension or "")]
+        return [numbered_name(item.index + 1, item.seed, item.prompt, self.extension_of(item) or "")]
 
     def load(self, spec: LoadSpec, notify: Notify | None = None) -> Any:
         raise NotImplementedError

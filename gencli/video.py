@@ -94,16 +94,11 @@ class VideoTask(Task):
     strict_suffix = True
     default_batch_size = 1
     max_group = 1  # a video fills the device: one item a pipeline call
-    _extension = "mp4"
+    extension = "mp4"  # --format's default; each item's own is extension_of's
 
-    @property
-    def extension(self) -> str:
-        """The files' suffix: that of the container the last :meth:`check` settled (png for frames)."""
-        return self._extension
-
-    @extension.setter
-    def extension(self, value: str) -> None:
-        self._extension = value
+    def extension_of(self, item: Item) -> str:
+        """The suffix of the item's files, from its container (png for frames): a batch may mix them."""
+        return EXTENSIONS[container_of(item.params)]
 
     def check(self, params: Mapping[str, Any]) -> None:
         """The container (MP4 without PyAV is exit 2), sizes, seeds, the input image: before anything loads."""
@@ -115,7 +110,6 @@ class VideoTask(Task):
                 "--format frames needs --frames N: the frames' files are named before the model loads",
                 "give --frames, or write one file (.mp4, .webp, .gif, .png)",
             )
-        self._extension = EXTENSIONS[container]
         for flag, name in (("--width", "width"), ("--height", "height")):
             value = params.get(name)
             if value is not None and (value <= 0 or value % SIZE_MULTIPLE):

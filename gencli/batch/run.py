@@ -110,7 +110,7 @@ def run(
             notify=notify,
             claim=getattr(sink, "claim", None),
         )
-        files.plan(items, task.file_names)
+        files.plan(items, task.file_names, task.extension_of)  # each item's own suffix: a batch may mix containers
     for item in items:  # last, as for one run: it may read the model's config
         with at_line(item):
             task.check_item(item)
