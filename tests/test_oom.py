@@ -299,6 +299,11 @@ def test_every_message_accelerate_halves_for_is_ours_too():
         ("code", ("--max-new-tokens", "--quantize", "--dtype"), ("--max-new-tokens",)),
         ("image", ("--width/--height", "fewer -n", "--offload", "--vae-tiling"), ("--width/--height", "--vae-tiling")),
         ("audio", ("shorter text", "--duration"), ("shorter text", "--duration")),
+        (
+            "video",
+            ("fewer --frames", "--width/--height", "--offload", "--vae-tiling", "--vae-slicing", "--device cpu"),
+            ("fewer --frames", "--width/--height", "--vae-tiling"),
+        ),
     ],
 )
 def test_the_advice_is_the_tasks(task, gpu, cpu):
@@ -309,6 +314,13 @@ def test_the_advice_is_the_tasks(task, gpu, cpu):
     assert "machine ran out of memory" in on_cpu.message and all(word in on_cpu.hint for word in cpu)
     assert "--dtype" not in on_cpu.hint and "--offload" not in on_cpu.hint  # slow, or meaningless, on a CPU
     assert "--batch-size" not in on_gpu.hint + on_cpu.hint  # said of one item: a smaller batch would not help
+
+
+def test_every_task_has_its_advice():
+    """A task added to the registry without a row would get the generic advice, naming other tasks' flags."""
+    from gencli.tasks import TASKS
+
+    assert set(TASKS) <= set(library_errors._ADVICE)
 
 
 def test_cudnn_refusing_a_large_tensor_says_so():

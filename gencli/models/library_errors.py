@@ -125,6 +125,10 @@ _ADVICE: dict[str, tuple[str, str]] = {
         "a smaller --width/--height, fewer -n or --vae-tiling",
     ),
     "audio": ("shorter text, a shorter --duration or a smaller model",) * 2,
+    "video": (
+        "fewer --frames, a smaller --width/--height, --offload, --vae-tiling or --vae-slicing",
+        "fewer --frames, a smaller --width/--height or --vae-tiling",
+    ),
 }
 _ADVICE["code"] = _ADVICE["text"]
 
