@@ -1,16 +1,24 @@
-"""gencli: generate text, code, images and audio with Hugging Face models.
+"""gencli: generate text, code, images, audio and video with Hugging Face models.
 
 This module holds the version, and the Python API by name only: importing it
 must stay free of torch, transformers and diffusers so that ``gencli --help``
 answers at once. ``generate``, ``generate_batch`` and ``generate_<task>`` for
 each task (``generate_text``, ``generate_code``, ``generate_image``,
-``generate_audio``) are looked up on first use (PEP 562) from
-:mod:`gencli.api`, which documents them.
+``generate_audio``, ``generate_video``) are looked up on first use (PEP 562)
+from :mod:`gencli.api`, which documents them.
 """
 
 from gencli.version import __version__
 
-_API = ("generate", "generate_batch", "generate_text", "generate_code", "generate_image", "generate_audio")
+_API = (
+    "generate",
+    "generate_batch",
+    "generate_text",
+    "generate_code",
+    "generate_image",
+    "generate_audio",
+    "generate_video",
+)
 
 __all__ = ["__version__", *_API]
 
