@@ -16,7 +16,8 @@ first sampled token.
   prompt's call) and tokens_per_s (decode after the first token).
 - parallel: llama.cpp's low-level batch API, every prompt a sequence of one
   context (``n_seq_max`` = the number of prompts, a KV stream per sequence,
-  ``n_ctx`` = that times the longest prompt plus NEW_TOKENS). The prompts are
+  ``n_ctx`` = that times the longest prompt plus NEW_TOKENS, rounded up to
+  256 as llama.cpp would; flash attention off, as ``Llama`` has it). The prompts are
   fed as batches of up to ``n_batch`` (512) tokens from any sequences, only
   each prompt's last token asking for logits; then each step decodes one token
   for every sequence still going, in one ``llama_decode``. A sequence's next
@@ -127,7 +128,11 @@ def parallel(path: str, new_tokens: int, prompts: list[str]) -> None:
     params = ll.llama_context_default_params()
     params.n_seq_max = n_seq
     params.kv_unified = False  # a KV stream per sequence: no sequence attends over the others' cells
-    params.n_ctx = n_seq * (max(len(tokens) for tokens in inputs) + new_tokens)  # llama.cpp pads each to 256
+    per_sequence = -(-(max(len(tokens) for tokens in inputs) + new_tokens) // 256) * 256  # llama.cpp pads to 256
+    params.n_ctx = n_seq * per_sequence
+    # Flash attention off, as Llama() (the sequential mode) has it: with it on, greedy answers part from
+    # the sequential ones at the first token (2 of 16 the same, against 15), and it was no faster (one check).
+    params.flash_attn_type = ll.LLAMA_FLASH_ATTN_TYPE_DISABLED
     params.n_batch = params.n_ubatch = max(N_BATCH, n_seq)  # a decode step of every sequence is one ubatch
     params.n_threads = params.n_threads_batch = os.cpu_count()
     params.no_perf = True

@@ -193,3 +193,26 @@ def test_bench_llamacpp_sets_the_default_mode_against_both_llama_baselines(tmp_p
     texts = [args for args in map(json.loads, log.read_text().splitlines()) if args[0] == "text"]
     batch = [args for args in texts if "--batch" in args]
     assert [("--dtype" in a, "--quantize" in a) for a in batch] == [(False, False), (True, False)]
+
+
+@pytest.mark.skipif(not os.environ.get("LLAMA_PYTHON"), reason="LLAMA_PYTHON: a Python with llama-cpp-python")
+def test_llama_cpp_in_parallel_answers_as_llama_cpp_one_after_another(bench_modules):
+    """Greedy both, the low-level batch run gives the sequential run's completions (not a faster wrong answer)."""
+    _, report = bench_modules
+    prompts = ["Write a haiku about the sea.", "Describe rain.", "In two sentences, what is chess?"]
+    lines = {}
+    for mode in ("sequential", "parallel"):
+        proc = subprocess.run(
+            [os.environ["LLAMA_PYTHON"], str(BENCHMARKS / "_llamacpp_worker.py"), str(report.embedded_gguf()), "16"]
+            + [mode],
+            input=json.dumps(prompts),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert proc.returncode == 0, proc.stderr
+        lines[mode] = [json.loads(line) for line in proc.stdout.splitlines()]
+    sequential, parallel = lines["sequential"][1:], lines["parallel"][1:-1]
+    assert lines["parallel"][0]["n_seq_max"] == 3 and lines["parallel"][-1]["sequences"] == 3
+    assert sum(p["text"] == s["text"] for p, s in zip(parallel, sequential, strict=True)) >= 2
+    assert all(0 < r["completion_tokens"] <= 16 for r in parallel)
