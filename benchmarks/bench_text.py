@@ -137,7 +137,13 @@ def main() -> None:
             torch_import.append(run_measured([sys.executable, "-c", "import torch"], env)[0])
         print(f"warm load: {med(warm):.2f} s; import torch: {med(torch_import):.2f} s", flush=True)
 
-        # 3. 128-token generation in each mode, alternating.
+        # 3. 128-token generation in each mode, alternating, after a first load in each that makes the
+        # mode's own cache entry where it has one (its peak RSS is a converting one then: it counts too).
+        firsts: dict[str, tuple[bool, float]] = {}
+        for mode in modes:
+            on = mode_device(mode, device)
+            _, rss, out, _ = run_measured(gencli + LOAD + mode_flags(mode) + ["--device", on], env)
+            firsts[mode] = (bool(json.loads(out)["model"].get("converted")), rss)
         gen: dict[str, list[dict]] = {mode: [] for mode in modes}
         ran: dict[str, str] = {}
         for round_ in range(args.runs):
@@ -146,6 +152,8 @@ def main() -> None:
                 wall, rss, out, _ = run_measured(gencli + STORY + mode_flags(mode) + ["--device", on], env)
                 record = json.loads(out)
                 check_mode(record, mode)
+                if record["model"].get("converted"):
+                    sys.exit(f"a {mode} run converted after its first load: the cache entry was not reused")
                 ran[mode] = ran_as(record)
                 if record["device"] != on:
                     sys.exit(f"asked for {mode} on {on}, the record says device {record['device']!r}")
@@ -181,6 +189,10 @@ def main() -> None:
         name, on = mode_label(mode, device), mode_device(mode, device)
         rows += [
             (f"{name}: ran as", ran[mode]),
+            (
+                f"{name}: first load 'text hi -t 1'",
+                f"{'converted' if firsts[mode][0] else 'warm'}, peak RSS {firsts[mode][1]:.0f} MB",
+            ),
             (f"{name}: completion tokens", f"{m(mode, 'tokens'):.0f}"),
             (f"{name}: load_s (median {n})", f"{m(mode, 'load_s'):.2f} s"),
             (
@@ -222,9 +234,9 @@ def main() -> None:
     for mode, runs in gen.items():
         on = mode_device(mode, device)
         limit = target(RSS_TARGET_MB, on)
-        targets.append(
-            target_row(f"{mode_label(mode, device)}: peak RSS", [r["rss"] for r in runs], "<=", limit, **rss)
-        )
+        values = [r["rss"] for r in runs] + [firsts[mode][1]]
+        label = f"{mode_label(mode, device)}: peak RSS" + (", converting included" if firsts[mode][0] else "")
+        targets.append(target_row(label, values, "<=", limit, **rss))
     print_targets(f"issue 16's targets, device {device}", targets)
     print(f"  {other.report(time.perf_counter() - started)}")
 

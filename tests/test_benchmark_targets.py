@@ -16,7 +16,7 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 # A stand-in for gencli: logs its arguments, answers `env --json`, and for `text` prints a record
-# (converting, that is making a 1.2 MB-per-MB-of-GGUF cache entry, when there is none) or writes a batch.
+# (converting, that is making a 1.2 MB-per-MB-of-GGUF cache entry, when its mode has none) or writes a batch.
 FAKE_GENCLI = r"""
 import json, os, sys
 from pathlib import Path
@@ -33,12 +33,12 @@ quantize = opt("--quantize", "none" if "--dtype" in args else "int4")  # the def
 dtype = opt("--dtype", "bf16" if quantize != "none" else "fp32")
 converted = False
 cache = Path(os.environ.get("GENCLI_CACHE", os.environ["FAKE_CACHE"]), "gguf")
-if not any(p.is_dir() and not p.name.startswith(".") for p in cache.glob("*")):
-    entry = cache / "SmolLM2-0123456789abcdef"
+entry = cache / f"SmolLM2-0123456789abcdef-{quantize}"  # an entry per quantisation, as gencli's cache keeps
+if not entry.is_dir():
     entry.mkdir(parents=True)
     with open(entry / "model.safetensors", "wb") as handle:
         handle.truncate(int(float(os.environ["FAKE_ENTRY_BYTES"])))
-    (cache / ".tmp-building").mkdir()  # a build in progress: not the entry
+    (cache / ".tmp-building").mkdir(exist_ok=True)  # a build in progress: not the entry
     (cache / "index.json").write_text("{}")
     converted = True
 fast = 60.0 if quantize != "none" else 20.0
@@ -146,13 +146,16 @@ def test_bench_text_measures_the_default_mode_and_the_cache_entry_against_the_gg
     assert proc.returncode == 0, proc.stderr
     texts = [args for args in map(json.loads, log.read_text().splitlines()) if args[0] == "text"]
     story = [args for args in texts if args[1].startswith("Write")]
-    assert not any("--dtype" in args or "--quantize" in args for args in texts if args not in story)  # the loads
+    loads = [("--dtype" in args, "--quantize" in args) for args in texts if args not in story]
+    assert loads == [(False, False)] * 2 + [(False, False), (True, False)]  # cold, warm, then each mode's first
     assert [("--dtype" in a, "--quantize" in a) for a in story] == [(False, False), (True, False)]
     out = proc.stdout
     assert "default on cpu: ran as" in out and "dtype bf16, quantize int4" in out
     (row,) = [line for line in out.splitlines() if line.strip().startswith("cache entry / GGUF")]
     assert "1.20x (median of 1)" in row and "<= 1.5x" in row and row.rstrip().endswith("met")
-    assert "SmolLM2-0123456789abcdef" in out and ".tmp-building" not in out
+    assert "SmolLM2-0123456789abcdef-int4" in out and ".tmp-building" not in out and "-none" not in out
+    # fp32 has an entry of its own: its first load converted, and that run's memory counts too
+    assert "fp32 on cpu: peak RSS, converting included" in out and "default on cpu: peak RSS  " in out
     assert "issue 16's targets" in out and "cold (converting) load, peak RSS" in out
 
 
@@ -188,6 +191,9 @@ def test_bench_llamacpp_sets_the_default_mode_against_both_llama_baselines(tmp_p
     assert "7 of 8 completions the same text" in out  # the parallel run's first differs from one after another
     assert "8 of 8 completions the same text" in out  # gencli's, put back in order by id
     assert "gencli default: ran as" in out and "dtype bf16, quantize int4" in out
+    assert (
+        "peak RSS, gencli default text hi -t 1 (converting)" in targets and "gencli fp32 text hi -t 1 (conv" in targets
+    )
     for mode in ("default, batch 1", "fp32, batch 1", "default --batch", "bf16 --batch"):
         assert row(f"peak RSS, gencli {mode}").split()[-1] == "met"
     texts = [args for args in map(json.loads, log.read_text().splitlines()) if args[0] == "text"]
