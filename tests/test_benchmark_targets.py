@@ -162,7 +162,7 @@ def test_bench_text_measures_the_default_mode_and_the_cache_entry_against_the_gg
 def test_bench_llamacpp_sets_the_default_mode_against_both_llama_baselines(tmp_path):
     log = tmp_path / "log.jsonl"
     env = {**os.environ, "FAKE_LOG": str(log), "FAKE_CACHE": str(tmp_path), "FAKE_ENTRY_BYTES": "1000"}
-    env.pop("GENCLI_CACHE", None)
+    env["GENCLI_CACHE"] = str(tmp_path / "mine")  # kept: the entries are made once, in the user's cache
     gencli, llama = fake(tmp_path, "gencli", FAKE_GENCLI), fake(tmp_path, "llama-python", FAKE_LLAMA)
     proc = subprocess.run(
         [sys.executable, str(BENCHMARKS / "bench_llamacpp.py"), "--gencli", str(gencli), "--llama-python", str(llama)]
@@ -196,6 +196,10 @@ def test_bench_llamacpp_sets_the_default_mode_against_both_llama_baselines(tmp_p
     )
     for mode in ("default, batch 1", "fp32, batch 1", "default --batch", "bf16 --batch"):
         assert row(f"peak RSS, gencli {mode}").split()[-1] == "met"
+    assert sorted(p.name for p in (tmp_path / "mine" / "gguf").glob("SmolLM2-*")) == [
+        "SmolLM2-0123456789abcdef-int4",
+        "SmolLM2-0123456789abcdef-none",
+    ]
     texts = [args for args in map(json.loads, log.read_text().splitlines()) if args[0] == "text"]
     batch = [args for args in texts if "--batch" in args]
     assert [("--dtype" in a, "--quantize" in a) for a in batch] == [(False, False), (True, False)]
