@@ -168,7 +168,10 @@ def packed(linear: nn.Linear, mode: str, empty: bool = False) -> nn.Module:
     """``linear`` with packed weights in ``mode`` where a kernel takes its shape: int4, else int8, else as it was.
 
     ``empty``: the same module with its buffers shaped but unfilled (see :meth:`Int4Linear.empty`).
+    ``none``: ``linear`` as it is (a :class:`PackedDecoderLayer` of plain bf16 matrices).
     """
+    if mode == "none":
+        return linear
     if mode == "int4" and Int4Linear.fits(linear):
         return Int4Linear.empty(linear) if empty else Int4Linear(linear)
     if Int8Linear.fits(linear):

@@ -57,6 +57,20 @@ def test_read_a_layer_at_a_time_it_computes_what_quantising_transformers_fp32_mo
     assert torch.equal(logits(model), logits(whole))  # the same codes, so the same numbers, bit for bit
 
 
+def test_read_in_bf16_it_computes_what_transformers_bf16_model_does_in_gencli_s_loop(files):
+    """A batch of many rows on a CPU with native bf16 runs plain bf16 weights, in the packed layer's shape."""
+    from transformers import AutoModelForCausalLM
+
+    from gencli.models import decode
+
+    model, _tokenizer, embed = packed.build(files["Q4_1"], "none", "bf16")
+    assert embed is None and decode.fits(model)
+    whole = AutoModelForCausalLM.from_pretrained(
+        str(files["Q4_1"].parent), gguf_file=files["Q4_1"].name, dtype=torch.bfloat16
+    )
+    assert torch.equal(logits(model), logits(whole))
+
+
 def test_saved_and_loaded_it_is_the_same_model(files, tmp_path):
     model, tokenizer, embed = packed.build(files["Q4_1"], "int4")
     packed.save(model, tokenizer, embed, "int4", tmp_path)

@@ -164,9 +164,11 @@ def build(gguf: Path, mode: str, dtype: str = "bf16"):
     if config.tie_word_embeddings:
         model.lm_head.weight = model.model.embed_tokens.weight
     embed = None
-    if mode == "none":
-        for index in range(len(model.model.layers)):
+    if mode == "none":  # plain weights, in the packed layer's shape: half the operations, gencli's decode loop
+        layers = model.model.layers
+        for index, layer in enumerate(layers):
             fill(f"model.layers.{index}.")
+            layers[index] = PackedDecoderLayer(layer, "none")
     else:
         # The head and the embeddings' codes first, so the fp32 embeddings are gone before any layer is read.
         embeddings = model.model.embed_tokens
