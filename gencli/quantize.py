@@ -164,6 +164,30 @@ class Int8Linear(_PackedLinear):
         return torch.ops.aten._weight_int8pack_mm(flat, self.codes, self.scale)
 
 
+class Int8Embedding(nn.Module):
+    """Token embeddings kept as int8 codes with an fp32 scale per ``group`` values, widened to bf16 per lookup.
+
+    A Q8_0 file's embeddings are exactly such codes and scales: stored so, they
+    take a quarter of fp32's room and none of a bf16 copy's; each lookup
+    computes its rows as ``codes * scale`` in fp32, rounded to bf16 once, the
+    numbers a bf16 copy of the dequantised weights would hold.
+    """
+
+    def __init__(self, codes: torch.Tensor, scales: torch.Tensor):
+        super().__init__()
+        self.register_buffer("codes", codes)
+        self.register_buffer("scales", scales)
+        self.num_embeddings, self.embedding_dim = codes.shape
+
+    @classmethod
+    def empty(cls, rows: int, columns: int, group: int = GROUP) -> Int8Embedding:
+        return cls(torch.empty(rows, columns, dtype=torch.int8), torch.empty(rows, columns // group))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        groups = self.codes[ids].float().unflatten(-1, (self.scales.shape[-1], -1)) * self.scales[ids].unsqueeze(-1)
+        return groups.flatten(-2).to(torch.bfloat16)
+
+
 def packed(linear: nn.Linear, mode: str, empty: bool = False) -> nn.Module:
     """``linear`` with packed weights in ``mode`` where a kernel takes its shape: int4, else int8, else as it was.
 

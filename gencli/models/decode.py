@@ -76,14 +76,8 @@ def generate(
     rows, prompt = input_ids.shape
     layers = model.model.layers
     first = layers[0]
-    cache = StaticCache(
-        len(layers),
-        rows,
-        first.kv_heads,
-        first.head_dim,
-        prompt + max_new_tokens,
-        model.model.embed_tokens.weight.dtype,
-    )
+    dtype = model.model.norm.weight.dtype  # bf16: the packed layers' and a bf16 model's
+    cache = StaticCache(len(layers), rows, first.kv_heads, first.head_dim, prompt + max_new_tokens, dtype)
     real = torch.zeros(rows, prompt + max_new_tokens, dtype=torch.bool)  # which positions hold real tokens
     real[:, :prompt] = attention_mask.bool()
     padded = not bool(real[:, :prompt].all())

@@ -13,8 +13,8 @@ cache, so no later process reads the GGUF or packs anything:
 - **The entry** holds the packed state dict (``model.safetensors``: int4 codes
   as the CPU kernel lays them out, int8 output head, bf16 norms), the config,
   generation config and tokenizer. The token embeddings are stored as int8
-  with a scale per 32 values (exactly a Q8_0 file's own values) and widened
-  to bf16 on load. The kernel's int4 layout depends on the CPU's instruction
+  with a scale per 32 values (exactly a Q8_0 file's own values), and stay so
+  in memory: each lookup widens its rows. The kernel's int4 layout depends on the CPU's instruction
   set and torch's version, so those name the entry (:func:`layout`).
 - **Loading** (:func:`load`) makes the model on the meta device (no weights
   allocated), gives it the packed modules' shapes, and assigns the stored
@@ -83,7 +83,7 @@ def variant(mode: str):
         suffix=f"{mode}-{layout()}",
         what=f"packing {{name}} as {mode} once (about 10 s)",
         make=lambda gguf: build(gguf, mode),
-        save=lambda built, folder: save(built[0], built[1], built[2], mode, folder),
+        save=lambda built, folder: save(built[0], built[1], mode, folder),
     )
 
 
@@ -106,12 +106,13 @@ def skeleton(config):
 
 
 def build(gguf: Path, mode: str, dtype: str = "bf16"):
-    """``(model, tokenizer, embed)`` from a GGUF file, read a decoder layer at a time.
+    """``(model, tokenizer)`` from a GGUF file, read a decoder layer at a time.
 
-    ``mode`` int4 / int8 packs the Linear layers (``embed``: the token
-    embeddings' int8 codes and scales, for :func:`save`); ``none`` makes a
-    plain model in ``dtype`` (a batch on a CPU with native bf16 runs it faster
-    than packed weights), with ``embed`` None. Refuses (ValueError) a family
+    ``mode`` int4 / int8 packs the Linear layers, and keeps the token
+    embeddings as int8 codes (:class:`~gencli.quantize.Int8Embedding`);
+    ``none`` makes a plain model in ``dtype`` (a batch on a CPU with native
+    bf16 runs it faster than packed weights). Both have their decoder layers
+    in the packed layer's shape, for gencli's decode loop. Refuses (ValueError) a family
     the packed layer does not compute.
     """
     import gc
@@ -128,7 +129,7 @@ def build(gguf: Path, mode: str, dtype: str = "bf16"):
 
     from gencli.devices import torch_dtype
     from gencli.gguf_header import read_gguf_header
-    from gencli.quantize import Int8Linear, PackedDecoderLayer, quantize_model
+    from gencli.quantize import Int8Embedding, Int8Linear, PackedDecoderLayer, quantize_model
 
     folder, name = str(gguf.parent), gguf.name
     with contextlib.redirect_stderr(io.StringIO()):  # the GGUF reader's progress and notes
@@ -163,7 +164,6 @@ def build(gguf: Path, mode: str, dtype: str = "bf16"):
     fill("lm_head.")
     if config.tie_word_embeddings:
         model.lm_head.weight = model.model.embed_tokens.weight
-    embed = None
     if mode == "none":  # plain weights, in the packed layer's shape: half the operations, gencli's decode loop
         layers = model.model.layers
         for index, layer in enumerate(layers):
@@ -171,16 +171,14 @@ def build(gguf: Path, mode: str, dtype: str = "bf16"):
             layers[index] = PackedDecoderLayer(layer, "none")
     else:
         # The head and the embeddings' codes first, so the fp32 embeddings are gone before any layer is read.
-        embeddings = model.model.embed_tokens
-        embed = int8_groups(embeddings.weight.detach())
+        model.model.embed_tokens = Int8Embedding(*int8_groups(model.model.embed_tokens.weight.detach()))
         model.lm_head = Int8Linear(model.lm_head)
-        embeddings.weight = torch.nn.Parameter(embeddings.weight.detach().to(torch.bfloat16), requires_grad=False)
         quantize_model(model, mode, before_layer=lambda index, _layer: fill(f"model.layers.{index}."))
     if extents:
         raise ValueError(f"the GGUF file lacks tensors the model needs: {', '.join(sorted(extents)[:3])}")
     rotary(model)
     model.generation_config = GenerationConfig.from_model_config(config)
-    return model, tokenizer, embed
+    return model, tokenizer
 
 
 def int8_groups(weight, group: int = EMBED_GROUP, rows_at_once: int = 8192):
@@ -205,22 +203,11 @@ def int8_groups(weight, group: int = EMBED_GROUP, rows_at_once: int = 8192):
     return codes, scales
 
 
-def widened(codes, scales):
-    """The bf16 weights ``int8_groups`` stored: ``codes * scale`` in fp32, then rounded to bf16 once."""
-    import torch
-
-    rows, columns = codes.shape
-    blocks = codes.reshape(rows, scales.shape[1], -1).float() * scales[..., None]
-    return blocks.reshape(rows, columns).to(torch.bfloat16)
-
-
-def save(model, tokenizer, embed, mode: str, folder: Path) -> None:
-    """Write a packed model into ``folder``: its state dict (embeddings as int8), config and tokenizer."""
+def save(model, tokenizer, mode: str, folder: Path) -> None:
+    """Write a packed model into ``folder``: its state dict, config, generation config and tokenizer."""
     from safetensors.torch import save_file
 
     state = {key: value.contiguous() for key, value in model.state_dict().items()}
-    del state["model.embed_tokens.weight"]
-    state["gencli.embed_codes"], state["gencli.embed_scales"] = embed
     save_file(state, str(folder / STATE_FILE), metadata={"gencli.quantize": mode, "gencli.layout": layout()})
     model.config.save_pretrained(folder)
     model.generation_config.save_pretrained(folder)
@@ -233,18 +220,19 @@ def load(folder: Path, mode: str):
     from safetensors import safe_open
     from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
-    from gencli.quantize import quantize_model
+    from gencli.quantize import Int8Embedding, quantize_model
 
     config = AutoConfig.from_pretrained(folder)
     model = skeleton(config)
     quantize_model(model, mode, empty=True)
+    with torch.device("meta"):
+        model.model.embed_tokens = Int8Embedding.empty(config.vocab_size, config.hidden_size)
     with safe_open(str(folder / STATE_FILE), framework="pt") as handle:
         if handle.metadata().get("gencli.layout") != layout():
             raise ValueError("the packed weights were laid out for another CPU or torch")
-        # Copied into torch's own (64-byte aligned) memory: the int8 kernel crashes on a tensor at an
-        # unaligned address, as one read in place from the file can be.
-        state = {key: _aligned(handle.get_tensor(key)) for key in handle.keys()}
-    state["model.embed_tokens.weight"] = widened(state.pop("gencli.embed_codes"), state.pop("gencli.embed_scales"))
+        # The int8 kernel crashes on codes at an address not 64-byte aligned, as a tensor read in place
+        # from the file can be: those are copied into torch's own (aligned) memory.
+        state = {key: _aligned(key, handle.get_tensor(key)) for key in handle.keys()}
     model.load_state_dict(state, strict=True, assign=True)
     rotary(model)
     left = [name for name, tensor in [*model.named_parameters(), *model.named_buffers()] if tensor.is_meta]
@@ -255,8 +243,8 @@ def load(folder: Path, mode: str):
     return model, AutoTokenizer.from_pretrained(folder)
 
 
-def _aligned(tensor):
-    return tensor if tensor.data_ptr() % 64 == 0 else tensor.clone()
+def _aligned(key: str, tensor):
+    return tensor.clone() if key.endswith(".codes") and tensor.data_ptr() % 64 else tensor
 
 
 def rotary(model) -> None:

@@ -140,13 +140,13 @@ def _from_gguf(ref, placement, notify, from_file: bool):
     if from_file:
         check_gguf_fits(ref.path)
         with convert.reading(ref.path):
-            model, tokenizer, _ = packed.build(ref.path, "none", placement.dtype)
+            model, tokenizer = packed.build(ref.path, "none", placement.dtype)
         sha256 = convert.known_sha256(ref.path, convert.cache_dir() / "gguf")
         return model, tokenizer, {**provenance, "sha256": sha256, "converted": False, "embedded": ref.embedded}
     for attempt in (1, 2):
         entry = _converted(ref.path, notify, packed.variant(placement.quantize))
         if entry.built is not None:
-            model, tokenizer = entry.built[:2]
+            model, tokenizer = entry.built
             break
         try:
             model, tokenizer = packed.load(entry.path, placement.quantize)
