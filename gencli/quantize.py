@@ -205,9 +205,12 @@ def packed(linear: nn.Linear, mode: str, empty: bool = False) -> nn.Module:
 
 def _joined(*linears: nn.Linear) -> nn.Linear:
     """One Linear computing the outputs of ``linears`` one after another (they share their input)."""
+    bias = linears[0].bias is not None
+    if linears[0].weight.is_meta:  # shapes only; torch.cat of meta tensors imports torch._dynamo (0.7 s)
+        return nn.Linear(linears[0].in_features, sum(linear.out_features for linear in linears), bias, device="meta")
     weight = torch.cat([linear.weight.detach() for linear in linears])
     # Made on the meta device: nothing is allocated or initialised before the joined weights go in.
-    joined = nn.Linear(weight.shape[1], weight.shape[0], bias=linears[0].bias is not None, device="meta")
+    joined = nn.Linear(weight.shape[1], weight.shape[0], bias=bias, device="meta")
     joined.weight = nn.Parameter(weight, requires_grad=False)
     if joined.bias is not None:
         joined.bias = nn.Parameter(torch.cat([linear.bias.detach() for linear in linears]), requires_grad=False)

@@ -268,7 +268,6 @@ def run(
 ) -> list[TextResult]:
     """Generate for the prepared prompts together, left-padded; shape each row's text."""
     import torch
-    from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
     from gencli.models import decode
 
@@ -290,27 +289,25 @@ def run(
         if text and on_text and constraints[row] is None:  # constrained output is shown once complete
             on_text(text)
 
-    class EachToken(StoppingCriteria):
-        """Reads each step's new tokens as they are made, and ends a row at its stop string.
+    def each_token(input_ids):
+        """Reads each step's new tokens as they are made; which rows reached a stop string.
 
-        A stopping criterion runs every step, right after the token is chosen and
-        before generate decides whether to go on. Its streamer is told after that
-        decision (transformers 5; a step later still on MPS), so a stop string
-        seen there would cost one more forward pass for each step of delay.
+        Called every step right after the token is chosen, before the loop (or
+        generate, as a stopping criterion) decides whether to go on; generate's
+        streamer is told later (transformers 5; a step later still on MPS), so
+        a stop string seen there would cost one more forward pass per step of delay.
         """
-
-        def __call__(self, input_ids, scores, **kwargs):
-            if timing["first"] is None:
-                timing["first"] = time.perf_counter() - started
-            for row, token in enumerate(input_ids[:, -1].tolist()):
-                if by_eos[row] or shapers[row].stopped:
-                    continue
-                counts[row] += 1
-                if token in eos_ids:
-                    by_eos[row] = True
-                    continue
-                show(row, shapers[row].feed(decoders[row].add([token])))
-            return torch.tensor([s.stopped for s in shapers], dtype=torch.bool, device=input_ids.device)
+        if timing["first"] is None:
+            timing["first"] = time.perf_counter() - started
+        for row, token in enumerate(input_ids[:, -1].tolist()):
+            if by_eos[row] or shapers[row].stopped:
+                continue
+            counts[row] += 1
+            if token in eos_ids:
+                by_eos[row] = True
+                continue
+            show(row, shapers[row].feed(decoders[row].add([token])))
+        return torch.tensor([s.stopped for s in shapers], dtype=torch.bool, device=input_ids.device)
 
     for row, value in enumerate(prepared):
         if value.prefill:  # the answer starts with it, though the model did not generate it
@@ -318,15 +315,7 @@ def run(
     inputs = tokenizer.pad({"input_ids": [p.ids for p in prepared]}, padding=True, return_tensors="pt").to(
         loaded.placement.device
     )
-    config = GenerationConfig(
-        max_new_tokens=new_tokens,
-        do_sample=False,
-        repetition_penalty=params["repetition_penalty"],
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=sorted(eos_ids),
-        bos_token_id=model.generation_config.bos_token_id,
-    )
-    processors = LogitsProcessorList()
+    processors: list = []
     mask = None
     if any(constraints):  # before the sampler: it draws among the allowed tokens alone
         vocab = max(len(tokenizer.get_vocab()), int(getattr(model.config, "vocab_size", 0) or 0))
@@ -344,17 +333,13 @@ def run(
             max_new_tokens=new_tokens,
             pad_id=tokenizer.pad_token_id,
             eos_ids=eos_ids,
-            process=_with_penalty(params["repetition_penalty"], processors),
-            on_token=lambda sequences: EachToken()(sequences, None),
+            process=decode.processed(params["repetition_penalty"], processors),
+            on_token=each_token,
         )
     else:
-        with torch.inference_mode():
-            sequences = model.generate(
-                **inputs,
-                generation_config=config,
-                logits_processor=processors,
-                stopping_criteria=StoppingCriteriaList([EachToken()]),
-            )
+        sequences = decode.with_transformers(
+            model, tokenizer, inputs, new_tokens, params, eos_ids, processors, each_token
+        )
     if mask is not None:
         mask.finish(sequences)
     for row in range(rows):
@@ -377,16 +362,6 @@ def run(
             )
         )
     return results
-
-
-def _with_penalty(penalty: float, processors):
-    """The processors as generate applies them: its repetition penalty first (when not 1), then gencli's."""
-    if penalty == 1.0:
-        return processors
-    from transformers import RepetitionPenaltyLogitsProcessor
-
-    first = RepetitionPenaltyLogitsProcessor(penalty)
-    return lambda sequences, scores: processors(sequences, first(sequences, scores))
 
 
 def _eos_ids(model, tokenizer) -> set[int]:

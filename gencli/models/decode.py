@@ -14,7 +14,9 @@ loop does only what a packed Llama-like model needs:
   new token sees every key), as ``generate`` does with SDPA; with left
   padding, a boolean mask from which keys are real.
 
-It keeps ``generate``'s contract where gencli uses it: the logits processors
+:func:`with_transformers` runs ``generate`` itself, for any other model, with
+the same processors (:func:`processed`) and per-token callback. The loop keeps
+``generate``'s contract where gencli uses it: the logits processors
 see the sequences so far and float32 scores, the next token is the best
 processed score, a finished row gets the pad token, ``on_token`` (gencli's
 streaming and stop-string check) runs after each token and may end rows, and
@@ -118,3 +120,48 @@ def _mask(real: torch.Tensor, used: int, count: int) -> torch.Tensor:
     allowed = (keys <= queries) & real[:, None, :end]
     allowed |= keys == queries  # a padded query sees itself: no all-masked row, no NaN
     return allowed[:, None]
+
+
+def processed(penalty: float, processors: list):
+    """The processors as generate applies them: its repetition penalty first (when not 1), then gencli's."""
+    first = None
+    if penalty != 1.0:
+        from transformers import RepetitionPenaltyLogitsProcessor
+
+        first = RepetitionPenaltyLogitsProcessor(penalty)
+
+    def process(sequences, scores):
+        scores = first(sequences, scores) if first is not None else scores
+        for processor in processors:
+            scores = processor(sequences, scores)
+        return scores
+
+    return process
+
+
+def with_transformers(
+    model, tokenizer, inputs, new_tokens: int, params, eos_ids: set[int], processors: list, each_token
+):
+    """transformers' generate, for a model gencli's loop does not run, with the same processors and callback."""
+    import torch
+    from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
+
+    class EachToken(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            return each_token(input_ids)
+
+    config = GenerationConfig(
+        max_new_tokens=new_tokens,
+        do_sample=False,
+        repetition_penalty=params["repetition_penalty"],
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=sorted(eos_ids),
+        bos_token_id=model.generation_config.bos_token_id,
+    )
+    with torch.inference_mode():
+        return model.generate(
+            **inputs,
+            generation_config=config,
+            logits_processor=LogitsProcessorList(processors),
+            stopping_criteria=StoppingCriteriaList([EachToken()]),
+        )

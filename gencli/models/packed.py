@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from pathlib import Path
 
 # general.file_type (llama.cpp's LLAMA_FTYPE) -> the packing that keeps the file's precision best.
@@ -215,18 +216,30 @@ def save(model, tokenizer, mode: str, folder: Path) -> None:
 
 
 def load(folder: Path, mode: str):
-    """``(model, tokenizer)`` from a folder :func:`save` wrote; ValueError if it does not fit the model."""
+    """``(model, tokenizer)`` from a folder :func:`save` wrote; ValueError if it does not fit the model.
+
+    A model :mod:`gencli.models.packed_llama` can make is made so, without
+    importing transformers' model code; any other through transformers."""
     import torch
     from safetensors import safe_open
-    from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
+    from gencli.models import packed_llama
     from gencli.quantize import Int8Embedding, quantize_model
 
-    config = AutoConfig.from_pretrained(folder)
-    model = skeleton(config)
-    quantize_model(model, mode, empty=True)
-    with torch.device("meta"):
-        model.model.embed_tokens = Int8Embedding.empty(config.vocab_size, config.hidden_size)
+    values = json.loads((folder / "config.json").read_text())
+    if packed_llama.fits(values):
+        generation = json.loads((folder / "generation_config.json").read_text())
+        model = packed_llama.PackedLlama(values, mode, generation)
+    else:
+        from transformers import AutoConfig, GenerationConfig
+
+        config = AutoConfig.from_pretrained(folder)
+        model = skeleton(config)
+        quantize_model(model, mode, empty=True)
+        with torch.device("meta"):
+            model.model.embed_tokens = Int8Embedding.empty(config.vocab_size, config.hidden_size)
+        model.generation_config = GenerationConfig.from_pretrained(folder)
+        model.config.dtype = torch.bfloat16
     with safe_open(str(folder / STATE_FILE), framework="pt") as handle:
         if handle.metadata().get("gencli.layout") != layout():
             raise ValueError("the packed weights were laid out for another CPU or torch")
@@ -234,13 +247,19 @@ def load(folder: Path, mode: str):
         # from the file can be: those are copied into torch's own (aligned) memory.
         state = {key: _aligned(key, handle.get_tensor(key)) for key in handle.keys()}
     model.load_state_dict(state, strict=True, assign=True)
-    rotary(model)
+    if not isinstance(model, packed_llama.PackedLlama):
+        rotary(model)
     left = [name for name, tensor in [*model.named_parameters(), *model.named_buffers()] if tensor.is_meta]
     if left:
         raise ValueError(f"the packed entry leaves {left[0]} unfilled")
-    model.generation_config = GenerationConfig.from_pretrained(folder)
-    model.config.dtype = torch.bfloat16
-    return model, AutoTokenizer.from_pretrained(folder)
+    return model.eval(), tokenizer(folder)
+
+
+def tokenizer(folder: Path):
+    """The entry's tokenizer, through its class (``AutoTokenizer`` first indexes every model transformers has)."""
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast.from_pretrained(folder)
 
 
 def _aligned(key: str, tensor):
