@@ -279,9 +279,10 @@ class PackedDecoderLayer(nn.Module):
         **_ignored,
     ) -> torch.Tensor:
         cache = cache if cache is not None else past_key_values
-        batch, tokens, _ = hidden_states.shape
+        batch, tokens, width = hidden_states.shape
         heads, kv_heads, half = self.heads, self.kv_heads, self.head_dim // 2
-        qkv = self.qkv(self._norm(hidden_states, self.attention_norm)).view(batch, tokens, -1, self.head_dim)
+        flat = self._norm(hidden_states, self.attention_norm).view(-1, width)
+        qkv = _times(self.qkv, flat).view(batch, tokens, -1, self.head_dim)
         qk, v = qkv[:, :, : heads + kv_heads], qkv[:, :, heads + kv_heads :]
         assert position_embeddings is not None, "the decoder layer passes the rotary embeddings"
         cos, sin = (t.unsqueeze(2) for t in position_embeddings)
@@ -289,15 +290,38 @@ class PackedDecoderLayer(nn.Module):
         q, k, v = qk[:, :, :heads].transpose(1, 2), qk[:, :, heads:].transpose(1, 2), v.transpose(1, 2)
         if cache is not None:
             k, v = cache.update(k, v, self.layer_idx)
-        causal = tokens > 1 and attention_mask is None
-        if causal and k.shape[2] > tokens:  # as transformers' sdpa attention does
-            k, v = k[:, :, :tokens], v[:, :, :tokens]
-        attended = nn.functional.scaled_dot_product_attention(
-            q, k, v, attn_mask=attention_mask, is_causal=causal, scale=self.scaling, enable_gqa=heads != kv_heads
-        )
-        hidden_states = hidden_states + self.o(attended.transpose(1, 2).reshape(batch, tokens, -1))
-        gate, up = self.gate_up(self._norm(hidden_states, self.mlp_norm)).chunk(2, dim=-1)
-        return hidden_states + self.down(nn.functional.silu(gate) * up)
+        if tokens == 1:  # one new token: its attention in fp32 matmuls, faster than SDPA's kernel for one query
+            attended = self._one_query(q, k, v, attention_mask)
+        else:
+            causal = attention_mask is None
+            if causal and k.shape[2] > tokens:  # as transformers' sdpa attention does
+                k, v = k[:, :, :tokens], v[:, :, :tokens]
+            attended = nn.functional.scaled_dot_product_attention(
+                q, k, v, attn_mask=attention_mask, is_causal=causal, scale=self.scaling, enable_gqa=heads != kv_heads
+            ).transpose(1, 2)
+        hidden_states = hidden_states + _times(self.o, attended.reshape(batch * tokens, -1)).view(batch, tokens, -1)
+        gate, up = _times(self.gate_up, self._norm(hidden_states, self.mlp_norm).view(-1, width)).chunk(2, dim=-1)
+        return hidden_states + _times(self.down, nn.functional.silu(gate) * up).view(batch, tokens, -1)
+
+    def _one_query(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None):
+        """Attention of one query per row (q: batch, heads, 1, dim) over the keys, each key/value head serving
+        its group of query heads in place; a boolean ``mask`` (batch, 1, 1, keys) hides keys."""
+        batch, groups = q.shape[0], self.heads // self.kv_heads
+        scores = torch.matmul(q.reshape(batch, self.kv_heads, groups, -1).float(), k.transpose(-1, -2).float())
+        scores = scores.mul_(self.scaling)
+        if mask is not None:
+            scores.masked_fill_(~mask, float("-inf"))
+        attended = torch.matmul(torch.softmax(scores, dim=-1), v.float()).to(q.dtype)
+        return attended.reshape(batch, 1, self.heads, -1)
+
+
+def _times(module: nn.Module, flat: torch.Tensor) -> torch.Tensor:
+    """``module`` applied to rows of activations: a packed kernel called directly (not through the module's
+    reshaping forward: a decoder layer makes 120 such calls a token), or a plain Linear."""
+    if isinstance(module, _PackedLinear):
+        product = module._multiply(flat if flat.dtype == torch.bfloat16 else flat.to(torch.bfloat16))
+        return product if module.bias is None else product + module.bias
+    return nn.functional.linear(flat, module.weight, module.bias)
 
 
 def quantize_model(
