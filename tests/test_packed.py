@@ -200,3 +200,14 @@ def test_a_batch_of_many_rows_runs_bf16_where_the_cpu_has_it_and_packed_otherwis
     wide = {(r["dtype"], r["quantize"]) for r in map(json.loads, many.stdout.splitlines())}
     assert wide == ({("bf16", "none")} if cpu_has_bf16() else {("bf16", "int4")})
     assert {r["quantize"] for r in map(json.loads, few.stdout.splitlines())} == {"int4"}
+
+
+def test_models_rm_removes_the_packed_entry_too(files, tmp_path):
+    env = {"GENCLI_CACHE": str(tmp_path / "cache")}
+    gguf = str(files["Q4_1"])
+    record_of(run_cli("text", "-m", gguf, "hi", *GREEDY, "--json", env=env))
+    listed = run_cli("models", "--json", env=env)
+    assert f"-int4-{packed.layout()}" in listed.stdout.decode()  # listed with the converted GGUFs
+    removed = run_cli("models", "rm", gguf, "--yes", env=env)
+    assert removed.returncode == 0, removed.stderr
+    assert not [p for p in (tmp_path / "cache" / "gguf").iterdir() if p.is_dir()]

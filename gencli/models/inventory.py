@@ -179,11 +179,12 @@ def _remove_converted(target: str) -> dict:
         raise ModelNotFound(f"no GGUF file for {target}")
     rows = []
     if gguf is not None and gguf.is_file():
-        entry = convert.entry_dir(gguf)
-        if entry.exists():
-            marker = _raw_marker(entry)  # what it lists, valid or not: the entry goes either way
-            shutil.rmtree(entry)
-            rows.append({"id": target, "path": str(entry), "size": _entry_size(marker)})
+        converted = convert.entry_dir(gguf)  # and its packed forms beside it: "<name>-<hash>-int4-..."
+        for entry in sorted(converted.parent.glob(f"{converted.name}*")):
+            if entry.is_dir() and (entry == converted or entry.name.startswith(converted.name + "-")):
+                marker = _raw_marker(entry)  # what it lists, valid or not: the entry goes either way
+                shutil.rmtree(entry)
+                rows.append({"id": target, "path": str(entry), "size": _entry_size(marker)})
     if pulled is not None and pulled.is_file():
         size = pulled.stat().st_size
         pulled.unlink()
