@@ -85,7 +85,7 @@ def rm(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask; needed when stdin is not a terminal.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Remove a model from the Hugging Face cache, or a GGUF file's converted copy from gencli's cache.
+    """Remove a model from the Hugging Face cache, or a GGUF file's packed and converted copies from gencli's cache.
 
     Only the named model's files go; every path removed is listed.
     """
