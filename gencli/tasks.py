@@ -90,6 +90,8 @@ ALIASES: dict[str, str] = {
     "mms-tts-eng": "facebook/mms-tts-eng",
     "wan-1.3b": "Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
     "ltx-video": "Lightricks/LTX-Video",
+    "sd-x4-upscaler": "stabilityai/stable-diffusion-x4-upscaler",  # gencli image --upscale 4
+    "sd-x2-latent-upscaler": "stabilityai/sd-x2-latent-upscaler",  # gencli image --upscale 2
 }
 
 EMBEDDED: dict[str, Embedded] = {SMOLLM2.hub_id: SMOLLM2}
