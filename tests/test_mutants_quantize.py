@@ -395,7 +395,10 @@ def _relative(got: torch.Tensor, expected: torch.Tensor) -> float:
 
 @pytest.mark.parametrize("mode", ["int8", "int4"])
 def test_whole_layers_compute_what_transformers_layers_compute_on_the_same_packed_weights(mode, monkeypatch):
-    """Prompt with and without a mask, one step and several from the cache: the same logits (exactly, here)."""
+    """Prompt with and without a mask, one step and several from the cache: the same logits, within 2%.
+
+    Masked rows and one new token attend in fp32 matmuls (transformers' layers: bf16 SDPA), so they differ
+    by about 1% here; a wrong layer differs by tens of percent."""
     whole, apart = _quantized(mode, True, monkeypatch), _quantized(mode, False, monkeypatch)
     assert all(type(layer) is PackedDecoderLayer for layer in whole.model.layers)
     kind = Int4Linear if mode == "int4" else Int8Linear
@@ -407,15 +410,15 @@ def test_whole_layers_compute_what_transformers_layers_compute_on_the_same_packe
     with torch.inference_mode():
         masked = [model(input_ids=ids, attention_mask=mask, use_cache=True) for model in models]
         assert masked[1].logits.float().std() > 0.5  # far from zero: a wrong layer cannot hide in a tolerance
-        assert _relative(masked[0].logits[mask.bool()], masked[1].logits[mask.bool()]) < 0.01
+        assert _relative(masked[0].logits[mask.bool()], masked[1].logits[mask.bool()]) < 0.02
         plain = [model(input_ids=ids[1:], use_cache=True) for model in models]  # no mask: causal attention
         assert _relative(plain[0].logits, plain[1].logits) < 0.01
         step = [m(input_ids=torch.tensor([[3]]), cache=out.cache).logits for m, out in zip(models, plain, strict=True)]
-        assert _relative(step[0], step[1]) < 0.01
+        assert _relative(step[0], step[1]) < 0.02
         more = [
             m(input_ids=torch.tensor([[3, 4, 5]]), cache=out.cache).logits for m, out in zip(models, plain, strict=True)
         ]
-        assert _relative(more[0], more[1]) < 0.01
+        assert _relative(more[0], more[1]) < 0.02
 
 
 def _layer_inputs(model, tokens: int = 3):

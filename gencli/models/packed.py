@@ -122,11 +122,7 @@ def build(gguf: Path, mode: str, dtype: str = "bf16"):
     import torch
     from gguf import GGMLQuantizationType, dequantize
     from transformers import AutoConfig, AutoTokenizer, GenerationConfig
-    from transformers.modeling_gguf_pytorch_utils import (
-        TENSOR_PROCESSORS,
-        TensorProcessor,
-        get_gguf_hf_weights_map,
-    )
+    from transformers.modeling_gguf_pytorch_utils import TENSOR_PROCESSORS, TensorProcessor
 
     from gencli.devices import torch_dtype
     from gencli.gguf_header import read_gguf_header
@@ -143,7 +139,7 @@ def build(gguf: Path, mode: str, dtype: str = "bf16"):
     header = read_gguf_header(gguf)  # every tensor's extent checked against the file
     architecture = str(header.metadata.get("general.architecture"))
     processor = TENSOR_PROCESSORS.get(architecture, TensorProcessor)(config=config.to_dict())
-    names = get_gguf_hf_weights_map(model, processor)
+    names = _gguf_names(model, architecture)
     extents = {names[extent.name]: extent for extent in header.table if extent.name in names}
     data = np.memmap(gguf, dtype=np.uint8, mode="r")
     target = torch.float32 if mode != "none" else torch_dtype(dtype)
@@ -179,7 +175,37 @@ def build(gguf: Path, mode: str, dtype: str = "bf16"):
         raise ValueError(f"the GGUF file lacks tensors the model needs: {', '.join(sorted(extents)[:3])}")
     rotary(model)
     model.generation_config = GenerationConfig.from_model_config(config)
+    _release_memory()
     return model, tokenizer
+
+
+def _release_memory() -> None:
+    """Collect the reading's garbage and hand freed heap back to the system (glibc), so that what a batch
+    allocates next does not stack on top of it in the peak."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+
+
+def _gguf_names(model, architecture: str) -> dict[str, str]:
+    """GGUF tensor name -> the model's parameter name, from gguf-py's one name table for the family.
+
+    (transformers' get_gguf_hf_weights_map builds that table again for every submodule: 3 s here.)"""
+    from gguf import MODEL_ARCH_NAMES, get_tensor_name_map
+
+    arch = next(key for key, value in MODEL_ARCH_NAMES.items() if value == architecture)
+    table = get_tensor_name_map(arch, model.config.num_hidden_layers)
+    names = {}
+    for name in model.state_dict():
+        stem, _, suffix = name.rpartition(".")
+        mapped = table.get_name(stem)
+        if mapped is not None:
+            names[f"{mapped}.{suffix}"] = name
+    return names
 
 
 def int8_groups(weight, group: int = EMBED_GROUP, rows_at_once: int = 8192):
