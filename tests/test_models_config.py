@@ -181,7 +181,7 @@ def test_model_completion_offers_aliases_and_cached_models(tiny_llama, config):
     with in_hub_cache(tiny_llama, "gencli-tests/completed"):
         offered = run_cli(env=env).stdout.decode().split()
     assert {"smollm2", "qwen-coder", "my-fast", "gencli-tests/completed"} <= set(offered)
-    narrowed = run_cli(env={**env, "COMP_WORDS": "gencli image -m sd"}).stdout.decode().split()
+    narrowed = run_cli(env={**env, "COMP_WORDS": "gencli image -m sd-t"}).stdout.decode().split()
     assert narrowed == ["sd-turbo"]
 
 

@@ -266,7 +266,7 @@ def invalid(tmp_path, text: str) -> tuple[str, str]:
         ('[aliases]\nfast = "  "\n', ":2: alias 'fast' must name a model (a string)"),
         (
             "[text]\nseed = 1\n[txt]\n",
-            ":3: unknown section [txt]. Sections: defaults, aliases, audio, code, image, text",
+            ":3: unknown section [txt]. Sections: defaults, aliases, audio, code, image, text, video",
         ),
         (
             '[text]\n\nprompt = "hi"\n',
@@ -376,7 +376,7 @@ def test_line_of_keys_before_any_header_belong_to_no_section():
 
 def test_sections_after_aliases_are_validated(tmp_path):
     path, message = invalid(tmp_path, '[aliases]\nfast = "org/m"\n[txt]\n')
-    assert message == path + ":3: unknown section [txt]. Sections: defaults, aliases, audio, code, image, text"
+    assert message == path + ":3: unknown section [txt]. Sections: defaults, aliases, audio, code, image, text, video"
 
 
 def test_a_type_error_names_the_key_as_spelled_in_the_file(tmp_path):

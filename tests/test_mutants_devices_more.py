@@ -237,15 +237,23 @@ def fake_torch(names=(), capabilities=(), cuda=True, mps=None):
 )
 def test_probe_reads_cuda_and_mps_from_torch(monkeypatch, torch, hardware):
     monkeypatch.setitem(sys.modules, "torch", torch)
+    monkeypatch.setattr("gencli.devices.cpu_has_bf16", lambda: False)  # the CPU's own flags: tests/test_packed.py
     found = probe()
     assert found == hardware
     assert type(found.mps) is bool
+
+
+def test_probe_reads_the_cpus_bf16_flag(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", fake_torch(cuda=False))
+    monkeypatch.setattr("gencli.devices.cpu_has_bf16", lambda: True)
+    assert probe() == Hardware(cpu_bf16=True)
 
 
 def test_mps_module_missing_means_no_mps(monkeypatch):
     torch = fake_torch(cuda=False)
     torch.backends.mps = None
     monkeypatch.setitem(sys.modules, "torch", torch)
+    monkeypatch.setattr("gencli.devices.cpu_has_bf16", lambda: False)
     assert probe() == Hardware()
 
 

@@ -213,7 +213,7 @@ def test_wrong_command_missing_template_and_batch_with_a_prompt(cli, home, tmp_p
         (b'command = "text"\n\n[options]\ntrust-remote-code = true\n', ["t.toml:4", "decided per run"]),
         (b'command = "text"\n\n[options]\nsystem = ["a"]\n', ["t.toml:4", "system"]),
         (b'command = "text"\nextra = 1\n', ["t.toml:2", "unknown key 'extra'"]),
-        (b'command = "video"\n', ["t.toml:1", "command"]),
+        (b'command = "movie"\n', ["t.toml:1", "command"]),
         (b'command = "text"\nprompt = 3\n', ["t.toml:2", "prompt"]),
         (b"command = 'text'\n" + b"# padding\n" * 7000, ["larger than 64 KiB"]),
         (b"\xff\xfe", ["not UTF-8"]),
