@@ -64,10 +64,9 @@ def load_upscaler(spec: LoadSpec, offload: str | None, notify: Notify | None = N
 
 
 def _load(ref, placement, factor: int, spec: LoadSpec, offload: str | None, notify: Notify | None):
-    from gencli.devices import torch_dtype
-    from gencli.models.diffusers_loader import LoadedImagePipeline, _diffusers_dtype_keyword, configure
+    from gencli.models.diffusers_loader import LoadedImagePipeline, configure, read_pipeline, warner
     from gencli.models.hub import loaded_provenance, locate
-    from gencli.models.loading import check_location_fits, load_errors, quiet_diffusers, quiet_libraries
+    from gencli.models.loading import quiet_diffusers, quiet_libraries
 
     started = time.perf_counter()
     location = locate(ref, "model_index.json", spec.allow_pickle)
@@ -75,15 +74,7 @@ def _load(ref, placement, factor: int, spec: LoadSpec, offload: str | None, noti
     quiet_diffusers()
     from diffusers import DiffusionPipeline
 
-    with load_errors(location):
-        check_location_fits(location, spec.allow_pickle)
-        pipe = DiffusionPipeline.from_pretrained(
-            location.target,
-            **{_diffusers_dtype_keyword(): torch_dtype(placement.dtype)},
-            use_safetensors=None if spec.allow_pickle else True,
-            trust_remote_code=spec.trust_remote_code,
-            **location.kwargs,
-        )
+    pipe, variant = read_pipeline(DiffusionPipeline, location, placement, spec.allow_pickle, spec.trust_remote_code)
     wanted = UPSCALERS[factor][1]
     if type(pipe).__name__ != wanted:
         raise UsageError(
@@ -91,12 +82,10 @@ def _load(ref, placement, factor: int, spec: LoadSpec, offload: str | None, noti
             f"leave out -m for {UPSCALERS[factor][0]}",
         )
 
-    def warn(message: str) -> None:
-        if notify:
-            notify(message, "warning")
-
-    offloaded = configure(pipe, placement, offload, warn=warn)
+    offloaded = configure(pipe, placement, offload, warn=warner(notify))
     provenance = loaded_provenance(ref, location, "model_index.json")
+    if variant:
+        provenance["variant"] = variant
     return LoadedImagePipeline(
         pipe,
         ref,
@@ -105,4 +94,5 @@ def _load(ref, placement, factor: int, spec: LoadSpec, offload: str | None, noti
         scheduler=pipe.scheduler,
         offloaded=offloaded,
         load_seconds=time.perf_counter() - started,
+        variant=variant,
     )

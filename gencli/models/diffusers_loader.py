@@ -107,26 +107,11 @@ def _load_text_to_image(
     quiet_diffusers()
     from diffusers import AutoPipelineForText2Image
 
-    def load(variant: str | None):
-        return AutoPipelineForText2Image.from_pretrained(
-            location.target,
-            **{_diffusers_dtype_keyword(): torch_dtype(placement.dtype)},
-            use_safetensors=None if allow_pickle else True,
-            trust_remote_code=trust_remote_code,
-            **({"variant": variant} if variant else {}),
-            **({"device_map": strategy} if strategy else {}),
-            **location.kwargs,
-        )
-
-    with load_errors(location):
-        check_location_fits(location, allow_pickle)
-        pipe, variant = _load_variant(load, "fp16" if placement.dtype in HALF_DTYPES else None)
-
-    def warn(message: str) -> None:
-        if notify:
-            notify(message, "warning")
-
-    offloaded = configure(pipe, placement, offload, warn=warn, **savers)
+    placed = {"device_map": strategy} if strategy else {}
+    pipe, variant = read_pipeline(
+        AutoPipelineForText2Image, location, placement, allow_pickle, trust_remote_code, placed
+    )
+    offloaded = configure(pipe, placement, offload, warn=warner(notify), **savers)
     provenance = loaded_provenance(ref, location, "model_index.json")
     if variant:
         provenance["variant"] = variant
@@ -142,6 +127,45 @@ def _load_text_to_image(
         variant=variant,
         device_map=spread,
     )
+
+
+def read_pipeline(
+    pipeline_type,
+    location,
+    placement: Placement,
+    allow_pickle: bool,
+    trust_remote_code: bool,
+    extra: dict | None = None,
+) -> tuple[Any, str | None]:
+    """``(pipeline, weights variant used)``: ``pipeline_type.from_pretrained`` at ``location`` in the placement's
+    dtype, its fp16 weights variant first where a half dtype is asked for (not fp32 read and cast), safetensors
+    only unless ``allow_pickle``; the declared size checked before, library errors mapped. Every diffusers
+    loader (images, upscalers, video) reads through here."""
+
+    def load(variant: str | None):
+        return pipeline_type.from_pretrained(
+            location.target,
+            **{_diffusers_dtype_keyword(): torch_dtype(placement.dtype)},
+            use_safetensors=None if allow_pickle else True,
+            trust_remote_code=trust_remote_code,
+            **({"variant": variant} if variant else {}),
+            **(extra or {}),
+            **location.kwargs,
+        )
+
+    with load_errors(location):
+        check_location_fits(location, allow_pickle)
+        return _load_variant(load, "fp16" if placement.dtype in HALF_DTYPES else None)
+
+
+def warner(notify: Callable[..., None] | None) -> Callable[[str], None]:
+    """A ``warn(message)`` for :func:`configure`: a warning through ``notify``, or nothing without one."""
+
+    def warn(message: str) -> None:
+        if notify:
+            notify(message, "warning")
+
+    return warn
 
 
 def _load_variant(load: Callable[[str | None], Any], variant: str | None) -> tuple[Any, str | None]:

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gencli.devices import Placement, torch_dtype
+from gencli.devices import Placement
 from gencli.errors import UsageError
-from gencli.models.diffusers_loader import HALF_DTYPES, _diffusers_dtype_keyword, _load_variant, configure
+from gencli.models.diffusers_loader import configure, read_pipeline, warner
 from gencli.models.hub import loaded_provenance, locate
-from gencli.models.loading import cached_load, check_location_fits, load_errors, quiet_diffusers, quiet_libraries
+from gencli.models.loading import cached_load, load_errors, quiet_diffusers, quiet_libraries
 from gencli.models.resolve import ModelRef
 
 
@@ -150,25 +150,8 @@ def _load(ref, placement, allow_pickle, trust_remote_code, offload, vae_tiling, 
     import diffusers
 
     pipeline_type = getattr(diffusers, class_name)
-
-    def load(variant: str | None):
-        return pipeline_type.from_pretrained(
-            location.target,
-            **{_diffusers_dtype_keyword(): torch_dtype(placement.dtype)},
-            use_safetensors=None if allow_pickle else True,
-            trust_remote_code=trust_remote_code,
-            **({"variant": variant} if variant else {}),
-            **location.kwargs,
-        )
-
-    with load_errors(location):
-        check_location_fits(location, allow_pickle)
-        pipe, variant = _load_variant(load, "fp16" if placement.dtype in HALF_DTYPES else None)
-
-    def warn(message: str) -> None:
-        if notify:
-            notify(message, "warning")
-
+    pipe, variant = read_pipeline(pipeline_type, location, placement, allow_pickle, trust_remote_code)
+    warn = warner(notify)
     offloaded = configure(pipe, placement, offload, vae_tiling=vae_tiling, vae_slicing=vae_slicing, warn=warn)
     provenance = loaded_provenance(ref, location, "model_index.json")
     if variant:
