@@ -226,6 +226,12 @@ def in_hub_cache(model_dir: Path, repo_id: str, commit: str = FAKE_COMMIT):
         yield repo
     finally:
         shutil.rmtree(repo, ignore_errors=True)
+        # A model loaded in this process from the stand-in stays loaded (gencli.models.loading caches per
+        # process): forget it, or a later in-process test finds "repo_id" without any hub copy.
+        from gencli.models import loading
+
+        for key in [key for key in loading._LOADED if repo_id in repr(key)]:
+            del loading._LOADED[key]
 
 
 def accelerate_launch(processes: int) -> list[str]:
