@@ -64,8 +64,14 @@ def load_upscaler(spec: LoadSpec, offload: str | None, notify: Notify | None = N
 
 
 def _load(ref, placement, factor: int, spec: LoadSpec, offload: str | None, notify: Notify | None):
-    from gencli.models.diffusers_loader import LoadedImagePipeline, configure, read_pipeline, warner
-    from gencli.models.hub import loaded_provenance, locate
+    from gencli.models.diffusers_loader import (
+        LoadedImagePipeline,
+        configure,
+        pipeline_provenance,
+        read_pipeline,
+        warner,
+    )
+    from gencli.models.hub import locate
     from gencli.models.loading import quiet_diffusers, quiet_libraries
 
     started = time.perf_counter()
@@ -83,9 +89,7 @@ def _load(ref, placement, factor: int, spec: LoadSpec, offload: str | None, noti
         )
 
     offloaded = configure(pipe, placement, offload, warn=warner(notify))
-    provenance = loaded_provenance(ref, location, "model_index.json")
-    if variant:
-        provenance["variant"] = variant
+    provenance = pipeline_provenance(ref, location, variant)
     return LoadedImagePipeline(
         pipe,
         ref,

@@ -112,9 +112,7 @@ def _load_text_to_image(
         AutoPipelineForText2Image, location, placement, allow_pickle, trust_remote_code, placed
     )
     offloaded = configure(pipe, placement, offload, warn=warner(notify), **savers)
-    provenance = loaded_provenance(ref, location, "model_index.json")
-    if variant:
-        provenance["variant"] = variant
+    provenance = pipeline_provenance(ref, location, variant)
     spread = device_map_record(strategy, pipe.hf_device_map, placement.device)
     return LoadedImagePipeline(
         pipe,
@@ -156,6 +154,12 @@ def read_pipeline(
     with load_errors(location):
         check_location_fits(location, allow_pickle)
         return _load_variant(load, "fp16" if placement.dtype in HALF_DTYPES else None)
+
+
+def pipeline_provenance(ref: ModelRef, location, variant: str | None) -> dict:
+    """A loaded pipeline's provenance (see models/hub.py), with the weights variant read where it was one."""
+    provenance = loaded_provenance(ref, location, "model_index.json")
+    return {**provenance, "variant": variant} if variant else provenance
 
 
 def warner(notify: Callable[..., None] | None) -> Callable[[str], None]:

@@ -55,25 +55,25 @@ def packable(ref) -> str:
 
     Reads the first keys of the file's header (milliseconds); a file it cannot
     read is ``none`` here, and its load says what is wrong."""
-    from gencli.gguf_header import BadGGUF, read_facts
-
     if ref.source != "gguf" or ref.path is None:
         return "none"
-    try:
-        facts = read_facts(ref.path)
-    except (OSError, BadGGUF):
-        return "none"
+    facts = _facts(ref.path)
     return auto_mode(facts.get("general.architecture"), facts.get("general.file_type"))
 
 
 def packable_family(path: Path) -> bool:
     """The GGUF file holds a family the packed decoder layer computes (whatever its precision)."""
+    return _facts(path).get("general.architecture") in PACKABLE_ARCHITECTURES
+
+
+def _facts(path: Path) -> dict:
+    """The header's architecture and file type, or nothing where the file cannot be read (its load says why)."""
     from gencli.gguf_header import BadGGUF, read_facts
 
     try:
-        return read_facts(path, ("general.architecture",)).get("general.architecture") in PACKABLE_ARCHITECTURES
+        return read_facts(path)
     except (OSError, BadGGUF):
-        return False
+        return {}
 
 
 def variant(mode: str):

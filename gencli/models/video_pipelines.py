@@ -21,8 +21,8 @@ from typing import Any
 
 from gencli.devices import Placement
 from gencli.errors import UsageError
-from gencli.models.diffusers_loader import configure, read_pipeline, warner
-from gencli.models.hub import loaded_provenance, locate
+from gencli.models.diffusers_loader import configure, pipeline_provenance, read_pipeline, warner
+from gencli.models.hub import locate
 from gencli.models.loading import cached_load, load_errors, quiet_diffusers, quiet_libraries
 from gencli.models.resolve import ModelRef
 
@@ -153,9 +153,7 @@ def _load(ref, placement, allow_pickle, trust_remote_code, offload, vae_tiling, 
     pipe, variant = read_pipeline(pipeline_type, location, placement, allow_pickle, trust_remote_code)
     warn = warner(notify)
     offloaded = configure(pipe, placement, offload, vae_tiling=vae_tiling, vae_slicing=vae_slicing, warn=warn)
-    provenance = loaded_provenance(ref, location, "model_index.json")
-    if variant:
-        provenance["variant"] = variant
+    provenance = pipeline_provenance(ref, location, variant)
     return LoadedVideoPipeline(
         pipe,
         ref,
